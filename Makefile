@@ -1,0 +1,49 @@
+# ndxp — the two commands that matter: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint fmt kafka bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+## Start the whole hub on this machine: local Kafka, registry :8081, gateway :8080, connect :8083.
+run: install
+	$(BIN)/ndxp up
+
+## Fetch the Apache Kafka jars into the cache (~/.cache/ndxp) once.
+kafka: install
+	$(BIN)/ndxp kafka fetch
+
+## Lint, type-check and run every test against a real broker (and a real PostgreSQL).
+test: install kafka lint
+	$(BIN)/pytest
+
+## Tests only, no lint (for the inner loop).
+test-fast: install kafka
+	$(BIN)/pytest -x -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Benchmarks print their figures; they are not part of `make test`.
+bench: bench-kafka
+
+bench-kafka: install kafka
+	$(BIN)/python -m bench.kafka_produce
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""Configuration of every ndxp service, read from ``NDXP_*`` environment variables.
+
+Each concern is its own settings model with its own prefix (``NDXP_KAFKA_*``, ``NDXP_DATABASE_*``,
+``NDXP_LOG_*``) so a variable means the same thing to every service; a service's settings nest them
+and add its own listener (``NDXP_<SERVICE>_HOST`` / ``NDXP_<SERVICE>_PORT``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_KAFKA_VERSION = "4.1.1"
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "ndxp"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "ndxp"
+
+
+class KafkaSettings(BaseSettings):
+    """Where the data plane is: an existing cluster, or a broker ndxp runs itself."""
+
+    model_config = SettingsConfigDict(env_prefix="NDXP_KAFKA_", extra="ignore")
+
+    bootstrap: str | None = Field(
+        default=None,
+        description="An existing cluster's bootstrap servers; set means start nothing.",
+    )
+    version: str = Field(default=DEFAULT_KAFKA_VERSION, description="Apache Kafka to run locally.")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Where jars are kept.")
+    heap: str = Field(default="512m", description="Java heap of the local broker.")
+    local_port: int = Field(default=9092, ge=0, description="Local broker's port; 0 picks one.")
+    local_controller_port: int = Field(default=9093, ge=0, description="Its KRaft controller port.")
+    start_timeout: float = Field(default=90.0, description="Seconds to wait for the local broker.")
+    client_id: str = "ndxp"
+    request_timeout_ms: int = 30_000
+    replication_factor: int = Field(default=1, ge=1, description="For topics ndxp creates.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def client_options(self, bootstrap: str | None = None) -> dict[str, Any]:
+        """Connection options shared by every aiokafka client ndxp builds."""
+        servers = bootstrap or self.bootstrap
+        if not servers:
+            raise ValueError("no Kafka bootstrap servers: set NDXP_KAFKA_BOOTSTRAP or start one")
+        options: dict[str, Any] = {
+            "bootstrap_servers": servers,
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
+
+
+class DatabaseSettings(BaseSettings):
+    """The control plane: a SQLite file by default, PostgreSQL when the URL says so."""
+
+    model_config = SettingsConfigDict(env_prefix="NDXP_DATABASE_", extra="ignore")
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/ndxp.",
+    )
+    pool_size: int = 5
+    echo: bool = False
+
+    def resolved_url(self, data_dir: Path) -> str:
+        """The URL to connect to: the configured one, or a SQLite file in the data dir."""
+        if self.url is not None:
+            return normalize_database_url(self.url.get_secret_value())
+        return f"sqlite+aiosqlite:///{data_dir / 'ndxp.db'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the plain URLs operators write and pick the async driver for them."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NDXP_LOG_", extra="ignore")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "text"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service shares; each service subclasses it to add its listener."""
+
+    # validate_by_name: code and tests pass host=/port=, the environment names them NDXP_<SVC>_*.
+    model_config = SettingsConfigDict(
+        env_prefix="NDXP_", extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    migrate_on_start: bool = Field(
+        default=True, description="Apply Alembic migrations when the service starts."
+    )
+    # The listener; each service names its own variables (NDXP_GATEWAY_PORT, ...).
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    @property
+    def database_url(self) -> str:
+        return self.database.resolved_url(self.data_dir)
+
+
+class RegistrySettings(ServiceSettings):
+    host: str = Field("127.0.0.1", validation_alias="NDXP_REGISTRY_HOST")
+    port: int = Field(8081, validation_alias="NDXP_REGISTRY_PORT")
+
+
+class GatewaySettings(ServiceSettings):
+    host: str = Field("127.0.0.1", validation_alias="NDXP_GATEWAY_HOST")
+    port: int = Field(8080, validation_alias="NDXP_GATEWAY_PORT")
+
+
+class ConnectSettings(ServiceSettings):
+    host: str = Field("127.0.0.1", validation_alias="NDXP_CONNECT_HOST")
+    port: int = Field(8083, validation_alias="NDXP_CONNECT_PORT")
+
+
+def masked(settings: BaseModel) -> dict[str, Any]:
+    """The effective configuration for the start-up log, secrets shown as ``**********``."""
+    return settings.model_dump(mode="json")

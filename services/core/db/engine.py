@@ -1,0 +1,75 @@
+"""The control-plane database engine: SQLite by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+# Execution option read by the SQLite "begin" hook: set it to "IMMEDIATE" to take the write lock
+# when the transaction starts instead of at its first write (see migrate.py).
+SQLITE_BEGIN = "ndxp_sqlite_begin"
+
+_SQLITE_PRAGMAS = (
+    # busy_timeout first: the journal_mode switch itself may have to wait for another connection.
+    "PRAGMA busy_timeout=5000",
+    # WAL lets readers run beside the one writer, which several replicas on one file need.
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncEngine:
+    """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
+
+    For a SQLite file, the file's directory is created and every connection gets WAL journaling,
+    foreign keys and a busy timeout; for PostgreSQL, a pool of ``pool_size`` pre-pinged connections.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed, echo=echo)
+    event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Turn off the sqlite3 driver's own BEGIN handling (it skips BEGIN before DDL, so migrations
+    # would not be transactional); _on_sqlite_begin emits BEGIN instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    if mode not in {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}:
+        raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; objects stay readable after commit (no lazy reload in async code)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Run ``SELECT 1``; raises if the database cannot be reached (used by ``/readyz``)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

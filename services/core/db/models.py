@@ -1,0 +1,74 @@
+"""Control-plane tables. Every schema change here needs an Alembic migration in ``migrations/``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import CheckConstraint, DateTime, Dialect, MetaData, String, func, true
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
+
+# Named constraints give Alembic the same, predictable names on SQLite and PostgreSQL, which
+# batch mode on SQLite needs to find (and drop) a constraint again.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+AGENCY_ID = re.compile(r"[a-z][a-z0-9-]{1,31}")
+AGENCY_KINDS: Final = ("ministry", "province", "other")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp on every backend, stored in UTC.
+
+    SQLite keeps no offset and hands back naive values; they are UTC (``CURRENT_TIMESTAMP`` is),
+    so they are read back as such and code never compares naive with aware datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: give it a timezone")
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Agency(Base):
+    """A member organisation: a ministry, a province or another public body."""
+
+    __tablename__ = "agencies"
+    __table_args__ = (
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in AGENCY_KINDS) + ")", name="kind"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    # The official electronic identifier code (Decision 20/2020/QĐ-TTg), when it has one.
+    code: Mapped[str | None] = mapped_column(String(35), unique=True)
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+
+    @validates("id")
+    def _check_id(self, _key: str, value: str) -> str:
+        if not AGENCY_ID.fullmatch(value):
+            raise ValueError(f"agency id {value!r} does not match {AGENCY_ID.pattern}")
+        return value

@@ -1,0 +1,101 @@
+"""Rendering errors: every failure answers with a machine-readable body and a request id.
+
+A service chooses the body format (``problem_json`` for the gateway and connect, the registry
+brings Confluent's); the mapping from exceptions to status and code is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.core.errors import NdxpError
+from services.core.logging import request_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What went wrong, independent of how a service spells it on the wire."""
+
+    status: int
+    code: str
+    title: str
+    detail: str
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+ErrorRenderer = Callable[[ErrorInfo], Response]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def problem_json(info: ErrorInfo) -> Response:
+    """RFC 9457 problem details with a stable ``code`` and the request id as ``instance``."""
+    body: dict[str, Any] = {
+        "type": f"urn:ndxp:problem:{info.code}",
+        "title": info.title,
+        "status": info.status,
+        "detail": info.detail,
+        "code": info.code,
+        "instance": f"urn:ndxp:request:{request_id.get() or '-'}",
+    }
+    if info.errors:
+        body["errors"] = info.errors
+    return JSONResponse(
+        body, status_code=info.status, headers=info.headers, media_type="application/problem+json"
+    )
+
+
+def _validation_info(exc: RequestValidationError) -> ErrorInfo:
+    errors = [
+        {"loc": list(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    if any(err["type"] == "json_invalid" for err in errors):
+        return ErrorInfo(
+            400, "invalid_json", "Malformed JSON", "the body is not valid JSON", errors
+        )
+    return ErrorInfo(422, "invalid_request", "Invalid request", "the request is invalid", errors)
+
+
+def error_info(exc: Exception) -> ErrorInfo:
+    """Map any exception to what the client is told; unknown ones are a 500."""
+    if isinstance(exc, NdxpError):
+        return ErrorInfo(exc.status, exc.code, exc.title, exc.message, exc.errors, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        return _validation_info(exc)
+    if isinstance(exc, StarletteHTTPException):
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        title = code.replace("_", " ").capitalize()
+        return ErrorInfo(exc.status_code, code, title, str(exc.detail), [], dict(exc.headers or {}))
+    return ErrorInfo(500, "internal_error", "Internal error", "an unexpected error occurred")
+
+
+def setup_exception_handlers(app: FastAPI, render: ErrorRenderer = problem_json) -> None:
+    async def handle(request: Request, exc: Exception) -> Response:
+        info = error_info(exc)
+        if info.status >= 500:  # noqa: PLR2004 - server faults are logged with their traceback
+            log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        return render(info)
+
+    for exc_type in (NdxpError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(exc_type, handle)

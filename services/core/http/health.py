@@ -1,0 +1,66 @@
+"""``/healthz`` (the process answers), ``/readyz`` (its dependencies answer) and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from services.core.db.engine import ping
+from services.core.http.state import Core, CoreState
+from services.core.kafka.admin import check_kafka
+from services.core.metrics import READY
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[CoreState], Awaitable[None]]
+CHECK_TIMEOUT = 5.0
+
+
+async def database_ready(core: CoreState) -> None:
+    await ping(core.engine)
+
+
+async def kafka_ready(core: CoreState) -> None:
+    await check_kafka(core.settings.kafka, bootstrap=core.kafka_bootstrap, timeout=CHECK_TIMEOUT)
+
+
+DEFAULT_CHECKS: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
+
+
+async def _run(check: ReadinessCheck, core: CoreState) -> str:
+    try:
+        await asyncio.wait_for(check(core), CHECK_TIMEOUT + 1)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported, not raised
+        return f"failed: {type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
+    checks = DEFAULT_CHECKS if checks is None else checks
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(core: Core) -> JSONResponse:
+        results = await asyncio.gather(*(_run(check, core) for check in checks.values()))
+        report = dict(zip(checks, results, strict=True))
+        ready = all(result == "ok" for result in results)
+        READY.labels(core.service).set(1 if ready else 0)
+        if not ready:
+            log.warning("not ready: %s", report)
+        body = {"status": "ready" if ready else "not_ready", "checks": report}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,83 @@
+"""Assembling a service: one factory builds every ndxp FastAPI app the same way."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from services import __version__
+from services.core.config import ServiceSettings, masked
+from services.core.db.engine import create_engine, session_factory
+from services.core.db.migrate import migrate
+from services.core.errors import NdxpError
+from services.core.http.errors import ErrorRenderer, problem_json, setup_exception_handlers
+from services.core.http.health import ReadinessCheck, health_router
+from services.core.http.middleware import RequestContextMiddleware
+from services.core.http.state import CoreState
+from services.core.logging import configure_logging
+from services.core.metrics import mark_started
+
+log = logging.getLogger(__name__)
+
+Resources = Callable[[CoreState], AbstractAsyncContextManager[Mapping[str, Any]]]
+
+
+class ConfigurationError(NdxpError):
+    code = "configuration_error"
+
+
+@asynccontextmanager
+async def core_resources(service: str, settings: ServiceSettings) -> AsyncIterator[CoreState]:
+    """Open what every service needs (database, migrations), close it on the way out."""
+    configure_logging(settings.log)
+    log.info("%s %s starting: %s", service, __version__, json.dumps(masked(settings)))
+    if not settings.kafka.bootstrap:
+        raise ConfigurationError(
+            "NDXP_KAFKA_BOOTSTRAP is not set: point it at a cluster, or run `ndxp up`"
+        )
+    engine = create_engine(
+        settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+    )
+    try:
+        if settings.migrate_on_start:
+            revision = await migrate(engine)
+            log.info("database at revision %s", revision)
+        yield CoreState(service, settings, engine, session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def create_service_app(
+    service: str,
+    settings: ServiceSettings,
+    *,
+    routers: Iterable[APIRouter] = (),
+    render: ErrorRenderer = problem_json,
+    resources: Resources | None = None,
+    checks: dict[str, ReadinessCheck] | None = None,
+) -> FastAPI:
+    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with core_resources(service, settings) as core:
+            if resources is None:
+                mark_started(service)
+                yield {"core": core}
+                return
+            async with resources(core) as extra:
+                mark_started(service)
+                yield {"core": core, **extra}
+
+    app = FastAPI(title=f"ndxp {service}", version=__version__, lifespan=lifespan)
+    app.include_router(health_router(checks))
+    for router in routers:
+        app.include_router(router)
+    setup_exception_handlers(app, render)
+    app.add_middleware(RequestContextMiddleware, service=service)
+    return app

@@ -1,0 +1,43 @@
+"""What a Kafka failure means to an ndxp client: retry later (503), not found, or too large."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiokafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    UnknownTopicOrPartitionError,
+)
+
+from services.core.errors import NotFound, PayloadTooLarge, Unavailable
+
+
+@contextmanager
+def kafka_errors(what: str = "Kafka") -> Iterator[None]:
+    """Re-raise Kafka's errors as :class:`~services.core.errors.NdxpError`.
+
+    A connection failure, a timeout or any error Kafka calls retriable becomes ``Unavailable`` (the
+    client may retry; nothing was acknowledged), an unknown topic ``NotFound`` (ndxp never creates
+    topics by accident), an oversized record ``PayloadTooLarge``. Anything else propagates: a bug.
+    """
+    try:
+        yield
+    except UnknownTopicOrPartitionError as exc:
+        raise NotFound(f"{what}: topic or partition does not exist") from exc
+    except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+        raise PayloadTooLarge(f"{what}: record too large for Kafka ({exc})") from exc
+    except (KafkaTimeoutError, KafkaUnavailableError, TimeoutError, OSError) as exc:
+        raise Unavailable(f"{what} unavailable: {_describe(exc)}") from exc
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        raise Unavailable(f"{what} unavailable: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

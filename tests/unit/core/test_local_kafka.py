@@ -1,0 +1,88 @@
+"""The local broker's configuration and the Java version check, without starting anything."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from services.core.local_kafka import (
+    KafkaLaunchError,
+    broker_properties,
+    java_major_version,
+    render_properties,
+)
+
+
+def _props(tmp_path: Path) -> dict[str, str]:
+    return broker_properties(tmp_path / "data", host="127.0.0.1", port=19092, controller_port=19093)
+
+
+def test_broker_is_a_combined_kraft_node(tmp_path: Path) -> None:
+    props = _props(tmp_path)
+
+    assert props["process.roles"] == "broker,controller"
+    assert props["node.id"] == "1"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["controller.listener.names"] == "CONTROLLER"
+
+
+def test_broker_listens_on_the_given_ports(tmp_path: Path) -> None:
+    props = _props(tmp_path)
+
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["log.dirs"] == str(tmp_path / "data")
+
+
+def test_internal_topics_have_one_replica_and_nothing_is_auto_created(tmp_path: Path) -> None:
+    props = _props(tmp_path)
+
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+        "min.insync.replicas",
+    ):
+        assert props[key] == "1", key
+    assert props["auto.create.topics.enable"] == "false"
+
+
+def test_render_properties_writes_one_key_value_line_each(tmp_path: Path) -> None:
+    text = render_properties(_props(tmp_path))
+
+    lines = text.splitlines()
+    assert text.endswith("\n")
+    assert "auto.create.topics.enable=false" in lines
+    assert f"log.dirs={tmp_path / 'data'}" in lines
+    assert "listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093" in lines
+    assert len(lines) == len(_props(tmp_path))
+    assert render_properties({"a": "1", "b.c": "x=y"}) == "a=1\nb.c=x=y\n"
+
+
+def _fake_java(tmp_path: Path, version_line: str) -> str:
+    """A ``java`` that prints ``version_line`` to stderr as ``java -version`` does."""
+    java = tmp_path / "java"
+    java.write_text(f"#!/bin/sh\necho '{version_line}' >&2\necho 'Runtime Environment' >&2\n")
+    java.chmod(java.stat().st_mode | stat.S_IXUSR)
+    return str(java)
+
+
+@pytest.mark.parametrize(
+    ("line", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_292"', 8),
+        ('openjdk version "21" 2023-09-19', 21),
+        ('openjdk version "25-ea" 2025-09-16', 25),
+    ],
+)
+def test_java_major_version(tmp_path: Path, line: str, major: int) -> None:
+    assert java_major_version(_fake_java(tmp_path, line)) == major
+
+
+def test_java_major_version_rejects_unreadable_output(tmp_path: Path) -> None:
+    with pytest.raises(KafkaLaunchError, match="cannot read the Java version"):
+        java_major_version(_fake_java(tmp_path, "no version here"))
