@@ -6,7 +6,21 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import CheckConstraint, DateTime, Dialect, MetaData, String, func, true
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -72,3 +86,56 @@ class Agency(Base):
         if not AGENCY_ID.fullmatch(value):
             raise ValueError(f"agency id {value!r} does not match {AGENCY_ID.pattern}")
         return value
+
+
+# --- schema registry -------------------------------------------------------------------------
+
+
+class RegistrySchema(Base):
+    """A distinct schema: ids are global, and the same schema has the same id in every subject."""
+
+    __tablename__ = "registry_schemas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    schema_type: Mapped[str] = mapped_column(String(16), default="AVRO")
+    schema: Mapped[str] = mapped_column(Text)
+    # sha256 over type, schema text and references: what "the same schema" means.
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    references: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+
+
+class RegistrySubjectVersion(Base):
+    """Version ``version`` of ``subject`` is schema ``schema_id``; soft deletion keeps the row."""
+
+    __tablename__ = "registry_subject_versions"
+    __table_args__ = (UniqueConstraint("subject", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    schema_id: Mapped[int] = mapped_column(ForeignKey("registry_schemas.id"), index=True)
+    deleted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+
+
+class RegistryReference(Base):
+    """Schema ``schema_id`` refers to a named type in version ``version`` of ``subject``."""
+
+    __tablename__ = "registry_references"
+
+    schema_id: Mapped[int] = mapped_column(ForeignKey("registry_schemas.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class RegistrySettings(Base):
+    """Compatibility level, mode and lint level, globally (subject ``""``) or for a subject."""
+
+    __tablename__ = "registry_settings"
+
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    compatibility: Mapped[str | None] = mapped_column(String(32))
+    mode: Mapped[str | None] = mapped_column(String(32))
+    lint: Mapped[str | None] = mapped_column(String(16))

@@ -44,9 +44,9 @@ def create_producer(
     """An unstarted producer; ``await producer.start()`` (or ``async with``) and always ``stop()``.
 
     It is idempotent with ``acks="all"``: an acknowledged record is on every in-sync replica,
-    exactly once. With ``transactional_id`` it is transactional (``async with producer.transaction()``)
-    and read_committed consumers see a batch all at once or not at all. Must be called with an
-    event loop running.
+    exactly once. With ``transactional_id`` it is transactional
+    (``async with producer.transaction()``) and read_committed consumers see a batch all at once or
+    not at all. Must be called with an event loop running.
     """
     options: dict[str, Any] = {
         **settings.client_options(bootstrap),
@@ -78,19 +78,31 @@ async def send_batch(
     call fails (``Unavailable`` when Kafka is unreachable or timed out); inside a transaction the
     caller aborts it, so nothing of the batch becomes visible.
     """
+    futures: list[asyncio.Future[RecordMetadata]] = []
     with kafka_errors(f"Kafka topic {topic}"):
-        futures = [
-            await producer.send(
-                topic,
-                record.value,
-                key=record.key,
-                headers=list(record.headers),
-                partition=record.partition,
-            )
-            for record in records
-        ]
+        try:
+            for record in records:
+                futures.append(  # noqa: PERF401 - each send may wait for buffer space
+                    await producer.send(
+                        topic,
+                        record.value,
+                        key=record.key,
+                        headers=list(record.headers),
+                        partition=record.partition,
+                    )
+                )
+        except BaseException:
+            # The records already queued still get their acks or errors; nobody awaits them now.
+            for future in futures:
+                future.add_done_callback(_retrieve)
+            raise
         results = await asyncio.gather(*futures, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
     return [result for result in results if isinstance(result, RecordMetadata)]
+
+
+def _retrieve(future: asyncio.Future[RecordMetadata]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -84,7 +84,7 @@ def test_encode_headers_gives_utf8_bytes_in_order() -> None:
             headers.EVENT_ID: "0f3c5e0e-6d7e-4c1b-9a1e-2f6c1d8e9b10",
             headers.PRODUCER: "mps",
             headers.SCHEMA_ID: 42,
-            "note": "Zürich – ok",
+            "note": "Zürich, 5 °C",
             "raw": b"\x00\xff",
         }
     )
@@ -93,7 +93,7 @@ def test_encode_headers_gives_utf8_bytes_in_order() -> None:
         ("ndxp-event-id", b"0f3c5e0e-6d7e-4c1b-9a1e-2f6c1d8e9b10"),
         ("ndxp-producer", b"mps"),
         ("ndxp-schema-id", b"42"),
-        ("note", "Zürich – ok".encode()),
+        ("note", "Zürich, 5 °C".encode()),
         ("raw", b"\x00\xff"),
     ]
 
