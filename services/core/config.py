@@ -132,6 +132,15 @@ class ServiceSettings(BaseSettings):
 class RegistrySettings(ServiceSettings):
     host: str = Field("127.0.0.1", validation_alias="NDXP_REGISTRY_HOST")
     port: int = Field(8081, validation_alias="NDXP_REGISTRY_PORT")
+    max_schema_bytes: int = Field(
+        1_048_576, ge=1024, validation_alias="NDXP_REGISTRY_MAX_SCHEMA_BYTES"
+    )
+    default_compatibility: str = Field(
+        "BACKWARD", validation_alias="NDXP_REGISTRY_DEFAULT_COMPATIBILITY"
+    )
+    default_lint: Literal["off", "warn", "enforce"] = Field(
+        "warn", validation_alias="NDXP_REGISTRY_DEFAULT_LINT"
+    )
 
 
 class GatewaySettings(ServiceSettings):

@@ -16,6 +16,8 @@ class NdxpError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal error"
+    # A finer numeric code for APIs that have them (the registry speaks Confluent's 40401, ...).
+    error_code: ClassVar[int | None] = None
 
     def __init__(
         self,

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
 from services.core.config import RegistrySettings
 from services.core.http.service import create_service_app
+from services.core.http.state import CoreState
+from services.registry.errors import confluent_json
+from services.registry.registry import Registry
+from services.registry.routers import compatibility, config, contracts, meta, schemas, subjects
+from services.registry.store import Store
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
-    return create_service_app("registry", settings or RegistrySettings())
+    settings = settings or RegistrySettings()
+
+    @asynccontextmanager
+    async def resources(core: CoreState) -> AsyncIterator[Mapping[str, Any]]:
+        store = Store(core.sessions, core.engine.dialect.name)
+        yield {"registry": Registry(store, settings)}
+
+    routers = [r.router for r in (subjects, schemas, config, compatibility, contracts, meta)]
+    return create_service_app(
+        "registry", settings, routers=routers, render=confluent_json, resources=resources
+    )

@@ -32,6 +32,7 @@ class ErrorInfo:
     detail: str
     errors: list[dict[str, Any]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    error_code: int | None = None
 
 
 ErrorRenderer = Callable[[ErrorInfo], Response]
@@ -80,7 +81,9 @@ def _validation_info(exc: RequestValidationError) -> ErrorInfo:
 def error_info(exc: Exception) -> ErrorInfo:
     """Map any exception to what the client is told; unknown ones are a 500."""
     if isinstance(exc, NdxpError):
-        return ErrorInfo(exc.status, exc.code, exc.title, exc.message, exc.errors, exc.headers)
+        return ErrorInfo(
+            exc.status, exc.code, exc.title, exc.message, exc.errors, exc.headers, exc.error_code
+        )
     if isinstance(exc, RequestValidationError):
         return _validation_info(exc)
     if isinstance(exc, StarletteHTTPException):

@@ -163,9 +163,10 @@ async def check_kafka(
     *,
     bootstrap: str | None = None,
     timeout: float = 5.0,  # noqa: ASYNC109 - the probe's bound is part of its contract
-) -> None:
-    """Return if the cluster answers a metadata request naming a broker within ``timeout`` seconds;
-    raise ``Unavailable`` otherwise. This is the Kafka half of ``/readyz``."""
+) -> dict[str, Any]:
+    """Return the cluster's description (``cluster_id``, ``brokers``, ...) if it answers a metadata
+    request naming a broker within ``timeout`` seconds; raise ``Unavailable`` otherwise. This is
+    the Kafka half of ``/readyz``."""
     options = {**settings.client_options(bootstrap), "request_timeout_ms": int(timeout * 1000)}
     client = AIOKafkaAdminClient(**options)
     try:
@@ -177,6 +178,7 @@ async def check_kafka(
         await client.close()
     if not cluster["brokers"]:
         raise Unavailable(f"Kafka at {options['bootstrap_servers']} reports no brokers")
+    return cluster
 
 
 async def _start_and_describe(client: AIOKafkaAdminClient) -> dict[str, Any]:

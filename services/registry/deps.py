@@ -1,0 +1,52 @@
+"""Request plumbing of the registry: its state, JSON bodies, replies in Confluent's media type."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+
+from services.core.errors import BadRequest, UnsupportedMediaType
+from services.registry.errors import MEDIA_TYPE, SchemaTooLarge
+from services.registry.registry import Registry
+
+ACCEPTED_TYPES = frozenset(
+    {
+        "application/vnd.schemaregistry.v1+json",
+        "application/vnd.schemaregistry+json",
+        "application/json",
+        "application/octet-stream",
+    }
+)
+# Room for JSON escaping and the references around a schema of the largest allowed size.
+_BODY_OVERHEAD = 64 * 1024
+
+
+def get_registry(request: Request) -> Registry:
+    registry: Registry = request.state.registry
+    return registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+
+
+async def read_json(request: Request, registry: Registry) -> Any:
+    """The request's JSON body; 415 for another media type, 42209 when too large, 400 if broken."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type not in ACCEPTED_TYPES:
+        raise UnsupportedMediaType(f"HTTP 415 Unsupported Media Type: {media_type}")
+    limit = 2 * registry.settings.max_schema_bytes + _BODY_OVERHEAD
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise SchemaTooLarge(f"the request body is larger than {limit} bytes")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+
+
+def reply(body: Any, status_code: int = 200) -> Response:
+    return Response(json.dumps(body), status_code=status_code, media_type=MEDIA_TYPE)

@@ -1,0 +1,112 @@
+"""The registry's errors, with Confluent Schema Registry's numeric codes and body format.
+
+Confluent clients read ``{"error_code": N, "message": "..."}`` and branch on ``error_code``, so
+these codes are part of the API: 40401 subject not found, 42201 invalid schema, and so on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response
+
+from services.core.errors import (
+    Conflict,
+    NdxpError,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+)
+from services.core.http.errors import ErrorInfo
+
+MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+class SubjectNotFound(NotFound):
+    code, error_code = "subject_not_found", 40401
+
+
+class VersionNotFound(NotFound):
+    code, error_code = "version_not_found", 40402
+
+
+class SchemaNotFound(NotFound):
+    code, error_code = "schema_not_found", 40403
+
+
+class SubjectSoftDeleted(NotFound):
+    code, error_code = "subject_soft_deleted", 40404
+
+
+class SubjectNotSoftDeleted(NotFound):
+    code, error_code = "subject_not_soft_deleted", 40405
+
+
+class VersionSoftDeleted(NotFound):
+    code, error_code = "version_soft_deleted", 40406
+
+
+class VersionNotSoftDeleted(NotFound):
+    code, error_code = "version_not_soft_deleted", 40407
+
+
+class SubjectConfigNotFound(NotFound):
+    code, error_code = "subject_config_not_found", 40408
+
+
+class SubjectModeNotFound(NotFound):
+    code, error_code = "subject_mode_not_found", 40409
+
+
+class IncompatibleSchema(Conflict):
+    code, error_code = "incompatible_schema", 409
+
+
+class InvalidSchema(Unprocessable):
+    code, error_code = "invalid_schema", 42201
+
+
+class InvalidVersion(Unprocessable):
+    code, error_code = "invalid_version", 42202
+
+
+class InvalidCompatibilityLevel(Unprocessable):
+    code, error_code = "invalid_compatibility_level", 42203
+
+
+class InvalidMode(Unprocessable):
+    code, error_code = "invalid_mode", 42204
+
+
+class OperationNotPermitted(Unprocessable):
+    code, error_code = "operation_not_permitted", 42205
+
+
+class ReferenceExists(Unprocessable):
+    code, error_code = "reference_exists", 42206
+
+
+class SchemaTooLarge(Unprocessable):
+    code, error_code = "schema_too_large", 42209
+
+
+class StoreError(Unavailable):
+    code, error_code = "store_error", 50001
+
+
+class StoreTimeout(Unavailable):
+    code, error_code = "store_timeout", 50002
+
+
+def confluent_json(info: ErrorInfo) -> Response:
+    """Confluent's error body; codes without a finer registry code use the HTTP status."""
+    error_code = info.error_code
+    if error_code is None:
+        error_code = 50001 if info.status >= 500 else info.status  # noqa: PLR2004
+    body: dict[str, Any] = {"error_code": error_code, "message": info.detail}
+    if info.errors:
+        body["errors"] = info.errors
+    return JSONResponse(body, status_code=info.status, headers=info.headers, media_type=MEDIA_TYPE)
+
+
+__all__ = ["MEDIA_TYPE", "NdxpError", "confluent_json"]

@@ -1,0 +1,52 @@
+"""``/compatibility``: would this schema be accepted by a subject?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from services.registry.deps import RegistryDep, read_json, reply
+from services.registry.registry import SchemaRequest
+
+router = APIRouter(prefix="/compatibility", tags=["compatibility"])
+
+
+async def _test(
+    subject: str,
+    version: str | None,
+    request: Request,
+    registry: RegistryDep,
+    *,
+    normalize: bool,
+    verbose: bool,
+) -> Response:
+    body = SchemaRequest.from_json(await read_json(request, registry))
+    ok, messages, _ = await registry.test_compatibility(subject, version, body, normalize=normalize)
+    answer: dict[str, Any] = {"is_compatible": ok}
+    if verbose:
+        answer["messages"] = messages
+    return reply(answer)
+
+
+@router.post("/subjects/{subject}/versions/{version}")
+async def test_against_version(
+    subject: str,
+    version: str,
+    request: Request,
+    registry: RegistryDep,
+    normalize: bool = False,
+    verbose: bool = False,
+) -> Response:
+    return await _test(subject, version, request, registry, normalize=normalize, verbose=verbose)
+
+
+@router.post("/subjects/{subject}/versions")
+async def test_against_subject(
+    subject: str,
+    request: Request,
+    registry: RegistryDep,
+    normalize: bool = False,
+    verbose: bool = False,
+) -> Response:
+    return await _test(subject, None, request, registry, normalize=normalize, verbose=verbose)

@@ -1,0 +1,83 @@
+"""``/config`` and ``/mode``: compatibility, ndxp lint level and mode, global or a subject's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.registry.deps import RegistryDep, read_json, reply
+
+router = APIRouter(tags=["config"])
+
+
+@router.get("/config")
+async def get_global_config(registry: RegistryDep) -> Response:
+    return reply(await registry.config(None, default_to_global=True))
+
+
+@router.put("/config")
+async def put_global_config(request: Request, registry: RegistryDep) -> Response:
+    return reply(await registry.set_config(None, await read_json(request, registry)))
+
+
+@router.delete("/config")
+async def delete_global_config(registry: RegistryDep) -> Response:
+    return reply(await registry.delete_config(None))
+
+
+@router.get("/config/{subject}")
+async def get_subject_config(
+    subject: str,
+    registry: RegistryDep,
+    default_to_global: Annotated[bool, Query(alias="defaultToGlobal")] = False,
+) -> Response:
+    return reply(await registry.config(subject, default_to_global=default_to_global))
+
+
+@router.put("/config/{subject}")
+async def put_subject_config(subject: str, request: Request, registry: RegistryDep) -> Response:
+    return reply(await registry.set_config(subject, await read_json(request, registry)))
+
+
+@router.delete("/config/{subject}")
+async def delete_subject_config(subject: str, registry: RegistryDep) -> Response:
+    return reply(await registry.delete_config(subject))
+
+
+@router.get("/mode")
+async def get_global_mode(registry: RegistryDep) -> Response:
+    return reply({"mode": await registry.mode(None, default_to_global=True)})
+
+
+@router.put("/mode")
+async def put_global_mode(request: Request, registry: RegistryDep, force: bool = False) -> Response:
+    body = await read_json(request, registry)
+    return reply({"mode": await registry.set_mode(None, body, force=force)})
+
+
+@router.delete("/mode")
+async def delete_global_mode(registry: RegistryDep) -> Response:
+    return reply({"mode": await registry.delete_mode(None)})
+
+
+@router.get("/mode/{subject}")
+async def get_subject_mode(
+    subject: str,
+    registry: RegistryDep,
+    default_to_global: Annotated[bool, Query(alias="defaultToGlobal")] = False,
+) -> Response:
+    return reply({"mode": await registry.mode(subject, default_to_global=default_to_global)})
+
+
+@router.put("/mode/{subject}")
+async def put_subject_mode(
+    subject: str, request: Request, registry: RegistryDep, force: bool = False
+) -> Response:
+    body = await read_json(request, registry)
+    return reply({"mode": await registry.set_mode(subject, body, force=force)})
+
+
+@router.delete("/mode/{subject}")
+async def delete_subject_mode(subject: str, registry: RegistryDep) -> Response:
+    return reply({"mode": await registry.delete_mode(subject)})

@@ -1,0 +1,44 @@
+"""``/ndxp/contracts/{subject}``: a contract as the gateway and the catalogue need it (an ndxp
+extension): the latest version's fields with their docs and PII classes, the compatibility level
+and the lint result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from services.core.avro.pii import field_catalogue, pii_fields
+from services.registry.deps import RegistryDep, reply
+from services.registry.lint import expected_namespace, lint_contract
+from services.registry.registry import DATASET_SUBJECT
+
+router = APIRouter(prefix="/ndxp", tags=["ndxp"])
+
+
+@router.get("/contracts/{subject}")
+async def get_contract(subject: str, registry: RegistryDep) -> Response:
+    latest = await registry.version(subject, "latest", deleted=False)
+    parsed = await registry.parsed_by_id(latest["id"])
+    config = await registry.config(subject, default_to_global=True)
+    match = DATASET_SUBJECT.match(subject)
+    namespace = expected_namespace(match.group(1)) if match else None
+    raw = parsed.raw
+    body: dict[str, Any] = {
+        "subject": subject,
+        "version": latest["version"],
+        "id": latest["id"],
+        "name": raw.get("name") if isinstance(raw, dict) else None,
+        "namespace": raw.get("namespace") if isinstance(raw, dict) else None,
+        "doc": raw.get("doc") if isinstance(raw, dict) else None,
+        "compatibility": config["compatibilityLevel"],
+        "fields": field_catalogue(raw, parsed.named),
+        "pii": pii_fields(raw, parsed.named),
+        "lint": {
+            "level": config["lint"],
+            "findings": [asdict(f) for f in lint_contract(raw, namespace=namespace)],
+        },
+        "schema": latest["schema"],
+    }
+    return reply(body)

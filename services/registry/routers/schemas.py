@@ -1,0 +1,58 @@
+"""``/schemas``: schemas by their global id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from services.registry.deps import RegistryDep, reply
+from services.registry.errors import MEDIA_TYPE
+from services.registry.schema import SUPPORTED_TYPES
+
+router = APIRouter(prefix="/schemas", tags=["schemas"])
+
+
+@router.get("/ids/{schema_id}")
+async def get_schema(schema_id: int, registry: RegistryDep) -> Response:
+    return Response(await registry.schema_id_body(schema_id), media_type=MEDIA_TYPE)
+
+
+@router.get("/ids/{schema_id}/schema")
+async def get_raw_schema(schema_id: int, registry: RegistryDep) -> Response:
+    return Response((await registry.schema(schema_id)).text, media_type=MEDIA_TYPE)
+
+
+@router.get("/ids/{schema_id}/subjects")
+async def get_schema_subjects(
+    schema_id: int, registry: RegistryDep, deleted: bool = False
+) -> Response:
+    rows = await registry.schema_usages(schema_id, deleted=deleted)
+    return reply(list(dict.fromkeys(row.subject for row in rows)))
+
+
+@router.get("/ids/{schema_id}/versions")
+async def get_schema_versions(
+    schema_id: int, registry: RegistryDep, deleted: bool = False
+) -> Response:
+    rows = await registry.schema_usages(schema_id, deleted=deleted)
+    return reply([{"subject": row.subject, "version": row.version} for row in rows])
+
+
+@router.get("/types")
+async def get_types() -> Response:
+    return reply(list(SUPPORTED_TYPES))
+
+
+@router.get("")
+async def list_schemas(
+    registry: RegistryDep,
+    subject_prefix: Annotated[str, Query(alias="subjectPrefix")] = "",
+    deleted: bool = False,
+    latest_only: Annotated[bool, Query(alias="latestOnly")] = False,
+    offset: int = 0,
+    limit: int = -1,
+) -> Response:
+    found = await registry.all_schemas(subject_prefix, deleted=deleted, latest_only=latest_only)
+    found = found[max(offset, 0) :]
+    return reply(found if limit < 0 else found[:limit])

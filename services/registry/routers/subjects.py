@@ -1,0 +1,91 @@
+"""``/subjects``: subjects, their versions, registering and looking up schemas."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.registry.deps import RegistryDep, read_json, reply
+from services.registry.registry import SchemaRequest
+
+router = APIRouter(prefix="/subjects", tags=["subjects"])
+
+
+@router.get("")
+async def list_subjects(
+    registry: RegistryDep,
+    subject_prefix: Annotated[str, Query(alias="subjectPrefix")] = "",
+    deleted: bool = False,
+    deleted_only: Annotated[bool, Query(alias="deletedOnly")] = False,
+) -> Response:
+    return reply(
+        await registry.subjects(subject_prefix, deleted=deleted, deleted_only=deleted_only)
+    )
+
+
+@router.post("/{subject}")
+async def lookup_schema(
+    subject: str,
+    request: Request,
+    registry: RegistryDep,
+    normalize: bool = False,
+    deleted: bool = False,
+) -> Response:
+    body = SchemaRequest.from_json(await read_json(request, registry))
+    return reply(await registry.lookup(subject, body, normalize=normalize, deleted=deleted))
+
+
+@router.delete("/{subject}")
+async def delete_subject(subject: str, registry: RegistryDep, permanent: bool = False) -> Response:
+    return reply(await registry.delete_subject(subject, permanent=permanent))
+
+
+@router.get("/{subject}/versions")
+async def list_versions(
+    subject: str,
+    registry: RegistryDep,
+    deleted: bool = False,
+    deleted_only: Annotated[bool, Query(alias="deletedOnly")] = False,
+) -> Response:
+    return reply(await registry.versions(subject, deleted=deleted, deleted_only=deleted_only))
+
+
+@router.post("/{subject}/versions")
+async def register_schema(
+    subject: str, request: Request, registry: RegistryDep, normalize: bool = False
+) -> Response:
+    body = SchemaRequest.from_json(await read_json(request, registry))
+    registered = await registry.register(subject, body, normalize=normalize)
+    answer: dict[str, object] = {"id": registered.id, "version": registered.version}
+    if registered.warnings:
+        answer["warnings"] = [asdict(finding) for finding in registered.warnings]
+    return reply(answer)
+
+
+@router.get("/{subject}/versions/{version}")
+async def get_version(
+    subject: str, version: str, registry: RegistryDep, deleted: bool = False
+) -> Response:
+    return reply(await registry.version(subject, version, deleted=deleted))
+
+
+@router.get("/{subject}/versions/{version}/schema")
+async def get_version_schema(
+    subject: str, version: str, registry: RegistryDep, deleted: bool = False
+) -> Response:
+    found = await registry.version(subject, version, deleted=deleted)
+    return Response(found["schema"], media_type="application/vnd.schemaregistry.v1+json")
+
+
+@router.get("/{subject}/versions/{version}/referencedby")
+async def referenced_by(subject: str, version: str, registry: RegistryDep) -> Response:
+    return reply(await registry.referenced_by(subject, version))
+
+
+@router.delete("/{subject}/versions/{version}")
+async def delete_version(
+    subject: str, version: str, registry: RegistryDep, permanent: bool = False
+) -> Response:
+    return reply(await registry.delete_version(subject, version, permanent=permanent))
