@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,8 @@ from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.local_kafka import LocalKafka, die_with_parent, ensure_kafka
 from services.core.logging import configure_logging
+from services.registry import sync
+from services.registry.contracts import discover, lint_files
 
 log = logging.getLogger("ndxp")
 
@@ -160,6 +163,24 @@ async def migrate_database() -> None:
         await engine.dispose()
 
 
+def schemas_command(args: argparse.Namespace) -> int:
+    """``ndxp schemas lint|check|push``; exits 1 when a contract has findings or is refused."""
+    if args.schemas_command == "lint":
+        paths = args.paths or [contract.path for contract in discover(Path())]
+        failed = False
+        for path, findings in lint_files(paths).items():
+            failed = failed or bool(findings)
+            for finding in findings:
+                print(f"{path}: {finding}")  # noqa: T201 - the command's output
+        print(f"{len(paths)} contract(s) linted, {'findings' if failed else 'all clean'}")  # noqa: T201
+        return 1 if failed else 0
+    outcomes = sync.run(args.registry, discover(args.root), write=args.schemas_command == "push")
+    for outcome in outcomes:
+        line = f"{outcome.contract.subject}: {outcome.status}"
+        print(f"{line} ({outcome.detail})" if outcome.detail else line)  # noqa: T201
+    return 1 if any(outcome.failed for outcome in outcomes) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ndxp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     kafka_cmds = kafka.add_subparsers(dest="kafka_command", required=True)
     kafka_cmds.add_parser("fetch", help="fetch the broker's jars into the cache")
 
+    schemas = commands.add_parser("schemas", help="contracts as code: schemas/<agency>/*.avsc")
+    schema_cmds = schemas.add_subparsers(dest="schemas_command", required=True)
+    lint = schema_cmds.add_parser("lint", help="lint contract files offline")
+    lint.add_argument("paths", nargs="*", type=Path, help="files (default: every contract)")
+    for name, text in (
+        ("check", "say whether each contract is compatible with what is registered"),
+        ("push", "register the contracts that changed"),
+    ):
+        cmd = schema_cmds.add_parser(name, help=text)
+        cmd.add_argument("--registry", default="http://127.0.0.1:8081", help="registry URL")
+        cmd.add_argument("--root", type=Path, default=Path(), help="where schemas/ is")
+
     db = commands.add_parser("db", help="the control-plane database")
     db_cmds = db.add_subparsers(dest="db_command", required=True)
     db_cmds.add_parser("migrate", help="apply the migrations")
@@ -192,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in SERVICES:
         serve(args.command, args.host, args.port)
         return 0
+    if args.command == "schemas":
+        return schemas_command(args)
     configure_logging(ServiceSettings().log)
     if args.command == "kafka":
         print(ensure_kafka(ServiceSettings().kafka))  # noqa: T201 - the command's output

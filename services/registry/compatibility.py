@@ -15,7 +15,7 @@ class), so a change Confluent accepts is accepted here and vice versa:
 - a writer union is readable when each of its branches is; a non-union writer is readable by a
   reader union when some branch reads it (Avro Java's rule: the first fully compatible branch);
 - recursion terminates: a (reader, writer) pair of named types already being compared counts as
-  compatible, and a finished pair's answer is reused.
+  compatible, and a finished pair's answer is reused (at most ``MAX_REPORTED`` problems a pair).
 
 Logical types are annotations and are ignored, as Avro Java ignores them: the underlying type
 decides. So ``timestamp-millis`` ↔ ``timestamp-micros`` (both ``long``) and ``date`` → a long
@@ -64,6 +64,10 @@ FIXED_SIZE_MISMATCH = "FIXED_SIZE_MISMATCH"
 MISSING_ENUM_SYMBOLS = "MISSING_ENUM_SYMBOLS"
 MISSING_UNION_BRANCH = "MISSING_UNION_BRANCH"
 READER_FIELD_MISSING_DEFAULT_VALUE = "READER_FIELD_MISSING_DEFAULT_VALUE"
+
+# A type reused along many paths (T0 has two T1 fields, T1 two T2 fields, ...) has exponentially
+# many locations; the report stops here, the verdict does not change.
+MAX_REPORTED = 100
 
 # Confluent's ``errorType`` descriptions; {r} and {w} name the reader and the writer schema.
 _CONFLUENT = {
@@ -420,12 +424,12 @@ class _Checker:
 
     def check(self, r: _Node, w: _Node) -> list[_Found]:
         if not (isinstance(r, _Named) and isinstance(w, _Named)):
-            return self._compare(r, w)
+            return self._compare(r, w)[:MAX_REPORTED]
         key = (id(r), id(w))
         if key in self._memo:
             return self._memo[key] or []
         self._memo[key] = None
-        found = self._memo[key] = self._compare(r, w)
+        found = self._memo[key] = self._compare(r, w)[:MAX_REPORTED]
         return found
 
     def _compare(self, r: _Node, w: _Node) -> list[_Found]:
@@ -465,7 +469,7 @@ class _Checker:
         likeliest: list[_Found] | None = None
         for i, branch in enumerate(r.children):
             found = self.check(branch, w)
-            if not found:
+            if not found and i == 0:
                 return []
             if likeliest is None and _same_kind(branch, w):
                 likeliest = _under(found, (writer_index or str(i),))

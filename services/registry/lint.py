@@ -41,6 +41,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Final
 
 import fastavro
@@ -50,6 +51,7 @@ from services.core.avro.pii import PII_CLASSES
 from services.core.kafka.topics import check_agency
 
 NAMESPACE_ROOT: Final = "vn.gov"
+_NO_NAMED: Mapping[str, Any] = MappingProxyType({})
 
 #: Name fragments (snake_case, matched against whole words of a field name, camelCase split
 #: into words) that suggest personal data under Decree 13/2023/NĐ-CP. Vietnamese fragments are
@@ -121,31 +123,39 @@ def expected_namespace(agency: str) -> str:
     return f"{NAMESPACE_ROOT}.{check_agency(agency).replace('-', '_')}"
 
 
-def lint_text(text: str, *, namespace: str | None = None) -> list[Finding]:
+def lint_text(
+    text: str, *, namespace: str | None = None, named: Mapping[str, Any] = _NO_NAMED
+) -> list[Finding]:
     """Lint a contract given as JSON text (see :func:`lint_contract`)."""
     try:
         schema = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         return [Finding("invalid", "", f"not JSON: {exc}")]
-    return lint_contract(schema, namespace=namespace)
+    return lint_contract(schema, namespace=namespace, named=named)
 
 
-def lint_contract(schema: Any, *, namespace: str | None = None) -> list[Finding]:
+def lint_contract(
+    schema: Any, *, namespace: str | None = None, named: Mapping[str, Any] = _NO_NAMED
+) -> list[Finding]:
     """Every finding for a parsed schema; an empty list means the contract is clean.
 
     ``namespace`` is the expected top-level namespace (``expected_namespace(agency)``); ``None``
-    skips that rule. A schema that is not valid Avro gets a single ``invalid`` finding.
+    skips that rule. ``named`` holds the types the schema takes from schema references, by full
+    name (only the names matter: referenced types are linted in their own subjects). A schema
+    that is not valid Avro gets a single ``invalid`` finding.
     """
     try:
-        fastavro.parse_schema(copy.deepcopy(schema))
+        fastavro.parse_schema(copy.deepcopy(schema), named_schemas={name: {} for name in named})
+        linter = _Linter()
+        if not (isinstance(schema, Mapping) and schema.get("type") in ("record", "error")):
+            linter.add("top-level", "", "the top-level schema must be a record")
+        elif namespace is not None:
+            linter.check_namespace(schema, namespace)
+        linter.walk(schema, "", "")
     except (SchemaParseException, UnknownType, TypeError, KeyError, ValueError) as exc:
         return [Finding("invalid", "", f"not a valid Avro schema: {exc}")]
-    linter = _Linter()
-    if not (isinstance(schema, Mapping) and schema.get("type") in ("record", "error")):
-        linter.add("top-level", "", "the top-level schema must be a record")
-    elif namespace is not None:
-        linter.check_namespace(schema, namespace)
-    linter.walk(schema, "", "")
+    except RecursionError:
+        return [Finding("invalid", "", "not a valid Avro schema: nested too deeply")]
     return linter.findings
 
 

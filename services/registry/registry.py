@@ -288,7 +288,7 @@ class Registry:
             return []
         match = DATASET_SUBJECT.match(subject)
         namespace = expected_namespace(match.group(1)) if match else None
-        findings = lint_contract(parsed.raw, namespace=namespace)
+        findings = lint_contract(parsed.raw, namespace=namespace, named=parsed.named)
         if findings and level == LintLevel.ENFORCE:
             raise InvalidSchema(
                 f"Invalid schema: the contract has {len(findings)} lint finding(s): "

@@ -37,7 +37,9 @@ async def get_contract(subject: str, registry: RegistryDep) -> Response:
         "pii": pii_fields(raw, parsed.named),
         "lint": {
             "level": config["lint"],
-            "findings": [asdict(f) for f in lint_contract(raw, namespace=namespace)],
+            "findings": [
+                asdict(f) for f in lint_contract(raw, namespace=namespace, named=parsed.named)
+            ],
         },
         "schema": latest["schema"],
     }

@@ -124,6 +124,20 @@ def test_a_schema_fastavro_refuses_is_a_single_invalid_finding(schema: Any) -> N
     assert "not a valid Avro schema" in finding.message
 
 
+def test_types_from_schema_references_are_known_through_named() -> None:
+    schema = good()
+    schema["fields"][1]["type"][1] = "vn.gov.common.Address"
+    assert rules(lint_contract(schema)) == ["invalid"]
+    named = {"vn.gov.common.Address": {"type": "record", "name": "Address", "fields": []}}
+    assert lint_contract(schema, named=named) == []
+    assert lint_text(json.dumps(schema), named=named) == []
+
+
+def test_absurdly_deep_nesting_is_invalid_not_a_crash() -> None:
+    deep = '{"type": "array", "items": ' * 100_000 + '"int"' + "}" * 100_000
+    assert rules(lint_text(deep)) == ["invalid"]
+
+
 def test_a_record_without_fields_is_invalid() -> None:
     schema = {"type": "record", "name": "A", "doc": "d"}  # fastavro accepts it, Avro does not
     assert [(f.rule, f.path) for f in lint_contract(schema)] == [("invalid", "")]

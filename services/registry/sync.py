@@ -1,0 +1,73 @@
+"""Contracts as code against a running registry: ``ndxp schemas check`` and ``ndxp schemas push``.
+
+Speaks only the Confluent API, so it works against ndxp's registry or any compatible one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from services.registry.contracts import Contract
+
+MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one contract: ``new``, ``unchanged``, ``compatible``, ``registered``,
+    ``incompatible`` or ``error``, with the registry's words."""
+
+    contract: Contract
+    status: str
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in {"incompatible", "error"}
+
+
+def _post(client: httpx.Client, url: str, contract: Contract) -> httpx.Response:
+    return client.post(url, json={"schema": contract.text}, headers={"Content-Type": MEDIA_TYPE})
+
+
+def _registered(client: httpx.Client, contract: Contract) -> httpx.Response:
+    return _post(client, f"/subjects/{contract.subject}", contract)
+
+
+def check(client: httpx.Client, contract: Contract) -> Outcome:
+    """Is the file what is registered, or a change the subject's compatibility level allows?"""
+    found = _registered(client, contract)
+    if found.status_code == httpx.codes.OK:
+        return Outcome(contract, "unchanged", f"version {found.json()['version']}")
+    if found.json().get("error_code") == 40401:  # noqa: PLR2004 - subject not found
+        return Outcome(contract, "new")
+    answer = _post(
+        client, f"/compatibility/subjects/{contract.subject}/versions?verbose=true", contract
+    )
+    if answer.status_code != httpx.codes.OK:
+        return Outcome(contract, "error", answer.text)
+    body = answer.json()
+    if body["is_compatible"]:
+        return Outcome(contract, "compatible")
+    return Outcome(contract, "incompatible", "; ".join(body.get("messages", [])))
+
+
+def push(client: httpx.Client, contract: Contract) -> Outcome:
+    """Register the contract unless the registry already has it."""
+    found = _registered(client, contract)
+    if found.status_code == httpx.codes.OK:
+        return Outcome(contract, "unchanged", f"version {found.json()['version']}")
+    answer = _post(client, f"/subjects/{contract.subject}/versions", contract)
+    if answer.status_code == httpx.codes.OK:
+        body = answer.json()
+        return Outcome(contract, "registered", f"id {body['id']}, version {body.get('version')}")
+    status = "incompatible" if answer.status_code == httpx.codes.CONFLICT else "error"
+    return Outcome(contract, status, answer.json().get("message", answer.text))
+
+
+def run(registry_url: str, contracts: Sequence[Contract], *, write: bool) -> list[Outcome]:
+    with httpx.Client(base_url=registry_url, timeout=30.0) as client:
+        return [push(client, c) if write else check(client, c) for c in contracts]
