@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt kafka bench clean
+.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-registry clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,15 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka
+bench: bench-kafka bench-registry
 
+## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
 	$(BIN)/python -m bench.kafka_produce
+
+## Registry: 1,000 schemas, then GET /schemas/ids/{id} from 100 clients for 30 s (needs Go).
+bench-registry: install kafka
+	$(BIN)/python -m bench.registry
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -41,12 +40,28 @@ SERVICES: dict[str, tuple[str, type[ServiceSettings]]] = {
 CHILD_STOP_TIMEOUT = 15.0
 
 
-def serve(name: str, host: str | None, port: int | None) -> None:
-    """Run one service in the foreground against ``NDXP_KAFKA_BOOTSTRAP``."""
+def serve(name: str, host: str | None, port: int | None, workers: int = 1) -> None:
+    """Run one service in the foreground against ``NDXP_KAFKA_BOOTSTRAP``.
+
+    With several workers, uvicorn forks processes that each build the app from the environment,
+    so the flags are handed over as the service's ``NDXP_<SERVICE>_HOST/PORT`` variables.
+    """
     module, settings_type = SERVICES[name]
-    overrides: dict[str, Any] = {"host": host, "port": port}
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    settings = settings_type(**overrides)
+    prefix = f"NDXP_{name.upper()}_"
+    for key, value in (("HOST", host), ("PORT", port)):
+        if value is not None:
+            os.environ[prefix + key] = str(value)
+    settings = settings_type()
+    if workers > 1:
+        uvicorn.run(
+            f"{module}:create_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+        )
+        return
     factory = __import__(module, fromlist=["create_app"]).create_app
     uvicorn.run(factory(settings), host=settings.host, port=settings.port, log_config=None)
 
@@ -195,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         svc = commands.add_parser(name, help=f"run the {name} service alone")
         svc.add_argument("--host", default=None)
         svc.add_argument("--port", type=int, default=None)
+        svc.add_argument("--workers", type=int, default=1, help="processes (replicas) to run")
 
     kafka = commands.add_parser("kafka", help="the local Kafka broker")
     kafka_cmds = kafka.add_subparsers(dest="kafka_command", required=True)
@@ -223,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         return asyncio.run(up(args))
     if args.command in SERVICES:
-        serve(args.command, args.host, args.port)
+        serve(args.command, args.host, args.port, args.workers)
         return 0
     if args.command == "schemas":
         return schemas_command(args)

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,20 +186,37 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
 async def wait_until_ready(bootstrap: str, within: float) -> None:
     """Return once the cluster at ``bootstrap`` answers a metadata request naming a broker."""
     deadline = time.monotonic() + within
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-        try:
-            await client.bootstrap()
-            metadata = await client.fetch_all_metadata()
-            if metadata.brokers():
+    # A starting broker refuses connections for a few seconds; aiokafka logs each refusal as an
+    # ERROR, which is noise here: the outcome is reported below.
+    with _quiet("aiokafka"):
+        while time.monotonic() < deadline:
+            if await _answers(bootstrap):
                 return
-        except (KafkaError, OSError) as exc:
-            last_error = exc
-        finally:
-            await client.close()
-        await asyncio.sleep(0.3)
-    raise KafkaLaunchError(f"Kafka at {bootstrap} did not answer in {within:.0f}s: {last_error}")
+            await asyncio.sleep(0.3)
+    raise KafkaLaunchError(f"Kafka at {bootstrap} did not answer in {within:.0f}s")
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def _answers(bootstrap: str) -> bool:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await client.bootstrap()
+        metadata = await client.fetch_all_metadata()
+        return bool(metadata.brokers())
+    except (KafkaError, OSError):
+        return False
+    finally:
+        await client.close()
 
 
 @dataclass

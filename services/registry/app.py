@@ -12,6 +12,7 @@ from services.core.config import RegistrySettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.registry.errors import confluent_json
+from services.registry.fastpath import CachedSchemaById
 from services.registry.registry import Registry
 from services.registry.routers import compatibility, config, contracts, meta, schemas, subjects
 from services.registry.store import Store
@@ -27,5 +28,10 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
 
     routers = [r.router for r in (subjects, schemas, config, compatibility, contracts, meta)]
     return create_service_app(
-        "registry", settings, routers=routers, render=confluent_json, resources=resources
+        "registry",
+        settings,
+        routers=routers,
+        render=confluent_json,
+        resources=resources,
+        middleware=[CachedSchemaById],
     )

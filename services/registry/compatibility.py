@@ -13,7 +13,8 @@ class), so a change Confluent accepts is accepted here and vice versa:
 - every writer enum symbol must be a reader symbol, unless the reader enum has a ``default``;
 - fixed sizes must be equal; arrays and maps compare items and values;
 - a writer union is readable when each of its branches is; a non-union writer is readable by a
-  reader union when some branch reads it (Avro Java's rule: the first fully compatible branch);
+  reader union when any branch reads it fully (Avro Java's rule; the specification's "first
+  matching branch" picks differently only when aliases make two branches match one writer name);
 - recursion terminates: a (reader, writer) pair of named types already being compared counts as
   compatible, and a finished pair's answer is reused (at most ``MAX_REPORTED`` problems a pair).
 
@@ -39,7 +40,18 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from services.core.errors import Unprocessable
+from services.registry.errors import InvalidSchema
+
+__all__ = [
+    "MAX_REPORTED",
+    "CompatibilityLevel",
+    "Incompatibility",
+    "InvalidSchema",
+    "SchemaWithReferences",
+    "check_compatibility",
+    "confluent_messages",
+    "reader_writer_incompatibilities",
+]
 
 
 class CompatibilityLevel(StrEnum):
@@ -50,12 +62,6 @@ class CompatibilityLevel(StrEnum):
     FULL = "FULL"
     FULL_TRANSITIVE = "FULL_TRANSITIVE"
     NONE = "NONE"
-
-
-class InvalidSchema(Unprocessable):
-    """The schema is not valid Avro (or names a type nobody defines): Confluent's 42201."""
-
-    error_code = 42201
 
 
 TYPE_MISMATCH = "TYPE_MISMATCH"
@@ -109,8 +115,13 @@ class Incompatibility:
 
     def confluent_message(self) -> str:
         """Render as one entry of Confluent's ``messages`` (``verbose=true``, 409 details)."""
-        description = _CONFLUENT.get(self.kind, self.message).format(
-            p=self.location, i=self.additional_info, r=self.reader_role, w=self.writer_role
+        template = _CONFLUENT.get(self.kind)
+        description = (
+            template.format(
+                p=self.location, i=self.additional_info, r=self.reader_role, w=self.writer_role
+            )
+            if template
+            else self.message
         )
         return (
             f"{{errorType:'{self.kind}', description:'{description}', "
@@ -260,6 +271,10 @@ def _qualify(name: str, namespace: str) -> str:
     return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
+def _strings(value: Any) -> list[str]:
+    return [s for s in value if isinstance(s, str)] if isinstance(value, list) else []
+
+
 def _decimal(js: Mapping[str, Any]) -> tuple[int, int] | None:
     precision, scale = js.get("precision"), js.get("scale", 0)
     if js.get("logicalType") != "decimal" or type(precision) is not int or type(scale) is not int:
@@ -353,7 +368,7 @@ class _Parser:
             return node
         js, ns = self._defs[fullname]
         kind = "record" if js["type"] == "error" else str(js["type"])
-        aliases = frozenset(_qualify(a, ns) for a in js.get("aliases") or () if isinstance(a, str))
+        aliases = frozenset(_qualify(a, ns) for a in _strings(js.get("aliases")))
         node = self._built[fullname] = _Named(kind, fullname, aliases, js)
         if kind == "record":
             if not isinstance(js.get("fields"), list):
@@ -364,7 +379,9 @@ class _Parser:
             symbols = js.get("symbols")
             if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
                 raise _fail(f"enum {fullname!r} has no symbols")
-            node.symbols, node.enum_default = tuple(symbols), js.get("default")
+            default = js.get("default")
+            node.symbols = tuple(symbols)
+            node.enum_default = default if isinstance(default, str) else None
         else:
             if type(js.get("size")) is not int:
                 raise _fail(f"fixed {fullname!r} has no size")
@@ -374,7 +391,7 @@ class _Parser:
     def _field(self, js: Any, ns: str, record: str) -> _Field:
         if not isinstance(js, dict) or not isinstance(js.get("name"), str) or "type" not in js:
             raise _fail(f"record {record!r} has a field without a name or a type")
-        aliases = tuple(a for a in js.get("aliases") or () if isinstance(a, str))
+        aliases = tuple(_strings(js.get("aliases")))
         return _Field(js["name"], aliases, self._build(js["type"], ns), "default" in js)
 
 
@@ -469,7 +486,7 @@ class _Checker:
         likeliest: list[_Found] | None = None
         for i, branch in enumerate(r.children):
             found = self.check(branch, w)
-            if not found and i == 0:
+            if not found:
                 return []
             if likeliest is None and _same_kind(branch, w):
                 likeliest = _under(found, (writer_index or str(i),))

@@ -145,6 +145,9 @@ class Registry:
             self._id_bodies[schema_id] = body
         return body
 
+    def cached_id_body(self, schema_id: int) -> bytes | None:
+        return self._id_bodies.get(schema_id)
+
     def forget(self, schema_ids: Sequence[int]) -> None:
         for schema_id in schema_ids:
             self._schemas.pop(schema_id, None)
@@ -490,9 +493,9 @@ class Registry:
     # --- configuration and mode ----------------------------------------------------------
 
     async def _effective(self, session: AsyncSession, subject: str, name: str) -> str | None:
-        return await store.setting(session, subject, name) or await store.setting(
-            session, GLOBAL, name
-        )
+        """The subject's own setting, else the registry-wide one (one query for both)."""
+        found = await store.settings_of(session, (subject, GLOBAL), name)
+        return found.get(subject) or found.get(GLOBAL)
 
     async def _effective_compatibility(self, session: AsyncSession, subject: str) -> str:
         found = await self._effective(session, subject, "compatibility")

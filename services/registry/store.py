@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -48,6 +49,9 @@ class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self.sessions = sessions
         self.sqlite = dialect == "sqlite"
+        # SQLite has one writer at a time; queueing this process's writers here is fairer and
+        # faster than letting them poll the file lock (other processes still use busy_timeout).
+        self._sqlite_writer = asyncio.Lock()
 
     async def read(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async with self.sessions() as session:
@@ -56,6 +60,12 @@ class Store:
     async def write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``op`` in one transaction, again when a concurrent writer took the same id,
         version or the SQLite write lock first."""
+        if not self.sqlite:
+            return await self._write(op)
+        async with self._sqlite_writer:
+            return await self._write(op)
+
+    async def _write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self.sessions() as session:
@@ -231,6 +241,17 @@ async def setting(session: AsyncSession, subject: str, name: str) -> str | None:
     row = await session.get(RegistrySettings, subject)
     value: str | None = None if row is None else getattr(row, name)
     return value
+
+
+async def settings_of(
+    session: AsyncSession, keys: Sequence[str], name: str
+) -> dict[str, str | None]:
+    """Setting ``name`` of each of ``keys`` that has a settings row."""
+    column = getattr(RegistrySettings, name)
+    rows = await session.execute(
+        select(RegistrySettings.subject, column).where(RegistrySettings.subject.in_(keys))
+    )
+    return dict(rows.all())
 
 
 async def put_setting(session: AsyncSession, subject: str, **values: Any) -> None:

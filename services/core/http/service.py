@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from services import __version__
 from services.core.config import ServiceSettings, masked
@@ -60,6 +61,7 @@ def create_service_app(
     render: ErrorRenderer = problem_json,
     resources: Resources | None = None,
     checks: dict[str, ReadinessCheck] | None = None,
+    middleware: Iterable[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics."""
 
@@ -79,5 +81,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     setup_exception_handlers(app, render)
+    for extra in middleware:  # innermost first; the request context wraps them all
+        app.add_middleware(extra)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app

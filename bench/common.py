@@ -1,0 +1,108 @@
+"""What every ndxp benchmark needs: a Kafka, a service in its own process, a load generator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.core.config import KafkaSettings
+from services.core.local_kafka import LocalKafka, free_port
+
+BENCH_DIR = Path(__file__).resolve().parent
+LOADGEN_DIR = BENCH_DIR / "loadgen"
+
+
+@asynccontextmanager
+async def kafka() -> AsyncIterator[str]:
+    """``NDXP_KAFKA_BOOTSTRAP`` if set, else a local broker for the benchmark's duration."""
+    if os.environ.get("NDXP_KAFKA_BOOTSTRAP"):
+        yield os.environ["NDXP_KAFKA_BOOTSTRAP"]
+        return
+    with tempfile.TemporaryDirectory(prefix="ndxp-bench-kafka-") as work:
+        broker = LocalKafka(KafkaSettings(bootstrap=None), Path(work))
+        try:
+            yield await broker.start()
+        finally:
+            broker.stop()
+
+
+@contextmanager
+def service(
+    name: str, bootstrap: str, data_dir: Path, workers: int = 1, **env: str
+) -> Iterator[str]:
+    """Run ``ndxp <name>`` as its own process(es); yields its base URL once it is ready."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "NDXP_KAFKA_BOOTSTRAP": bootstrap,
+        "NDXP_DATA_DIR": str(data_dir),
+        "NDXP_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "services.cli",
+        name,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    process = subprocess.Popen(argv, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"ndxp {name} exited with {process.returncode}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ndxp {name} was not ready in 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def loadgen_binary() -> Path:
+    """Build the Go load generator (standard library only) once into a temp dir."""
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("the benchmarks' load generator needs Go (https://go.dev) on PATH")
+    target = Path(tempfile.gettempdir()) / "ndxp-loadgen"
+    subprocess.run([go, "build", "-o", str(target), "."], cwd=LOADGEN_DIR, check=True)
+    return target
+
+
+def run_loadgen(*args: str) -> dict[str, Any]:
+    out = subprocess.run([str(loadgen_binary()), *args], capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def report(title: str, figures: dict[str, Any]) -> None:
+    print(f"{title}:")
+    for key, value in figures.items():
+        print(f"  {key:>22}: {value:,.2f}" if isinstance(value, float) else f"  {key:>22}: {value}")
+
+
+def run(main: Any) -> None:
+    asyncio.run(main())

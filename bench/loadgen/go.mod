@@ -1,0 +1,3 @@
+module ndxp/bench/loadgen
+
+go 1.21
