@@ -34,6 +34,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/ndxp schemas lint
 
 fmt: install
 	$(BIN)/ruff check --fix .
