@@ -129,9 +129,9 @@ class Registry:
         if cached is not None:
             return cached
         if session is None:
-            found = await self.store.read(lambda s: store.schema(s, schema_id))
+            found = await self.store.read(lambda s: store.schema(s, schema_id, in_use=True))
         else:
-            found = await store.schema(session, schema_id)
+            found = await store.schema(session, schema_id, in_use=True)
         if found is None:
             raise SchemaNotFound("Schema not found")
         self._schemas[schema_id] = found
@@ -322,8 +322,8 @@ class Registry:
 
     async def subjects(self, prefix: str, *, deleted: bool, deleted_only: bool) -> list[str]:
         found = await self.store.read(lambda s: store.subjects(s, prefix))
-        if deleted_only:
-            return [name for name, flags in found.items() if any(flags)]
+        if deleted_only:  # Confluent: a deleted subject is one whose every version is deleted
+            return [name for name, flags in found.items() if all(flags)]
         if deleted:
             return list(found)
         return [name for name, flags in found.items() if not all(flags)]
@@ -389,6 +389,7 @@ class Registry:
 
     async def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
         async def op(session: AsyncSession) -> list[int]:
+            await self._ensure_writable(session, subject)
             rows = await self._rows(session, subject)
             live = [r for r in rows if not r.deleted]
             if permanent and live:
@@ -407,6 +408,8 @@ class Registry:
                 await store.drop_subject_settings(session, subject)
                 return numbers
             await store.mark_deleted(session, subject, [r.version for r in live])
+            # Confluent: deleting a subject deletes its compatibility level (and mode) too.
+            await store.drop_subject_settings(session, subject)
             return [r.version for r in live]
 
         return await self.store.write(op)
@@ -415,6 +418,7 @@ class Registry:
         wanted = parse_version(version)
 
         async def op(session: AsyncSession) -> int:
+            await self._ensure_writable(session, subject)
             rows = await self._rows(session, subject)
             if wanted is None:
                 row = self._pick(rows, subject, None, deleted=False)
@@ -505,7 +509,13 @@ class Registry:
         return await self._effective(session, subject, "lint") or self.settings.default_lint
 
     async def _effective_mode(self, session: AsyncSession, subject: str) -> str:
+        if await store.setting(session, GLOBAL, "mode") == "READONLY_OVERRIDE":
+            return "READONLY_OVERRIDE"  # the one global mode a subject's mode cannot override
         return await self._effective(session, subject, "mode") or "READWRITE"
+
+    async def _ensure_writable(self, session: AsyncSession, subject: str) -> None:
+        if (await self._effective_mode(session, subject)).startswith("READONLY"):
+            raise OperationNotPermitted(f"Subject {subject} is in read-only mode")
 
     async def config(self, subject: str | None, *, default_to_global: bool) -> dict[str, str]:
         async def op(session: AsyncSession) -> dict[str, str]:
@@ -513,7 +523,7 @@ class Registry:
             level = await store.setting(session, key, "compatibility")
             lint = await store.setting(session, key, "lint")
             if subject is not None and level is None:
-                if not default_to_global:
+                if lint is None and not default_to_global:
                     raise SubjectConfigNotFound(
                         f"Subject '{subject}' does not have subject-level compatibility configured"
                     )

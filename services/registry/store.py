@@ -108,9 +108,19 @@ async def subjects(session: AsyncSession, prefix: str = "") -> dict[str, list[bo
     return found
 
 
-async def schema(session: AsyncSession, schema_id: int) -> StoredSchema | None:
+async def schema(
+    session: AsyncSession, schema_id: int, *, in_use: bool = False
+) -> StoredSchema | None:
+    """Schema ``schema_id``; with ``in_use``, only while a version (soft-deleted or not) uses it."""
     row = await session.get(RegistrySchema, schema_id)
-    return None if row is None else _stored(row)
+    if row is None or (in_use and not await _used(session, schema_id)):
+        return None
+    return _stored(row)
+
+
+async def _used(session: AsyncSession, schema_id: int) -> bool:
+    query = select(exists().where(RegistrySubjectVersion.schema_id == schema_id))
+    return bool(await session.scalar(query))
 
 
 async def schema_by_fingerprint(session: AsyncSession, fingerprint: str) -> StoredSchema | None:
@@ -139,6 +149,7 @@ async def insert_schema(session: AsyncSession, parsed: ParsedSchema, schema_id: 
             references=[r.as_json() for r in parsed.references],
         )
     )
+    await session.flush()  # the schema row first: its reference rows point at it
     session.add_all(
         RegistryReference(schema_id=schema_id, name=r.name, subject=r.subject, version=r.version)
         for r in parsed.references
@@ -164,7 +175,10 @@ async def mark_deleted(session: AsyncSession, subject: str, version_list: Sequen
 async def remove_versions(
     session: AsyncSession, subject: str, version_list: Sequence[int]
 ) -> list[int]:
-    """Delete version rows for good, and the schemas no version uses any more; returns their ids."""
+    """Delete version rows for good; returns the ids of the schemas no version uses any more.
+
+    Their rows stay (unlisted, see ``schema(in_use=True)``) so that an id is never given to
+    another schema: clients cache id → schema forever, as with Confluent's id generator."""
     ids = set(
         await session.scalars(
             select(RegistrySubjectVersion.schema_id)
@@ -177,19 +191,7 @@ async def remove_versions(
         .where(RegistrySubjectVersion.subject == subject)
         .where(RegistrySubjectVersion.version.in_(version_list))
     )
-    orphans = [
-        schema_id
-        for schema_id in ids
-        if not await session.scalar(
-            select(exists().where(RegistrySubjectVersion.schema_id == schema_id))
-        )
-    ]
-    if orphans:
-        await session.execute(
-            delete(RegistryReference).where(RegistryReference.schema_id.in_(orphans))
-        )
-        await session.execute(delete(RegistrySchema).where(RegistrySchema.id.in_(orphans)))
-    return orphans
+    return [schema_id for schema_id in ids if not await _used(session, schema_id)]
 
 
 async def referencing_schema_ids(

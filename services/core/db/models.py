@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -139,3 +140,82 @@ class RegistrySettings(Base):
     compatibility: Mapped[str | None] = mapped_column(String(32))
     mode: Mapped[str | None] = mapped_column(String(32))
     lint: Mapped[str | None] = mapped_column(String(16))
+
+
+# --- gateway: identity and catalogue ---------------------------------------------------------
+
+ACCESS_RIGHTS: Final = ("PUBLIC", "RESTRICTED", "NON_PUBLIC")
+
+
+class Client(Base):
+    """An OAuth2 client of an agency: a system, a connector or a person's tool."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # A slow salted hash in a self-describing format (``scrypt$n$r$p$salt$hash``); never the secret.
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    scopes: Mapped[str] = mapped_column(String(500))  # space-separated, as OAuth2 writes them
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SigningKey(Base):
+    """A token signing key: published in JWKS from ``created_at``, signing from ``active_from``,
+    no longer signing after ``retired_at``, dropped from JWKS once its tokens have expired."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    # The private key, encrypted with the configured key-encryption key (never stored in clear).
+    private_key: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    active_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RevokedToken(Base):
+    """A revoked access token, until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+
+
+class Dataset(Base):
+    """A named stream owned by one agency, with catalogue metadata in the spirit of DCAT-AP."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (
+        CheckConstraint(
+            "access_rights IN (" + ", ".join(f"'{a}'" for a in ACCESS_RIGHTS) + ")",
+            name="access_rights",
+        ),
+        UniqueConstraint("agency_id", "name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(65), primary_key=True)  # "<agency>.<dataset>"
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    theme: Mapped[str | None] = mapped_column(String(64), index=True)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    access_rights: Mapped[str] = mapped_column(String(16))
+    licence: Mapped[str | None] = mapped_column(String(200))
+    contact_point: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    update_frequency: Mapped[str | None] = mapped_column(String(32))
+    retention_ms: Mapped[int] = mapped_column(BigInteger)
+    partitions: Mapped[int] = mapped_column(Integer)
+    major_version: Mapped[int] = mapped_column(Integer, default=1)
+    compatibility: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
