@@ -105,6 +105,55 @@ class LogSettings(BaseSettings):
     format: Literal["json", "text"] = "text"
 
 
+class TrustedIssuer(BaseModel):
+    """An external OAuth2 issuer whose tokens ndxp accepts (a ministry's Keycloak, a national
+    identity provider): where its keys are, what audience it uses, which claim names the agency."""
+
+    issuer: str
+    jwks_url: str
+    audience: str
+    agency_claim: str = "agency"
+    scope_claim: str = "scope"
+
+
+class AuthSettings(BaseSettings):
+    """Tokens: how the gateway issues them and how every service verifies them."""
+
+    model_config = SettingsConfigDict(env_prefix="NDXP_AUTH_", extra="ignore")
+
+    issuer: str = Field(
+        default="http://127.0.0.1:8080", description="The gateway's public URL, the tokens' iss."
+    )
+    audience: str = Field(default="ndxp", description="The tokens' aud.")
+    token_lifetime: int = Field(default=900, ge=60, description="Access token lifetime, seconds.")
+    leeway: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp/nbf.")
+    key_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 bytes that encrypt signing keys at rest; unset: a key file in "
+        "the data dir, created on first use.",
+    )
+    jwks_url: str | None = Field(
+        default=None,
+        description="Where services other than the gateway fetch its JWKS; unset: derived from "
+        "issuer.",
+    )
+    jwks_cache_seconds: int = Field(
+        default=300, ge=0, description="How long a fetched JWKS is kept."
+    )
+    trusted_issuers: list[TrustedIssuer] = Field(
+        default_factory=list, description="JSON list of external issuers to trust."
+    )
+    rate_limit_per_second: float = Field(
+        default=100.0, gt=0, description="Each client's sustained request rate."
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="Each client's burst.")
+    require_tokens: bool = Field(
+        default=True,
+        description="Registry and connect: refuse requests without a valid token (the gateway "
+        "always does).",
+    )
+
+
 class ServiceSettings(BaseSettings):
     """What every service shares; each service subclasses it to add its listener."""
 
@@ -117,6 +166,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     migrate_on_start: bool = Field(
         default=True, description="Apply Alembic migrations when the service starts."
     )
@@ -146,6 +196,7 @@ class RegistrySettings(ServiceSettings):
 class GatewaySettings(ServiceSettings):
     host: str = Field("127.0.0.1", validation_alias="NDXP_GATEWAY_HOST")
     port: int = Field(8080, validation_alias="NDXP_GATEWAY_PORT")
+    registry_url: str = Field("http://127.0.0.1:8081", validation_alias="NDXP_GATEWAY_REGISTRY_URL")
 
 
 class ConnectSettings(ServiceSettings):
