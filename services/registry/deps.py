@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 
 from services.core.errors import BadRequest, UnsupportedMediaType
-from services.registry.errors import MEDIA_TYPE, SchemaTooLarge
+from services.registry.errors import MEDIA_TYPE, SchemaNotFound, SchemaTooLarge
 from services.registry.registry import Registry
 
 ACCEPTED_TYPES = frozenset(
@@ -50,3 +50,13 @@ async def read_json(request: Request, registry: Registry) -> Any:
 
 def reply(body: Any, status_code: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status_code, media_type=MEDIA_TYPE)
+
+
+def schema_id_param(schema_id: str) -> int:
+    """A schema id from the path; anything that is not one is simply not found (40403)."""
+    if not schema_id.isdigit() or len(schema_id) > 10:  # noqa: PLR2004 - ids are 32-bit
+        raise SchemaNotFound("Schema not found")
+    return int(schema_id)
+
+
+SchemaId = Annotated[int, Depends(schema_id_param)]

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import RegistrySettings
+from services.core.kafka.topics import InvalidName
 from services.registry import store
 from services.registry.compatibility import (
     CompatibilityLevel,
@@ -49,6 +50,18 @@ from services.registry.store import GLOBAL, Store, StoredSchema, VersionRow
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
 MAX_VERSION = 2**31 - 1
 DATASET_SUBJECT = re.compile(r"^([a-z][a-z0-9-]{1,31})\.([a-z][a-z0-9-]{1,31})\.v\d+-value$")
+
+
+def subject_namespace(subject: str) -> str | None:
+    """The namespace a dataset subject's contract must use (``vn.gov.<agency>``); None for a
+    subject that is not ``<agency>.<dataset>.v<N>-value`` of a valid agency."""
+    match = DATASET_SUBJECT.match(subject)
+    if match is None:
+        return None
+    try:
+        return expected_namespace(match.group(1))
+    except InvalidName:
+        return None
 
 
 @dataclass(frozen=True)
@@ -289,8 +302,7 @@ class Registry:
         level = LintLevel(await self._effective_lint(session, subject))
         if level == LintLevel.OFF:
             return []
-        match = DATASET_SUBJECT.match(subject)
-        namespace = expected_namespace(match.group(1)) if match else None
+        namespace = subject_namespace(subject)
         findings = lint_contract(parsed.raw, namespace=namespace, named=parsed.named)
         if findings and level == LintLevel.ENFORCE:
             raise InvalidSchema(

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Response
 
 from services.core.avro.pii import field_catalogue, pii_fields
 from services.registry.deps import RegistryDep, reply
-from services.registry.lint import expected_namespace, lint_contract
-from services.registry.registry import DATASET_SUBJECT
+from services.registry.lint import lint_contract
+from services.registry.registry import subject_namespace
 
 router = APIRouter(prefix="/ndxp", tags=["ndxp"])
 
@@ -22,8 +22,7 @@ async def get_contract(subject: str, registry: RegistryDep) -> Response:
     latest = await registry.version(subject, "latest", deleted=False)
     parsed = await registry.parsed_by_id(latest["id"])
     config = await registry.config(subject, default_to_global=True)
-    match = DATASET_SUBJECT.match(subject)
-    namespace = expected_namespace(match.group(1)) if match else None
+    namespace = subject_namespace(subject)
     raw = parsed.raw
     body: dict[str, Any] = {
         "subject": subject,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from services.registry.deps import RegistryDep, reply
+from services.registry.deps import RegistryDep, SchemaId, reply
 from services.registry.errors import MEDIA_TYPE
 from services.registry.schema import SUPPORTED_TYPES
 
@@ -14,18 +14,18 @@ router = APIRouter(prefix="/schemas", tags=["schemas"])
 
 
 @router.get("/ids/{schema_id}")
-async def get_schema(schema_id: int, registry: RegistryDep) -> Response:
+async def get_schema(schema_id: SchemaId, registry: RegistryDep) -> Response:
     return Response(await registry.schema_id_body(schema_id), media_type=MEDIA_TYPE)
 
 
 @router.get("/ids/{schema_id}/schema")
-async def get_raw_schema(schema_id: int, registry: RegistryDep) -> Response:
+async def get_raw_schema(schema_id: SchemaId, registry: RegistryDep) -> Response:
     return Response((await registry.schema(schema_id)).text, media_type=MEDIA_TYPE)
 
 
 @router.get("/ids/{schema_id}/subjects")
 async def get_schema_subjects(
-    schema_id: int, registry: RegistryDep, deleted: bool = False
+    schema_id: SchemaId, registry: RegistryDep, deleted: bool = False
 ) -> Response:
     rows = await registry.schema_usages(schema_id, deleted=deleted)
     return reply(list(dict.fromkeys(row.subject for row in rows)))
@@ -33,7 +33,7 @@ async def get_schema_subjects(
 
 @router.get("/ids/{schema_id}/versions")
 async def get_schema_versions(
-    schema_id: int, registry: RegistryDep, deleted: bool = False
+    schema_id: SchemaId, registry: RegistryDep, deleted: bool = False
 ) -> Response:
     rows = await registry.schema_usages(schema_id, deleted=deleted)
     return reply([{"subject": row.subject, "version": row.version} for row in rows])

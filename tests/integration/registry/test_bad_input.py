@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -258,3 +259,16 @@ def test_responses_are_confluent_json_for_every_get(client: httpx.Client, subjec
         resp = client.get(path, headers={"Accept": "application/json"})
         assert resp.status_code == 200, (path, resp.text)
         assert resp.headers["content-type"] == V1, path
+
+
+@pytest.mark.parametrize("schema_id", ["abc", "1.5", "-1", "99999999999"])
+def test_a_schema_id_that_is_not_one_is_not_found(client: httpx.Client, schema_id: str) -> None:
+    error(client.get(f"/schemas/ids/{schema_id}"), 404, 40403)
+    error(client.get(f"/schemas/ids/{schema_id}/schema"), 404, 40403)
+
+
+def test_a_reserved_agency_subject_is_linted_without_a_namespace(client: httpx.Client) -> None:
+    name = f"ndxp.reserved-{uuid.uuid4().hex[:6]}.v1-value"
+    answer = register(client, name, json.dumps(record(unique())))
+    assert answer.status_code == 200, answer.text
+    assert client.get(f"/ndxp/contracts/{name}").status_code == 200
