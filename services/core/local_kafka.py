@@ -263,10 +263,12 @@ class LocalKafka:
         base = [java, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = _cluster_id()
-            fmt = [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+            fmt = [*base, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                   f"--config={config}"]  # fmt: skip
             result = subprocess.run(fmt, capture_output=True, text=True, check=False)
             if result.returncode != 0:
-                raise KafkaLaunchError(f"formatting Kafka storage failed: {result.stdout}")
+                output = (result.stderr + result.stdout)[-3000:]
+                raise KafkaLaunchError(f"formatting Kafka storage failed:\n{output}")
         heap = self.settings.heap
         return [
             java,
@@ -330,5 +332,12 @@ class LocalKafka:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid``, never one starting with ``-``, which a command line
+    would read as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

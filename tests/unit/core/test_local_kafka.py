@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.core import local_kafka
 from services.core.local_kafka import (
     KafkaLaunchError,
     broker_properties,
@@ -86,3 +87,9 @@ def test_java_major_version(tmp_path: Path, line: str, major: int) -> None:
 def test_java_major_version_rejects_unreadable_output(tmp_path: Path) -> None:
     with pytest.raises(KafkaLaunchError, match="cannot read the Java version"):
         java_major_version(_fake_java(tmp_path, "no version here"))
+
+
+def test_cluster_ids_never_look_like_options() -> None:
+    ids = {local_kafka._cluster_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
