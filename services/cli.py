@@ -27,6 +27,8 @@ from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.local_kafka import LocalKafka, die_with_parent, ensure_kafka
 from services.core.logging import configure_logging
+from services.gateway import commands as identity_commands
+from services.gateway.oauth import commands as key_commands
 from services.registry import sync
 from services.registry.contracts import discover, lint_files
 
@@ -145,8 +147,14 @@ async def up(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
         env["NDXP_MIGRATE_ON_START"] = "false"  # done once above, not raced by three services
-        for name in SERVICES:
-            port = getattr(args, f"{name}_port") or SERVICES[name][1]().port
+        ports = {
+            name: getattr(args, f"{name}_port") or SERVICES[name][1]().port for name in SERVICES
+        }
+        # The gateway's URL: its tokens name it and the other services fetch its JWKS from it.
+        if "NDXP_AUTH_ISSUER" not in env:
+            host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host
+            env["NDXP_AUTH_ISSUER"] = f"http://{host}:{ports['gateway']}"
+        for name, port in ports.items():
             children.append(_spawn(name, args.host, port, env))
         await _wait_ready(children, args.ready_timeout)
         log.info("ndxp is up: %s", ", ".join(f"{c.name} {c.url}" for c in children))
@@ -231,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the control-plane database")
     db_cmds = db.add_subparsers(dest="db_command", required=True)
     db_cmds.add_parser("migrate", help="apply the migrations")
+
+    identity_commands.add_parsers(commands)
+    key_commands.add_parsers(commands)
     return parser
 
 
@@ -244,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schemas":
         return schemas_command(args)
     configure_logging(ServiceSettings().log)
+    if args.command in identity_commands.COMMANDS:
+        return asyncio.run(identity_commands.run(args))
+    if args.command in key_commands.COMMANDS:
+        return asyncio.run(key_commands.run(args))
     if args.command == "kafka":
         print(ensure_kafka(ServiceSettings().kafka))  # noqa: T201 - the command's output
     elif args.command == "db":

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
 from services.core.config import GatewaySettings
 from services.core.http.service import create_service_app
+from services.core.http.state import CoreState
+from services.gateway.oauth.resources import oauth_resources
+from services.gateway.resources import catalogue_resources
+from services.gateway.routers import agencies, catalog, clients, datasets, me, oauth, well_known
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    return create_service_app("gateway", settings or GatewaySettings())
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def resources(core: CoreState) -> AsyncIterator[Mapping[str, Any]]:
+        async with AsyncExitStack() as stack:
+            state: dict[str, Any] = {}
+            # keys, authenticator (what every protected route uses) and the OAuth2 endpoints
+            state.update(await stack.enter_async_context(oauth_resources(core)))
+            # the registry client and Kafka offsets the catalogue and dataset routes use
+            state["catalogue"] = await stack.enter_async_context(
+                catalogue_resources(core, settings)
+            )
+            yield state
+
+    routers = [module.router for module in (well_known, oauth, me)]
+    routers += [module.router for module in (agencies, clients, datasets, catalog)]
+    return create_service_app("gateway", settings, routers=routers, resources=resources)

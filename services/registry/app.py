@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.core.auth.authenticator import authentication
 from services.core.config import RegistrySettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
+from services.registry.auth import RegistryAuth
 from services.registry.errors import confluent_json
 from services.registry.fastpath import CachedSchemaById
 from services.registry.registry import Registry
@@ -24,7 +26,13 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def resources(core: CoreState) -> AsyncIterator[Mapping[str, Any]]:
         store = Store(core.sessions, core.engine.dialect.name)
-        yield {"registry": Registry(store, settings)}
+        state: dict[str, Any] = {"registry": Registry(store, settings)}
+        if not settings.auth.require_tokens:
+            yield state
+            return
+        # Tokens are verified against the gateway's JWKS (NDXP_AUTH_JWKS_URL).
+        async with authentication(core) as authenticator:
+            yield {**state, "authenticator": authenticator}
 
     routers = [r.router for r in (subjects, schemas, config, compatibility, contracts, meta)]
     return create_service_app(
@@ -33,5 +41,5 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         routers=routers,
         render=confluent_json,
         resources=resources,
-        middleware=[CachedSchemaById],
+        middleware=[CachedSchemaById, RegistryAuth],  # the token check wraps the fast path
     )

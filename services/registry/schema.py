@@ -18,6 +18,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
+from services.core.avro.names import named_types
 from services.registry.errors import InvalidSchema, SchemaTooLarge
 
 SUPPORTED_TYPES = ("AVRO",)
@@ -126,37 +127,6 @@ def _fullname(name: str, namespace: str | None) -> str:
     if "." in name or not namespace:
         return name
     return f"{namespace}.{name}"
-
-
-def named_types(raw: Any, namespace: str | None = None) -> dict[str, Any]:
-    """Every named type a schema defines, by full name."""
-    found: dict[str, Any] = {}
-
-    def walk(node: Any, ns: str | None) -> None:
-        if isinstance(node, list):
-            for branch in node:
-                walk(branch, ns)
-            return
-        if not isinstance(node, dict):
-            return
-        kind = node.get("type")
-        if kind in NAMED_KINDS and isinstance(node.get("name"), str):
-            full = _fullname(node["name"], node.get("namespace", ns))
-            found[full] = node
-            ns = full.rpartition(".")[0] or None
-        if kind in ("record", "error"):
-            for fld in node.get("fields") or []:
-                if isinstance(fld, dict):
-                    walk(fld.get("type"), ns)
-        elif kind == "array":
-            walk(node.get("items"), ns)
-        elif kind == "map":
-            walk(node.get("values"), ns)
-        elif isinstance(kind, dict | list):
-            walk(kind, ns)
-
-    walk(raw, namespace)
-    return found
 
 
 def check_structure(raw: Any, known: set[str] | None = None) -> None:

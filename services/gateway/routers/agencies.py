@@ -1,0 +1,59 @@
+"""``/v1/admin/agencies``: the hub's member agencies and their clients (scope ``admin``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from services.core.auth.deps import require
+from services.core.auth.principal import ADMIN, Principal
+from services.core.http.state import Core
+from services.gateway import identity
+from services.gateway.identity import AgencyIn, ClientIn
+
+router = APIRouter(prefix="/v1/admin/agencies", tags=["admin"])
+Admin = Annotated[Principal, Depends(require(ADMIN))]
+
+
+@router.post("", status_code=201)
+async def create_agency(body: AgencyIn, core: Core, _: Admin) -> dict[str, Any]:
+    return identity.agency_document(await identity.create_agency(core.sessions, body))
+
+
+@router.get("")
+async def list_agencies(core: Core, _: Admin) -> dict[str, Any]:
+    agencies = await identity.list_agencies(core.sessions)
+    return {"items": [identity.agency_document(a) for a in agencies]}
+
+
+@router.get("/{agency_id}")
+async def get_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
+    return identity.agency_document(await identity.get_agency(core.sessions, agency_id))
+
+
+@router.post("/{agency_id}/disable")
+async def disable_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
+    agency = await identity.set_agency_enabled(core.sessions, agency_id, enabled=False)
+    return identity.agency_document(agency)
+
+
+@router.post("/{agency_id}/enable")
+async def enable_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
+    agency = await identity.set_agency_enabled(core.sessions, agency_id, enabled=True)
+    return identity.agency_document(agency)
+
+
+@router.post("/{agency_id}/clients", status_code=201)
+async def create_client(
+    agency_id: str, body: ClientIn, core: Core, _: Admin, response: Response
+) -> dict[str, Any]:
+    issued = await identity.create_client(core.sessions, agency_id, body)
+    response.headers["Cache-Control"] = "no-store"  # the secret must not linger in any cache
+    return identity.issued_document(issued)
+
+
+@router.get("/{agency_id}/clients")
+async def list_clients(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
+    clients = await identity.list_clients(core.sessions, agency_id)
+    return {"items": [identity.client_document(c) for c in clients]}

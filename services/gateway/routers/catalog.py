@@ -1,0 +1,28 @@
+"""``/v1/catalog``: search the datasets an agency may see, and read one's full entry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from services.core.auth.deps import Authenticated
+from services.gateway import catalog
+from services.gateway.catalog import CatalogQuery
+from services.gateway.resources import CatalogueDep
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+
+
+@router.get("")
+async def search_catalog(
+    query: Annotated[CatalogQuery, Query()], principal: Authenticated, catalogue: CatalogueDep
+) -> dict[str, Any]:
+    return await catalog.search(catalogue, principal, query)
+
+
+@router.get("/{dataset}")
+async def get_entry(
+    dataset: str, principal: Authenticated, catalogue: CatalogueDep, request: Request
+) -> dict[str, Any]:
+    return await catalog.entry(catalogue, principal, dataset, request.headers.get("authorization"))

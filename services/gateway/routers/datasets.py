@@ -1,0 +1,48 @@
+"""``/v1/datasets``: an agency creates its datasets, evolves their contracts, edits metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from services.core.auth.deps import Authenticated
+from services.gateway import datasets
+from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
+from services.gateway.resources import CatalogueDep
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+@router.post("", status_code=201)
+async def create_dataset(
+    body: DatasetIn,
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    request: Request,
+    response: Response,
+) -> dict[str, Any]:
+    auth = request.headers.get("authorization")
+    dataset, publisher, registered = await datasets.create_dataset(catalogue, principal, body, auth)
+    response.headers["Location"] = f"/v1/catalog/{dataset.id}"
+    return {**dataset_document(dataset, publisher), "contract": registered}
+
+
+@router.put("/{dataset}/contract")
+async def evolve_contract(
+    dataset: str,
+    body: ContractIn,
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    request: Request,
+) -> dict[str, Any]:
+    auth = request.headers.get("authorization")
+    return await datasets.evolve_contract(catalogue, principal, dataset, body, auth)
+
+
+@router.patch("/{dataset}")
+async def update_dataset(
+    dataset: str, body: DatasetPatch, principal: Authenticated, catalogue: CatalogueDep
+) -> dict[str, Any]:
+    found, publisher = await datasets.update_dataset(catalogue, principal, dataset, body)
+    return dataset_document(found, publisher)
