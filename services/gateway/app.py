@@ -12,8 +12,18 @@ from services.core.config import GatewaySettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.gateway.oauth.resources import oauth_resources
+from services.gateway.registry_proxy import proxy_client
 from services.gateway.resources import catalogue_resources
-from services.gateway.routers import agencies, catalog, clients, datasets, me, oauth, well_known
+from services.gateway.routers import (
+    agencies,
+    catalog,
+    clients,
+    datasets,
+    me,
+    oauth,
+    registry,
+    well_known,
+)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -29,8 +39,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             state["catalogue"] = await stack.enter_async_context(
                 catalogue_resources(core, settings)
             )
+            # the streaming client of the /registry proxy
+            state["registry_proxy"] = await stack.enter_async_context(
+                proxy_client(settings.registry_url)
+            )
             yield state
 
     routers = [module.router for module in (well_known, oauth, me)]
-    routers += [module.router for module in (agencies, clients, datasets, catalog)]
+    routers += [module.router for module in (agencies, clients, datasets, catalog, registry)]
     return create_service_app("gateway", settings, routers=routers, resources=resources)

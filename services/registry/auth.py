@@ -6,35 +6,20 @@ HTTP Basic client credentials); writes need ``registry:write``. ``POST /subjects
 this schema registered?) and ``POST /compatibility/...`` (would it be compatible?) change nothing
 and count as reads. Health, readiness, metrics and the root stay open for probes.
 
-Ownership (only the agency that owns a subject's dataset may evolve it) is checked by the
-gateway's ``/registry`` proxy, which knows the catalogue; a direct caller with ``registry:write``
-is trusted as an operator's tool. That check would go in :meth:`RegistryAuth.authorize`.
+Who may write what (ownership of a dataset's subject included) is decided by
+:mod:`services.core.auth.registry_access`, the same rule the gateway's ``/registry`` proxy applies.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Final
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.core.auth.authenticator import Authenticator
-from services.core.auth.errors import InsufficientScope
-from services.core.auth.principal import REGISTRY_WRITE, Principal
+from services.core.auth.principal import Principal
+from services.core.auth.registry_access import OPEN_PATHS, authorize
 from services.core.errors import NdxpError
 from services.core.http.errors import error_info
 from services.registry.errors import confluent_json
-
-OPEN_PATHS: Final = frozenset({"/", "/healthz", "/readyz", "/metrics"})
-_READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-_READ_POSTS: Final = (re.compile(r"^/subjects/[^/]+/?$"), re.compile(r"^/compatibility/"))
-
-
-def is_write(method: str, path: str) -> bool:
-    """Whether a request changes the registry (and so needs ``registry:write``)."""
-    if method in _READ_METHODS:
-        return False
-    return not (method == "POST" and any(p.match(path) for p in _READ_POSTS))
 
 
 class RegistryAuth:
@@ -62,6 +47,5 @@ class RegistryAuth:
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
         principal = await authenticator.authenticate(raw.decode("latin-1") if raw else None)
-        if is_write(scope["method"], scope["path"]) and not principal.has(REGISTRY_WRITE):
-            raise InsufficientScope((REGISTRY_WRITE,))
+        authorize(principal, scope["method"], scope["path"])
         return principal

@@ -6,10 +6,6 @@ these codes are part of the API: 40401 subject not found, 42201 invalid schema, 
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi.responses import JSONResponse, Response
-
 from services.core.errors import (
     Conflict,
     NdxpError,
@@ -17,9 +13,8 @@ from services.core.errors import (
     Unavailable,
     Unprocessable,
 )
-from services.core.http.errors import ErrorInfo
-
-MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+from services.core.http.errors import SCHEMA_REGISTRY_MEDIA_TYPE as MEDIA_TYPE
+from services.core.http.errors import confluent_json
 
 
 class SubjectNotFound(NotFound):
@@ -96,17 +91,6 @@ class StoreError(Unavailable):
 
 class StoreTimeout(Unavailable):
     code, error_code = "store_timeout", 50002
-
-
-def confluent_json(info: ErrorInfo) -> Response:
-    """Confluent's error body; codes without a finer registry code use the HTTP status."""
-    error_code = info.error_code
-    if error_code is None:
-        error_code = 50001 if info.status >= 500 else info.status  # noqa: PLR2004
-    body: dict[str, Any] = {"error_code": error_code, "message": info.detail}
-    if info.errors:
-        body["errors"] = info.errors
-    return JSONResponse(body, status_code=info.status, headers=info.headers, media_type=MEDIA_TYPE)
 
 
 __all__ = ["MEDIA_TYPE", "NdxpError", "confluent_json"]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +23,7 @@ from services.registry.schema import ParsedSchema, Reference
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 20
+_PG_WRITE_LOCK = 0x6E647872  # "ndxr": the registry's writers, across replicas
 GLOBAL = ""  # the subject key of the registry-wide settings
 
 
@@ -58,8 +59,13 @@ class Store:
             return await op(session)
 
     async def write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``op`` in one transaction, again when a concurrent writer took the same id,
-        version or the SQLite write lock first."""
+        """Run ``op`` in one transaction, the registry's writers one at a time.
+
+        Writes are rare and each assigns ``max + 1`` ids and versions, so they are serialized:
+        on PostgreSQL by a transaction-level advisory lock shared by every replica, on SQLite by
+        the file's write lock (taken up front) and, within a process, a queue. The unique
+        constraints stay the last line of defence; a conflict they catch is retried.
+        """
         if not self.sqlite:
             return await self._write(op)
         async with self._sqlite_writer:
@@ -71,6 +77,10 @@ class Store:
                 async with self.sessions() as session:
                     if self.sqlite:  # take the write lock up front: no deadlock on upgrade
                         await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+                    else:
+                        await session.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK}
+                        )
                     result = await op(session)
                     await session.commit()
                     return result

@@ -66,6 +66,23 @@ def problem_json(info: ErrorInfo) -> Response:
     )
 
 
+SCHEMA_REGISTRY_MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+def confluent_json(info: ErrorInfo) -> Response:
+    """Confluent Schema Registry's error body (``{"error_code": 40401, "message": ...}``), which
+    its clients branch on; errors without a finer code use the HTTP status (50001 for 5xx)."""
+    error_code = info.error_code
+    if error_code is None:
+        error_code = 50001 if info.status >= 500 else info.status  # noqa: PLR2004
+    body: dict[str, Any] = {"error_code": error_code, "message": info.detail}
+    if info.errors:
+        body["errors"] = info.errors
+    return JSONResponse(
+        body, status_code=info.status, headers=info.headers, media_type=SCHEMA_REGISTRY_MEDIA_TYPE
+    )
+
+
 def _validation_info(exc: RequestValidationError) -> ErrorInfo:
     errors = [
         {"loc": list(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type")}

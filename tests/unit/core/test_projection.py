@@ -20,7 +20,7 @@ from services.core.avro.projection import (
 )
 from services.core.errors import Unprocessable
 from services.registry.compatibility import reader_writer_incompatibilities
-from tests.unit.core.test_codec import JSON_SAMPLES
+from tests.unit.core.contract_samples import JSON_SAMPLES
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.registry.auth import is_write
+from services.core.auth.registry_access import is_write
 
 
 @pytest.mark.parametrize(
