@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-registry clean
+.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka bench-registry
+bench: bench-kafka bench-codec bench-registry bench-gateway-auth
 
 ## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
@@ -50,6 +50,14 @@ bench-kafka: install kafka
 ## Registry: 1,000 schemas, then GET /schemas/ids/{id} from 100 clients for 30 s (needs Go).
 bench-registry: install kafka
 	$(BIN)/python -m bench.registry
+
+## Contract codec: validate+encode and decode records/s on one core.
+bench-codec: install
+	$(BIN)/python -m bench.codec
+
+## Gateway door: tokens/s, and authenticated GET /v1/catalog/{dataset} from 100 clients (needs Go).
+bench-gateway-auth: install kafka
+	$(BIN)/python -m bench.gateway_auth
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

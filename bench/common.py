@@ -40,10 +40,15 @@ async def kafka() -> AsyncIterator[str]:
 
 @contextmanager
 def service(
-    name: str, bootstrap: str, data_dir: Path, workers: int = 1, **env: str
+    name: str,
+    bootstrap: str,
+    data_dir: Path,
+    workers: int = 1,
+    port: int | None = None,
+    **env: str,
 ) -> Iterator[str]:
     """Run ``ndxp <name>`` as its own process(es); yields its base URL once it is ready."""
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "NDXP_KAFKA_BOOTSTRAP": bootstrap,
@@ -80,6 +85,13 @@ def service(
     finally:
         process.terminate()
         process.wait(30)
+
+
+def ndxp(data_dir: Path, *args: str) -> str:
+    """Run an ``ndxp`` command against the benchmark's control plane; its standard output."""
+    environment = {**os.environ, "NDXP_DATA_DIR": str(data_dir), "NDXP_LOG_LEVEL": "WARNING"}
+    argv = [sys.executable, "-m", "services.cli", *args]
+    return subprocess.run(argv, env=environment, capture_output=True, text=True, check=True).stdout
 
 
 def loadgen_binary() -> Path:

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,10 @@ type result struct {
 
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8081", "registry base URL")
-	mode := flag.String("mode", "get-ids", "get-ids | post-versions")
+	mode := flag.String("mode", "get-ids", "get-ids | post-versions | get | token")
+	path := flag.String("path", "/", "path to GET (get)")
+	header := flag.String("header", "", "a header to send, 'Name: value' (get)")
+	basicAuth := flag.String("basic", "", "client_id:secret for HTTP Basic (token)")
 	clients := flag.Int("c", 100, "concurrent clients")
 	duration := flag.Duration("d", 30*time.Second, "how long to run")
 	ids := flag.Int("ids", 1000, "schema ids to pick from (get-ids)")
@@ -55,10 +59,22 @@ func main() {
 			rng := rand.New(rand.NewSource(int64(w)))
 			for time.Now().Before(deadline) {
 				var req *http.Request
-				if *mode == "get-ids" {
+				switch *mode {
+				case "get-ids":
 					id := *firstID + rng.Intn(*ids)
 					req, _ = http.NewRequest("GET", fmt.Sprintf("%s/schemas/ids/%d", *base, id), nil)
-				} else {
+				case "get":
+					req, _ = http.NewRequest("GET", *base+*path, nil)
+					if name, value, ok := strings.Cut(*header, ":"); ok {
+						req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+					}
+				case "token":
+					form := strings.NewReader("grant_type=client_credentials")
+					req, _ = http.NewRequest("POST", *base+"/oauth2/token", form)
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					id, secret, _ := strings.Cut(*basicAuth, ":")
+					req.SetBasicAuth(id, secret)
+				default:
 					n := atomic.AddInt64(&counter, 1)
 					req = newVersion(*base, fmt.Sprintf("%s-%d-value", *prefix, n%int64(*subjects)), n)
 				}

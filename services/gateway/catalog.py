@@ -144,10 +144,17 @@ async def entry(
     require_reader(principal)
     dataset, publisher = await visible_dataset(cat, principal, dataset_id)
     subject = subject_of(dataset)
+    # Any principal may read contracts and the entry is visible to this one (checked above), so
+    # what the registry and Kafka said is shared by every reader for a couple of seconds.
+    topic = topic_of(dataset)
     contract, versions, offsets = await asyncio.gather(
-        _or_none(cat.registry.contract(subject, auth)),
-        _or_none(cat.registry.versions(subject, auth)),
-        _or_none(cat.offsets.offsets(topic_of(dataset))),
+        cat.entries.get(
+            ("contract", subject), lambda: _or_none(cat.registry.contract(subject, auth))
+        ),
+        cat.entries.get(
+            ("versions", subject), lambda: _or_none(cat.registry.versions(subject, auth))
+        ),
+        cat.entries.get(("offsets", topic), lambda: _or_none(cat.offsets.offsets(topic))),
     )
     document = dataset_document(dataset, publisher)
     document["contract"] = contract

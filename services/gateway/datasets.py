@@ -246,6 +246,8 @@ async def evolve_contract(
     dataset, _ = await owned_dataset(cat, principal, dataset_id)
     subject = subject_of(dataset)
     registered = await cat.registry.register(subject, data.text, auth)
+    for kind in ("contract", "versions"):  # this replica shows the new version at once
+        cat.entries.forget((kind, subject))
     await _touch(cat, dataset)
     log.info("contract of %s now at version %s", dataset.id, registered.get("version"))
     return {"dataset": dataset.id, **contract_document(subject, registered)}

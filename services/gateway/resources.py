@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
 from services.core.kafka.offsets import OffsetReader
+from services.core.ttlcache import TTLCache
 from services.gateway.registry_client import RegistryClient
+
+ENTRY_CACHE_SECONDS: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Catalogue:
     # The registry's policy (NDXP_AUTH_REQUIRE_TOKENS, shared by every service): when it requires
     # tokens, the gateway's writes there carry the caller's, which must then hold registry:write.
     registry_requires_tokens: bool = True
+    # A catalogue entry's contract and volume may be this many seconds old (shared by readers).
+    entries: TTLCache[Any] = field(default_factory=lambda: TTLCache(ENTRY_CACHE_SECONDS))
 
 
 @asynccontextmanager
