@@ -219,3 +219,97 @@ class Dataset(Base):
     compatibility: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+
+
+# --- sharing: agreements, subscriptions, idempotency, audit ----------------------------------
+
+AGREEMENT_STATES: Final = ("requested", "active", "rejected", "revoked", "expired")
+
+
+class Agreement(Base):
+    """A data-sharing agreement: ``provider`` grants ``consumer`` access to one dataset, for a
+    purpose and a legal basis, until ``valid_until``, limited to ``granted_fields``."""
+
+    __tablename__ = "agreements"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in AGREEMENT_STATES) + ")", name="state"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    provider_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    consumer_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    # Field paths asked for; None asks for every field that is not personal data.
+    requested_fields: Mapped[list[str] | None] = mapped_column(JSON)
+    # Field paths granted on approval (what the consumer receives); None until approved.
+    granted_fields: Mapped[list[str] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The derived reader schema of the granted fields, registered in the registry.
+    reader_subject: Mapped[str | None] = mapped_column(String(255))
+    reader_schema_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Subscription(Base):
+    """A consumer's cursor on a dataset under an agreement; offsets live in a Kafka group."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("consumer_agency", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"), index=True)
+    consumer_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    group_id: Mapped[str] = mapped_column(String(200), unique=True)
+    format: Mapped[str] = mapped_column(String(8), default="json")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+
+
+class IdempotencyKey(Base):
+    """The first answer to a publish batch sent with an ``Idempotency-Key`` (kept 24 hours)."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(65), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditRecord(Base):
+    """One act of sharing, in a hash chain: ``hash`` = SHA-256 over the record and ``prev_hash``."""
+
+    __tablename__ = "audit_records"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    actor_agency: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor_client: Mapped[str | None] = mapped_column(String(64))
+    provider_agency: Mapped[str | None] = mapped_column(String(32), index=True)
+    consumer_agency: Mapped[str | None] = mapped_column(String(32), index=True)
+    dataset_id: Mapped[str | None] = mapped_column(String(65), index=True)
+    agreement_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    record_count: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    offsets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

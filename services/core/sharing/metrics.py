@@ -1,0 +1,71 @@
+"""Sharing volume, counted in one place for every path that shares (publish, pull, stream,
+webhook, connectors). Labels stay bounded: agency and dataset ids, channels, reasons — never
+record keys or client ids."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CHANNELS: Final = ("pull", "stream", "webhook", "connector")
+
+EVENTS_PUBLISHED = Counter(
+    "ndxp_events_published_total",
+    "Events written to a dataset, by provider agency, dataset and channel.",
+    ["provider", "dataset", "channel"],
+)
+BYTES_PUBLISHED = Counter(
+    "ndxp_bytes_published_total",
+    "Bytes of encoded events written to a dataset.",
+    ["provider", "dataset", "channel"],
+)
+EVENTS_DELIVERED = Counter(
+    "ndxp_events_delivered_total",
+    "Events delivered to a consumer agency, by provider, consumer, dataset and channel.",
+    ["provider", "consumer", "dataset", "channel"],
+)
+BYTES_DELIVERED = Counter(
+    "ndxp_bytes_delivered_total",
+    "Bytes of events delivered to a consumer agency.",
+    ["provider", "consumer", "dataset", "channel"],
+)
+PUBLISH_REJECTED = Counter(
+    "ndxp_publish_rejected_total",
+    "Publish requests refused, by dataset and reason (invalid, too_large, unavailable, ...).",
+    ["dataset", "reason"],
+)
+PUBLISH_DURATION = Histogram(
+    "ndxp_publish_duration_seconds",
+    "Time from a publish request's arrival to Kafka's acknowledgement of its batch.",
+    ["dataset"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DELIVERY_LAG = Histogram(
+    "ndxp_delivery_lag_seconds",
+    "Time from an event's publication to its delivery to a consumer.",
+    ["dataset", "channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+SUBSCRIPTION_LAG = Gauge(
+    "ndxp_subscription_lag_records",
+    "Records published to a dataset that a subscription has not yet acknowledged.",
+    ["consumer", "dataset", "subscription"],
+)
+AGREEMENTS = Gauge("ndxp_agreements", "Data-sharing agreements, by state.", ["state"])
+
+
+def count_published(provider: str, dataset: str, channel: str, *, events: int, size: int) -> None:
+    EVENTS_PUBLISHED.labels(provider, dataset, channel).inc(events)
+    BYTES_PUBLISHED.labels(provider, dataset, channel).inc(size)
+
+
+def count_delivered(
+    provider: str, consumer: str, dataset: str, channel: str, *, events: int, size: int
+) -> None:
+    EVENTS_DELIVERED.labels(provider, consumer, dataset, channel).inc(events)
+    BYTES_DELIVERED.labels(provider, consumer, dataset, channel).inc(size)
+
+
+def count_rejected(dataset: str, reason: str) -> None:
+    PUBLISH_REJECTED.labels(dataset, reason).inc()
