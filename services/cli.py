@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from services.core.audit import commands as audit_commands
 from services.core.config import (
     ConnectSettings,
     GatewaySettings,
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     identity_commands.add_parsers(commands)
     key_commands.add_parsers(commands)
+    audit_commands.add_parsers(commands)
     return parser
 
 
@@ -255,10 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schemas":
         return schemas_command(args)
     configure_logging(ServiceSettings().log)
-    if args.command in identity_commands.COMMANDS:
-        return asyncio.run(identity_commands.run(args))
-    if args.command in key_commands.COMMANDS:
-        return asyncio.run(key_commands.run(args))
+    for module in (identity_commands, key_commands, audit_commands):
+        if args.command in module.COMMANDS:
+            result: int = asyncio.run(module.run(args))
+            return result
     if args.command == "kafka":
         print(ensure_kafka(ServiceSettings().kafka))  # noqa: T201 - the command's output
     elif args.command == "db":

@@ -197,6 +197,31 @@ class GatewaySettings(ServiceSettings):
     host: str = Field("127.0.0.1", validation_alias="NDXP_GATEWAY_HOST")
     port: int = Field(8080, validation_alias="NDXP_GATEWAY_PORT")
     registry_url: str = Field("http://127.0.0.1:8081", validation_alias="NDXP_GATEWAY_REGISTRY_URL")
+    publish_max_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=1024,
+        validation_alias="NDXP_GATEWAY_PUBLISH_MAX_BYTES",
+        description="The largest publish request body, in bytes (413 beyond).",
+    )
+    publish_max_records: int = Field(
+        10_000,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_PUBLISH_MAX_RECORDS",
+        description="The most records in one publish request (413 beyond).",
+    )
+    publish_producers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        validation_alias="NDXP_GATEWAY_PUBLISH_PRODUCERS",
+        description="Transactional Kafka producers per gateway process: publish batches in flight.",
+    )
+    publish_timeout: float = Field(
+        15.0,
+        gt=0,
+        validation_alias="NDXP_GATEWAY_PUBLISH_TIMEOUT",
+        description="Seconds Kafka has to take a batch before the publish answers 503.",
+    )
 
 
 class ConnectSettings(ServiceSettings):

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.core.audit import audit_log
 from services.core.config import GatewaySettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
@@ -16,6 +17,7 @@ from services.gateway.registry_proxy import proxy_client
 from services.gateway.resources import catalogue_resources
 from services.gateway.routers import (
     agencies,
+    audit,
     catalog,
     clients,
     datasets,
@@ -33,8 +35,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def resources(core: CoreState) -> AsyncIterator[Mapping[str, Any]]:
         async with AsyncExitStack() as stack:
             state: dict[str, Any] = {}
+            # the audit trail every act of sharing (and every token) is recorded in
+            state["audit"] = trail = await stack.enter_async_context(audit_log(core))
             # keys, authenticator (what every protected route uses) and the OAuth2 endpoints
-            state.update(await stack.enter_async_context(oauth_resources(core)))
+            state.update(await stack.enter_async_context(oauth_resources(core, trail)))
             # the registry client and Kafka offsets the catalogue and dataset routes use
             state["catalogue"] = await stack.enter_async_context(
                 catalogue_resources(core, settings)
@@ -47,4 +51,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     routers = [module.router for module in (well_known, oauth, me)]
     routers += [module.router for module in (agencies, clients, datasets, catalog, registry)]
+    routers += [audit.router]
     return create_service_app("gateway", settings, routers=routers, resources=resources)

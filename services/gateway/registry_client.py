@@ -76,6 +76,13 @@ class RegistryClient:
             raise
         return found
 
+    async def version(self, subject: str, version: int | str, auth: str | None) -> dict[str, Any]:
+        """``{subject, version, id, schema, references?}`` of one version (or ``"latest"``)."""
+        found: dict[str, Any] = await self._call(
+            "GET", f"/subjects/{subject}/versions/{version}", auth
+        )
+        return found
+
     async def test(self, subject: str, schema: str, auth: str | None) -> list[str]:
         """Parse ``schema`` and check it against the subject; the reasons it may not follow."""
         body = await self._call(
@@ -103,6 +110,14 @@ class RegistryClient:
         path = f"/subjects/{subject}/versions/{version}"
         await self._call("DELETE", path, auth)
         await self._call("DELETE", path, auth, params={"permanent": "true"})
+
+    async def schema_by_id(self, schema_id: int, auth: str | None) -> Any:
+        """``{schema, references?}`` registered under ``schema_id``."""
+        return await self._call("GET", f"/schemas/ids/{schema_id}", auth)
+
+    async def subject_versions_of(self, schema_id: int, auth: str | None) -> Any:
+        """``[{subject, version}]``: where ``schema_id`` is registered."""
+        return await self._call("GET", f"/schemas/ids/{schema_id}/versions", auth)
 
     # --- configuration ----------------------------------------------------------------------
 

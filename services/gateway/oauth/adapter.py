@@ -29,6 +29,7 @@ from authlib.oauth2.rfc6749.util import (  # type: ignore[import-untyped]
 from fastapi import Request, Response
 from starlette.datastructures import Headers
 
+from services.core.audit import AuditLog
 from services.core.auth.authenticator import Authenticator
 from services.core.auth.secrets import verified_secrets
 from services.core.auth.verify import VerifiedToken
@@ -104,8 +105,11 @@ def _error(error: OAuth2Error) -> Response:
 class OAuthEndpoints:
     """``/oauth2/token``, ``/oauth2/introspect`` and ``/oauth2/revoke`` over authlib."""
 
-    def __init__(self, auth: AuthSettings, keys: KeyStore, authenticator: Authenticator) -> None:
+    def __init__(
+        self, auth: AuthSettings, keys: KeyStore, authenticator: Authenticator, audit: AuditLog
+    ) -> None:
         self.auth = auth
+        self.audit = audit
         self.keys = keys
         self.authenticator = authenticator
         self.store = authenticator.store
@@ -164,7 +168,8 @@ class OAuthEndpoints:
 
     async def _apply(self, exchange: Exchange) -> None:
         for claims in exchange.issued:
-            record_token_issued(
+            await record_token_issued(
+                self.audit,
                 client_id=claims["client_id"],
                 agency=claims["agency"],
                 scope=claims["scope"],
@@ -176,4 +181,9 @@ class OAuthEndpoints:
             assert principal.token_id is not None and principal.expires_at is not None  # noqa: S101
             expires = datetime.fromtimestamp(principal.expires_at, UTC)
             await self.store.revoke(principal.token_id, principal.client_id, expires)
-            record_token_revoked(client_id=principal.client_id, jti=principal.token_id)
+            await record_token_revoked(
+                self.audit,
+                agency=principal.agency,
+                client_id=principal.client_id,
+                jti=principal.token_id,
+            )

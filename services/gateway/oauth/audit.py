@@ -1,28 +1,17 @@
-"""The one place the authorization server reports what it did.
-
-Audit records (hash-chained, on the audit topic and in the control-plane index) are a later issue;
-until then these calls log. Whoever builds the audit trail replaces the bodies, not the callers.
-"""
+"""The one place the authorization server reports what it did: tokens issued and revoked become
+audit records (``token.issue``, ``token.revoke``) in the hub's hash-chained trail."""
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger("ndxp.audit.oauth")
+from services.core.audit import AuditEvent, AuditLog
 
 
-def record_token_issued(
-    *, client_id: str, agency: str, scope: str, jti: str, expires_at: int
+async def record_token_issued(
+    audit: AuditLog, *, client_id: str, agency: str, scope: str, jti: str, expires_at: int
 ) -> None:
-    log.info(
-        "token issued: client=%s agency=%s scope=%r jti=%s exp=%d",
-        client_id,
-        agency,
-        scope,
-        jti,
-        expires_at,
-    )
+    details = {"scope": scope, "jti": jti, "expires_at": expires_at}
+    await audit.record(AuditEvent("token.issue", agency, client_id, details=details))
 
 
-def record_token_revoked(*, client_id: str, jti: str) -> None:
-    log.info("token revoked: client=%s jti=%s", client_id, jti)
+async def record_token_revoked(audit: AuditLog, *, agency: str, client_id: str, jti: str) -> None:
+    await audit.record(AuditEvent("token.revoke", agency, client_id, details={"jti": jti}))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from services.core.audit import AuditLog
 from services.core.auth.authenticator import authentication
 from services.core.http.state import CoreState
 from services.gateway.oauth.adapter import OAuthEndpoints
@@ -17,12 +18,12 @@ from services.gateway.oauth.keys import KeyStore
 
 
 @asynccontextmanager
-async def oauth_resources(core: CoreState) -> AsyncIterator[Mapping[str, Any]]:
+async def oauth_resources(core: CoreState, audit: AuditLog) -> AsyncIterator[Mapping[str, Any]]:
     """``keys``, ``authenticator`` and ``oauth`` for the request state."""
     keys = KeyStore(core.sessions, core.settings)
     await keys.ensure_signing_key()
     async with authentication(core, own_keys=keys) as authenticator:
-        endpoints = OAuthEndpoints(core.settings.auth, keys, authenticator)
+        endpoints = OAuthEndpoints(core.settings.auth, keys, authenticator, audit)
         yield {"keys": keys, "authenticator": authenticator, "oauth": endpoints}
 
 

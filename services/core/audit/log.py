@@ -1,0 +1,166 @@
+"""Writing audit records: to the control-plane index and the ``ndxp.audit`` topic, in one chain.
+
+Callers ``await log.record(event)`` and get the record's id once it is durable in both places.
+Behind that, one writer task per process takes whatever records are waiting and writes them as a
+group: one database transaction that appends them to the chain (after the chain's current head,
+read under a lock that every replica shares: an advisory lock on PostgreSQL, the file's write
+lock on SQLite), the same records produced to the topic and acknowledged by Kafka, then the
+commit. A busy hub pays one transaction for many records.
+
+If Kafka refuses, the transaction is rolled back and every caller of that group gets
+``Unavailable``: nothing is half-recorded. If the commit fails after Kafka acknowledged, the
+topic holds records the index does not; ``ndxp audit verify --kafka`` lists them as orphans (the
+index is the chain of record, the topic its replica for consumers of the audit trail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.core.audit.event import GENESIS, AuditEvent, chain_hash, record_fields
+from services.core.db.engine import SQLITE_BEGIN
+from services.core.db.models import AuditRecord
+from services.core.errors import Unavailable
+from services.core.kafka.producer import Record, send_batch
+from services.core.logging import request_id
+
+log = logging.getLogger(__name__)
+
+GROUP_LIMIT: Final = 500
+CLOSE_TIMEOUT: Final = 10.0
+_PG_CHAIN_LOCK: Final = 0x6E647861  # "ndxa": the audit chain's head, across replicas
+
+ProducerFactory = Callable[[], Awaitable[AIOKafkaProducer]]
+
+
+@dataclass
+class _Pending:
+    event: AuditEvent
+    request_id: str | None
+    time: datetime
+    done: asyncio.Future[str]
+
+
+class AuditLog:
+    """The process's door to the audit trail; start it in a lifespan, stop it on the way out."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        dialect: str,
+        producer: ProducerFactory | None,
+        topic: str,
+    ) -> None:
+        self.sessions = sessions
+        self.sqlite = dialect == "sqlite"
+        self.producer = producer
+        self.topic = topic
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, event: AuditEvent) -> str:
+        """Append ``event`` to the chain; its record id once durable (``Unavailable`` if not)."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._run(), name="audit-writer")
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(event, request_id.get(), datetime.now(UTC), done))
+        return await done
+
+    async def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._writer is None:
+            return
+        if not self._writer.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), CLOSE_TIMEOUT)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < GROUP_LIMIT and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                ids = await self._write(group)
+            except Exception as exc:  # every waiter learns why; the writer goes on
+                log.exception("audit records could not be written")
+                failure = (
+                    exc if isinstance(exc, Unavailable) else Unavailable(f"audit trail: {exc}")
+                )
+                for pending in group:
+                    if not pending.done.done():
+                        pending.done.set_exception(failure)
+            else:
+                for pending, record_id in zip(group, ids, strict=True):
+                    if not pending.done.done():
+                        pending.done.set_result(record_id)
+            for _ in group:
+                self._queue.task_done()
+
+    async def _write(self, group: list[_Pending]) -> list[str]:
+        async with self.sessions() as session:
+            if self.sqlite:
+                await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+            else:
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK}
+                )
+            head = (
+                await session.execute(
+                    select(AuditRecord.seq, AuditRecord.hash)
+                    .order_by(AuditRecord.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+            rows = []
+            for pending in group:
+                seq += 1
+                fields = record_fields(
+                    pending.event,
+                    seq=seq,
+                    record_id=str(uuid.uuid4()),
+                    time=pending.time,
+                    request_id=pending.request_id,
+                    prev_hash=prev_hash,
+                )
+                fields["hash"] = prev_hash = chain_hash(fields)
+                rows.append(fields)
+            session.add_all(AuditRecord(**fields) for fields in rows)
+            await session.flush()
+            await self._produce(rows)
+            await session.commit()
+        return [row["id"] for row in rows]
+
+    async def _produce(self, rows: list[dict[str, Any]]) -> None:
+        if self.producer is None:
+            return
+        producer = await self.producer()
+        records = [
+            Record(row["id"].encode(), json.dumps(topic_value(row), ensure_ascii=False).encode())
+            for row in rows
+        ]
+        await send_batch(producer, self.topic, records)
+
+
+def topic_value(fields: dict[str, Any]) -> dict[str, Any]:
+    """A record as the audit topic carries it (times as ISO-8601 text)."""
+    value = dict(fields)
+    time = value["time"]
+    if isinstance(time, datetime):
+        value["time"] = time.astimezone(UTC).isoformat(timespec="microseconds")
+    return value
