@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from services.core.audit import AuditEvent
+from services.core.audit.deps import Audit
 from services.core.auth.deps import Authenticated
 from services.gateway import datasets
 from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
@@ -19,11 +21,17 @@ async def create_dataset(
     body: DatasetIn,
     principal: Authenticated,
     catalogue: CatalogueDep,
+    audit: Audit,
     request: Request,
     response: Response,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
     dataset, publisher, registered = await datasets.create_dataset(catalogue, principal, body, auth)
+    details = {"topic": dataset_document(dataset, publisher).get("topic"), **registered}
+    await audit.record(
+        AuditEvent("dataset.create", principal.agency, principal.client_id,
+                   dataset=dataset.id, provider=dataset.agency_id, details=details)
+    )  # fmt: skip
     response.headers["Location"] = f"/v1/catalog/{dataset.id}"
     return {**dataset_document(dataset, publisher), "contract": registered}
 
@@ -34,10 +42,16 @@ async def evolve_contract(
     body: ContractIn,
     principal: Authenticated,
     catalogue: CatalogueDep,
+    audit: Audit,
     request: Request,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
-    return await datasets.evolve_contract(catalogue, principal, dataset, body, auth)
+    evolved = await datasets.evolve_contract(catalogue, principal, dataset, body, auth)
+    await audit.record(
+        AuditEvent("contract.evolve", principal.agency, principal.client_id, dataset=dataset,
+                   provider=dataset.split(".", 1)[0], details=evolved)
+    )  # fmt: skip
+    return evolved
 
 
 @router.patch("/{dataset}")

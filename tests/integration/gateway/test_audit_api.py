@@ -4,6 +4,7 @@ its own records and an admin sees everyone's."""
 from __future__ import annotations
 
 from tests.fixtures.catalog import Hub
+from tests.integration.gateway.catalog_data import contract, dataset_body, optional_field
 
 
 async def test_token_issues_are_audited_and_visible_to_their_agency_only(hub: Hub) -> None:
@@ -51,3 +52,22 @@ async def test_paging_and_filters(hub: Hub) -> None:
         assert bad.status_code == 422
     async with hub.http() as anonymous:
         assert (await anonymous.get("/v1/audit")).status_code == 401
+
+
+async def test_dataset_creation_and_contract_evolution_are_audited(hub: Hub) -> None:
+    owner = await hub.caller("publish", "registry:write", "catalog:read")
+    body = dataset_body(owner.agency)
+    async with hub.http(owner) as http:
+        created = await http.post("/v1/datasets", json=body)
+        assert created.status_code == 201, created.text
+        dataset_id = created.json()["id"]
+        evolved = await http.put(
+            f"/v1/datasets/{dataset_id}/contract",
+            json={"schema": contract(owner.agency, optional_field())},
+        )
+        assert evolved.status_code == 200, evolved.text
+        records = (await http.get("/v1/audit", params={"dataset": dataset_id})).json()["items"]
+    assert [r["action"] for r in records] == ["dataset.create", "contract.evolve"]
+    assert all(r["provider_agency"] == owner.agency for r in records)
+    assert records[0]["details"]["version"] == 1
+    assert records[1]["details"]["version"] == 2
