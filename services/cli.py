@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from services import demo
 from services.core.audit import commands as audit_commands
 from services.core.config import (
     ConnectSettings,
@@ -145,6 +146,7 @@ async def up(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database_url)
         try:
             log.info("database at revision %s", await migrate(engine))
+            demo_client = await demo.seed_identity(settings, engine)
         finally:
             await engine.dispose()
         env["NDXP_MIGRATE_ON_START"] = "false"  # done once above, not raced by three services
@@ -152,13 +154,19 @@ async def up(args: argparse.Namespace) -> int:
             name: getattr(args, f"{name}_port") or SERVICES[name][1]().port for name in SERVICES
         }
         # The gateway's URL: its tokens name it and the other services fetch its JWKS from it.
-        if "NDXP_AUTH_ISSUER" not in env:
-            host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host
-            env["NDXP_AUTH_ISSUER"] = f"http://{host}:{ports['gateway']}"
+        host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host
+        env.setdefault("NDXP_AUTH_ISSUER", f"http://{host}:{ports['gateway']}")
+        env.setdefault("NDXP_GATEWAY_REGISTRY_URL", f"http://{host}:{ports['registry']}")
         for name, port in ports.items():
             children.append(_spawn(name, args.host, port, env))
         await _wait_ready(children, args.ready_timeout)
         log.info("ndxp is up: %s", ", ".join(f"{c.name} {c.url}" for c in children))
+        if demo_client is not None:
+            await demo.seed_dataset(f"http://{host}:{ports['gateway']}", demo_client)
+            log.info(
+                "demo agency %r, dataset %s.%s; client credentials in %s",
+                demo.AGENCY, demo.AGENCY, demo.DATASET, demo.credentials_file(settings),
+            )  # fmt: skip
         while not stop.is_set():
             exited = [c for c in children if c.process.poll() is not None]
             if exited:

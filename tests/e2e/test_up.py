@@ -3,6 +3,7 @@ nothing behind when it is told to stop."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -49,6 +50,29 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _check_demo(data_dir: Path, gateway_port: int) -> None:
+    """The seeded demo: a client whose credentials only the owner may read, and its dataset."""
+    credentials = data_dir / "demo-client.json"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    client = json.loads(credentials.read_text())
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    token = httpx.post(
+        f"{gateway}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client["client_id"], client["client_secret"]),
+    ).json()["access_token"]
+    deadline = time.monotonic() + 30
+    while True:
+        entry = httpx.get(
+            f"{gateway}/v1/catalog/demo.air-quality", headers={"Authorization": f"Bearer {token}"}
+        )
+        if entry.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert entry.status_code == 200, entry.text
+    assert entry.json()["topic"] == "demo.air-quality.v1"
+
+
 def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("registry", "gateway", "connect")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("NDXP_")}
@@ -80,6 +104,8 @@ def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> 
             body = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
             assert body == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
             assert "ndxp_build_info" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+
+        _check_demo(tmp_path / "data", ports["gateway"])
 
         family = _descendants(up.pid)
         commands = [_cmdline(pid) for pid in family]
