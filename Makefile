@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth clean
+.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka bench-codec bench-registry bench-gateway-auth
+bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing
 
 ## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
@@ -58,6 +58,11 @@ bench-codec: install
 ## Gateway door: tokens/s, and authenticated GET /v1/catalog/{dataset} from 100 clients (needs Go).
 bench-gateway-auth: install kafka
 	$(BIN)/python -m bench.gateway_auth
+
+## Publish through the gateway: events/s of 500-record batches from 1 and 16 clients, beside the
+## raw aiokafka + fastavro producer (needs Go).
+bench-sharing: install kafka
+	$(BIN)/python -m bench.sharing
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -33,9 +33,12 @@ type result struct {
 
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8081", "registry base URL")
-	mode := flag.String("mode", "get-ids", "get-ids | post-versions | get | token")
-	path := flag.String("path", "/", "path to GET (get)")
-	header := flag.String("header", "", "a header to send, 'Name: value' (get)")
+	mode := flag.String("mode", "get-ids", "get-ids | post-versions | get | token | post")
+	path := flag.String("path", "/", "path to GET or POST (get, post)")
+	header := flag.String("header", "", "a header to send, 'Name: value' (get, post)")
+	bodyFile := flag.String("body", "", "file whose bytes are POSTed as the body (post)")
+	contentType := flag.String("content-type", "application/json", "the body's type (post)")
+	status := flag.Int("status", 200, "the status code a successful request answers")
 	basicAuth := flag.String("basic", "", "client_id:secret for HTTP Basic (token)")
 	clients := flag.Int("c", 100, "concurrent clients")
 	duration := flag.Duration("d", 30*time.Second, "how long to run")
@@ -44,6 +47,14 @@ func main() {
 	subjects := flag.Int("subjects", 100, "subjects to spread new versions over (post-versions)")
 	prefix := flag.String("prefix", "bench-evolve", "subject prefix (post-versions)")
 	flag.Parse()
+	var body []byte
+	if *mode == "post" {
+		var err error
+		if body, err = os.ReadFile(*bodyFile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 
 	transport := &http.Transport{MaxIdleConnsPerHost: *clients, MaxConnsPerHost: *clients}
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
@@ -68,6 +79,12 @@ func main() {
 					if name, value, ok := strings.Cut(*header, ":"); ok {
 						req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
 					}
+				case "post":
+					req, _ = http.NewRequest("POST", *base+*path, bytes.NewReader(body))
+					req.Header.Set("Content-Type", *contentType)
+					if name, value, ok := strings.Cut(*header, ":"); ok {
+						req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+					}
 				case "token":
 					form := strings.NewReader("grant_type=client_credentials")
 					req, _ = http.NewRequest("POST", *base+"/oauth2/token", form)
@@ -83,7 +100,7 @@ func main() {
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != 200 {
+					if resp.StatusCode != *status {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
 				}

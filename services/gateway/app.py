@@ -12,20 +12,26 @@ from services.core.audit import audit_log
 from services.core.config import GatewaySettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
+from services.gateway.agreement_expiry import agreement_sweeper
 from services.gateway.oauth.resources import oauth_resources
+from services.gateway.publish import publish_resources
 from services.gateway.registry_proxy import proxy_client
 from services.gateway.resources import catalogue_resources
 from services.gateway.routers import (
     agencies,
+    agreements,
     audit,
     catalog,
     clients,
     datasets,
     me,
     oauth,
+    publish,
     registry,
+    subscriptions,
     well_known,
 )
+from services.gateway.subscribe import subscribe_resources
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -43,6 +49,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             state["catalogue"] = await stack.enter_async_context(
                 catalogue_resources(core, settings)
             )
+            # agreements past their end date written down as expired, every few seconds
+            state["agreement_sweeper"] = await stack.enter_async_context(
+                agreement_sweeper(state["catalogue"], trail)
+            )
+            # the transactional producers and contract caches of the publish path
+            state["publish"] = await stack.enter_async_context(
+                publish_resources(core, settings, state["catalogue"])
+            )
+            # pooled subscription consumers and the contracts delivered records name
+            state["subscribe"] = await stack.enter_async_context(
+                subscribe_resources(core, settings, state["catalogue"])
+            )
             # the streaming client of the /registry proxy
             state["registry_proxy"] = await stack.enter_async_context(
                 proxy_client(settings.registry_url)
@@ -51,5 +69,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     routers = [module.router for module in (well_known, oauth, me)]
     routers += [module.router for module in (agencies, clients, datasets, catalog, registry)]
-    routers += [audit.router]
+    routers += [audit.router, agreements.router, publish.router, subscriptions.router]
     return create_service_app("gateway", settings, routers=routers, resources=resources)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from collections.abc import Awaitable, Container
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,7 @@ from services.core.auth.principal import CATALOG_READ, Principal
 from services.core.db.models import Agency, Dataset
 from services.core.errors import NotFound
 from services.core.kafka.offsets import TopicOffsets
+from services.core.sharing.agreements import granted_dataset_ids
 from services.gateway.metadata import AccessRights, dataset_document, subject_of, topic_of
 from services.gateway.resources import Catalogue
 
@@ -39,12 +41,9 @@ def visible_to(principal: Principal, dataset: Dataset, granted: Container[str] =
 
 
 async def granted_datasets(session: AsyncSession, agency: str) -> frozenset[str]:
-    """The datasets ``agency`` holds an active agreement for.
-
-    Hook for the agreements workflow: until agreements exist, no agency holds one.
-    """
-    del session, agency
-    return frozenset()
+    """The datasets ``agency`` holds an agreement active now for (by the one rule of
+    :mod:`services.core.sharing.agreements`, which delivery applies too)."""
+    return await granted_dataset_ids(session, agency, datetime.now(UTC))
 
 
 def require_reader(principal: Principal) -> None:

@@ -1,0 +1,100 @@
+"""Pull delivery: long polls that return records and a cursor, acknowledged by committing it.
+
+``GET /v1/subscriptions/{id}/events?max=500&wait=10`` waits up to ``wait`` seconds for at least
+one record and returns up to ``max`` of them with a cursor. Every pull starts from the
+subscription's committed offsets, whichever replica serves it, so records come again until they
+are acknowledged: at least once. ``POST /v1/subscriptions/{id}/ack {"cursor": ...}`` commits the
+cursor's offsets (never backwards; a cursor from before the last reset is refused with 409).
+
+A replica's pooled consumer of the subscription reads on from where it stands when the committed
+offsets are those of the batch it handed out last (the usual pull, ack, pull, with its prefetched
+records kept); otherwise it seeks every partition back to the committed offsets, so a pull
+repeated without an ack starts where the first did. Cursors hold the consumer's positions, past
+the transaction markers of the publish path, so a subscription that has acknowledged everything
+has a lag of 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from services.core.audit import AuditLog
+from services.core.auth.principal import Principal
+from services.gateway.cursor import Cursor
+from services.gateway.delivery import (
+    Delivered,
+    Renderer,
+    account,
+    check_agreement,
+    observe_lag,
+    ordered,
+)
+from services.gateway.subscribe import Subscribe
+from services.gateway.subscriptions import load, record_lag
+
+MAX_RECORDS: Final = 1_000
+MAX_WAIT: Final = 30.0
+# With wait=0 and records waiting, one fetch round trip is still needed to hand them out.
+NO_WAIT_FETCH: Final = 1.0
+
+
+async def pull(
+    sub: Subscribe,
+    principal: Principal,
+    subscription_id: str,
+    *,
+    max_records: int,
+    wait: float,
+    auth: str | None,
+    auditor: AuditLog,
+) -> bytes:
+    """The JSON body ``{"records": [...], "cursor": "..."}`` of one pull."""
+    found, topic = await load(sub, principal, subscription_id)
+    agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
+    renderer = Renderer(sub.contracts, agreement, found.format, auth)
+    await renderer.prepare(())  # an Avro subscription's reader schema, before reading anything
+    async with sub.pool.use(found.id, topic, found.group_id) as consumer:
+        await consumer.refresh()
+        committed = await consumer.committed()
+        ends = await consumer.ends()
+        if consumer.handed_out != committed.offsets:  # not all acknowledged: from the commit
+            consumer.seek(committed.offsets)
+        waiting = any(o < ends.get(p, o) for p, o in committed.offsets.items())
+        fetched: dict[Any, list[Any]] = {}
+        if wait > 0 or waiting:
+            fetched = await consumer.fetch(max_records, wait if wait > 0 else NO_WAIT_FETCH)
+        records = ordered(fetched)
+        positions = await consumer.positions()
+        consumer.handed_out = positions
+    record_lag(found, committed, ends)
+
+    await renderer.prepare(records)
+    batch = Delivered()
+    for record in records:
+        batch.add(record.partition, record.offset, renderer.render(record))
+    observe_lag(found, "pull", records)
+    await account(auditor, principal, found, agreement=agreement, channel="pull", batch=batch)
+    cursor = Cursor(found.id, committed.epoch, positions).encode()
+    return b'{"records":[' + b",".join(batch.parts) + b'],"cursor":"' + cursor.encode() + b'"}'
+
+
+async def ack(
+    sub: Subscribe, principal: Principal, subscription_id: str, cursor_text: str
+) -> dict[str, Any]:
+    """Commit a pulled cursor; the subscription's committed offsets and lag after it."""
+    found, topic = await load(sub, principal, subscription_id)
+    cursor = Cursor.decode(cursor_text).for_subscription(found.id)
+    async with sub.pool.use(found.id, topic, found.group_id) as consumer:
+        await consumer.refresh()
+        committed = await consumer.committed()
+        cursor.check_epoch(committed.epoch)
+        ends = await consumer.ends()
+        cursor.check_within(ends)
+        forward = {p: o for p, o in cursor.offsets.items() if o > committed.offsets.get(p, 0)}
+        await consumer.commit(forward, committed.epoch)
+    committed.offsets.update(forward)
+    lag = record_lag(found, committed, ends)
+    return {
+        "committed": {str(p): o for p, o in sorted(committed.offsets.items())},
+        "lag": lag,
+    }

@@ -1,0 +1,92 @@
+"""``/v1/agreements``: consumers request access to datasets, providers decide, either revokes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+
+from services.core.audit import AuditLog
+from services.core.auth.deps import Authenticated
+from services.gateway import agreements
+from services.gateway.agreement_terms import AgreementIn, AgreementQuery, Approval, Decision
+from services.gateway.resources import CatalogueDep
+
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+
+
+def get_audit(request: Request) -> AuditLog:
+    audit: AuditLog = request.state.audit
+    return audit
+
+
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
+
+
+@router.post("", status_code=201)
+async def request_agreement(
+    body: AgreementIn,
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    audit: AuditDep,
+    request: Request,
+    response: Response,
+) -> dict[str, Any]:
+    auth = request.headers.get("authorization")
+    document = await agreements.request_agreement(catalogue, audit, principal, body, auth)
+    response.headers["Location"] = f"/v1/agreements/{document['id']}"
+    return document
+
+
+@router.get("")
+async def list_agreements(
+    query: Annotated[AgreementQuery, Query()],
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    return await agreements.list_agreements(catalogue, audit, principal, query)
+
+
+@router.get("/{agreement_id}")
+async def get_agreement(
+    agreement_id: str, principal: Authenticated, catalogue: CatalogueDep, audit: AuditDep
+) -> dict[str, Any]:
+    return await agreements.get_agreement(catalogue, audit, principal, agreement_id)
+
+
+@router.post("/{agreement_id}/approve")
+async def approve(
+    agreement_id: str,
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    audit: AuditDep,
+    request: Request,
+    body: Annotated[Approval | None, Body()] = None,
+) -> dict[str, Any]:
+    auth = request.headers.get("authorization")
+    return await agreements.approve(
+        catalogue, audit, principal, agreement_id, body or Approval(), auth=auth
+    )
+
+
+@router.post("/{agreement_id}/reject")
+async def reject(
+    agreement_id: str,
+    body: Decision,
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    return await agreements.reject(catalogue, audit, principal, agreement_id, body)
+
+
+@router.post("/{agreement_id}/revoke")
+async def revoke(
+    agreement_id: str,
+    body: Decision,
+    principal: Authenticated,
+    catalogue: CatalogueDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    return await agreements.revoke(catalogue, audit, principal, agreement_id, body)

@@ -1,0 +1,79 @@
+"""``POST /v1/datasets/{dataset}/events``: the owning agency publishes a batch of records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from services.core.auth.deps import require
+from services.core.auth.principal import PUBLISH, Principal
+from services.gateway import publish
+from services.gateway.publish_body import AVRO, JSON, NDJSON, body_format, read_body
+
+router = APIRouter(prefix="/v1/datasets", tags=["publish"])
+
+Publisher = Annotated[Principal, Depends(require(PUBLISH))]
+
+_RECORDS: dict[str, Any] = {
+    "description": "Records: values or {key, value, event_id} envelopes.",
+    "schema": {"type": "array", "items": {"type": "object"}},
+}
+OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON: _RECORDS,
+            NDJSON: {"schema": {"type": "string"}},
+            AVRO: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def get_publish_state(request: Request) -> publish.PublishState:
+    state: publish.PublishState = request.state.publish
+    return state
+
+
+PublishStateDep = Annotated[publish.PublishState, Depends(get_publish_state)]
+
+
+@router.post("/{dataset}/events", status_code=201, openapi_extra=OPENAPI)
+async def publish_events(
+    dataset: str,
+    principal: Publisher,
+    state: PublishStateDep,
+    request: Request,
+    schema_version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+    traceparent: Annotated[str | None, Header()] = None,
+) -> Response:
+    to = await publish.target(state, principal, dataset)
+    with publish.counted_rejections(to.dataset):
+        fmt = body_format(request.headers.get("content-type"))
+        body = await read_body(
+            request.stream(), request.headers.get("content-length"), state.max_bytes
+        )
+        answer = await publish.publish(
+            state,
+            principal,
+            to,
+            publish.PublishRequest(
+                fmt,
+                body,
+                schema_version=schema_version,
+                idempotency_key=idempotency_key,
+                traceparent=traceparent,
+                auth=request.headers.get("authorization"),
+            ),
+            audit=getattr(request.state, "audit", None),
+        )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return Response(
+        orjson.dumps(answer.body),
+        status_code=answer.status,
+        media_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,122 @@
+"""``/v1/subscriptions``: a consumer agency's subscriptions, and delivery by pull and by SSE."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from services.core.auth.deps import require
+from services.core.auth.principal import SUBSCRIBE, Principal
+from services.gateway import pull, stream, subscriptions
+from services.gateway.delivery import auditor_of
+from services.gateway.subscribe import SubscribeDep
+from services.gateway.subscriptions import ResetIn, SubscriptionIn
+
+router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+
+Subscriber = Annotated[Principal, Depends(require(SUBSCRIBE))]
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str
+
+
+@router.post("", status_code=201)
+async def create_subscription(
+    body: SubscriptionIn,
+    principal: Subscriber,
+    sub: SubscribeDep,
+    request: Request,
+    response: Response,
+) -> dict[str, Any]:
+    created = await subscriptions.create(sub, principal, body, auditor_of(request.state))
+    response.headers["Location"] = f"/v1/subscriptions/{created['id']}"
+    return created
+
+
+@router.get("")
+async def list_subscriptions(principal: Subscriber, sub: SubscribeDep) -> dict[str, Any]:
+    return {"subscriptions": await subscriptions.list_all(sub, principal)}
+
+
+@router.get("/{subscription_id}")
+async def read_subscription(
+    subscription_id: str, principal: Subscriber, sub: SubscribeDep
+) -> dict[str, Any]:
+    return await subscriptions.read(sub, principal, subscription_id)
+
+
+@router.delete("/{subscription_id}", status_code=204)
+async def delete_subscription(
+    subscription_id: str, principal: Subscriber, sub: SubscribeDep, request: Request
+) -> Response:
+    await subscriptions.delete(sub, principal, subscription_id, auditor_of(request.state))
+    return Response(status_code=204)
+
+
+@router.post("/{subscription_id}/reset")
+async def reset_subscription(
+    subscription_id: str,
+    body: ResetIn,
+    principal: Subscriber,
+    sub: SubscribeDep,
+    request: Request,
+) -> dict[str, Any]:
+    auditor = auditor_of(request.state)
+    return await subscriptions.reset(sub, principal, subscription_id, body, auditor)
+
+
+@router.get("/{subscription_id}/events")
+async def pull_events(
+    subscription_id: str,
+    principal: Subscriber,
+    sub: SubscribeDep,
+    request: Request,
+    max_records: Annotated[int, Query(alias="max", ge=1, le=pull.MAX_RECORDS)] = 500,
+    wait: Annotated[float, Query(ge=0, le=pull.MAX_WAIT)] = 10.0,
+) -> Response:
+    body = await pull.pull(
+        sub,
+        principal,
+        subscription_id,
+        max_records=max_records,
+        wait=wait,
+        auth=request.headers.get("authorization"),
+        auditor=auditor_of(request.state),
+    )
+    return Response(body, media_type="application/json")
+
+
+@router.post("/{subscription_id}/ack")
+async def ack_events(
+    subscription_id: str, body: AckIn, principal: Subscriber, sub: SubscribeDep
+) -> dict[str, Any]:
+    return await pull.ack(sub, principal, subscription_id, body.cursor)
+
+
+@router.get("/{subscription_id}/stream")
+async def stream_events(
+    subscription_id: str,
+    principal: Subscriber,
+    sub: SubscribeDep,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    events = await stream.open_stream(
+        sub,
+        principal,
+        subscription_id,
+        last_event_id=last_event_id,
+        auth=request.headers.get("authorization"),
+        auditor=auditor_of(request.state),
+    )
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

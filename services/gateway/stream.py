@@ -1,0 +1,244 @@
+"""Stream delivery: a subscription as Server-Sent Events.
+
+``GET /v1/subscriptions/{id}/stream`` answers ``text/event-stream``. Each record is one event::
+
+    id: <cursor after this record>
+    event: record
+    data: <the delivered record, JSON>
+
+so an ``EventSource`` reconnecting with ``Last-Event-ID`` resumes exactly after the last event it
+received. Without ``Last-Event-ID`` (or with one from before the subscription's last reset) the
+stream starts from the subscription's committed offsets.
+
+**Commits.** The stream commits, about once a second and when it ends, the position of everything
+it has written to the connection, so a later pull or stream carries on from there. What was
+written but lost with a broken connection is not delivered again by the committed offsets; a
+client that must not lose records reconnects with ``Last-Event-ID`` (EventSource does), which
+takes precedence over them.
+
+**Checks.** Every second the agreement must still be active, the subscription neither reset nor
+deleted, and the caller's token not expired; otherwise the stream sends ``event: closed`` with
+``data: {"reason", "detail"}`` and ends (revoking or expiring an agreement closes its streams
+within about a second). A ``: keepalive`` comment is sent after 15 s without records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import anyio
+
+from services.core.audit import AuditLog
+from services.core.auth.principal import Principal
+from services.core.db.models import Agreement, Subscription
+from services.core.errors import NdxpError
+from services.core.sharing.agreements import active_agreement
+from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
+from services.gateway.cursor import Cursor, InvalidCursor
+from services.gateway.delivery import (
+    Delivered,
+    Renderer,
+    account,
+    check_agreement,
+    observe_lag,
+    ordered,
+)
+from services.gateway.subscribe import Subscribe
+from services.gateway.subscriptions import load, record_lag
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS: Final = 1.0
+KEEPALIVE_SECONDS: Final = 15.0
+BATCH_RECORDS: Final = 500
+CLOSE_SECONDS: Final = 5.0  # for the last commit and audit once the client has gone
+KEEPALIVE: Final = b": keepalive\n\n"
+
+
+class _Closed(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+async def open_stream(
+    sub: Subscribe,
+    principal: Principal,
+    subscription_id: str,
+    *,
+    last_event_id: str | None,
+    auth: str | None,
+    auditor: AuditLog,
+) -> AsyncIterator[bytes]:
+    """Check what can be checked before the response starts (the subscription, the agreement,
+    the form of ``Last-Event-ID``); the events, from a generator that owns its consumer."""
+    found, topic = await load(sub, principal, subscription_id)
+    agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
+    renderer = Renderer(sub.contracts, agreement, found.format, auth)
+    await renderer.prepare(())
+    resume = None
+    if last_event_id:
+        resume = Cursor.decode(last_event_id.strip()).for_subscription(found.id)
+    stream = Stream(sub, principal, found, agreement=agreement, renderer=renderer, auditor=auditor)
+    return stream.events(topic, resume)
+
+
+class Stream:
+    def __init__(
+        self,
+        sub: Subscribe,
+        principal: Principal,
+        found: Subscription,
+        *,
+        agreement: Agreement,
+        renderer: Renderer,
+        auditor: AuditLog,
+    ) -> None:
+        self.sub, self.principal, self.found = sub, principal, found
+        self.agreement, self.renderer, self.auditor = agreement, renderer, auditor
+        self.positions: dict[int, int] = {}
+        self.epoch = 0
+        self.committed: dict[int, int] = {}
+        self.pending = Delivered()  # written since the last commit: counted and audited then
+        self.checkpoint: asyncio.Task[None] | None = None
+
+    async def events(self, topic: str, resume: Cursor | None) -> AsyncIterator[bytes]:
+        consumer: SubscriptionConsumer | None = None
+        try:
+            consumer = await open_consumer(
+                self.sub.kafka, self.sub.bootstrap, topic, self.found.group_id
+            )
+            await self._start(consumer, resume)
+            yield f": subscription {self.found.id}\n\n".encode()
+            async for chunk in self._run(consumer):
+                yield chunk
+        except _Closed as closed:
+            yield _closed_event(closed.reason, closed.detail)
+        except NdxpError as exc:  # Kafka or the registry gone, mid-stream: say so, then end
+            log.warning("stream of subscription %s ends: %s", self.found.id, exc.message)
+            yield _closed_event(exc.code, exc.message)
+        finally:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(CLOSE_SECONDS):
+                    await self._finish(consumer)
+                if consumer is not None:
+                    await consumer.close()
+
+    async def _start(self, consumer: SubscriptionConsumer, resume: Cursor | None) -> None:
+        committed = await consumer.committed()
+        self.epoch = committed.epoch
+        self.committed = dict(committed.offsets)
+        self.positions = dict(committed.offsets)
+        if resume is not None and resume.epoch == committed.epoch:
+            try:
+                resume.check_within(await consumer.ends())
+            except InvalidCursor as exc:
+                raise _Closed(exc.code, exc.message) from exc
+            self.positions.update(resume.offsets)
+        consumer.seek(self.positions)
+
+    async def _run(self, consumer: SubscriptionConsumer) -> AsyncIterator[bytes]:
+        """Records as they come; every second a checkpoint runs beside them (it costs round
+        trips to Kafka and the control plane that records should not wait for)."""
+        last_write = time.monotonic()
+        next_check = last_write + CHECK_SECONDS
+        while True:
+            done = self.checkpoint
+            if done is not None and done.done():
+                self.checkpoint = None
+                done.result()  # _Closed (revoked, reset, expired token) or a failure ends it
+            now = time.monotonic()
+            if now >= next_check and self.checkpoint is None:
+                self.checkpoint = asyncio.create_task(self._checkpoint(consumer))
+                next_check = now + CHECK_SECONDS
+            fetched = await consumer.fetch(BATCH_RECORDS, max(0.0, next_check - time.monotonic()))
+            if fetched:
+                yield await self._render(consumer, fetched)
+                last_write = time.monotonic()
+            else:
+                self.positions.update(await consumer.positions())  # past markers, if any
+                if time.monotonic() - last_write >= KEEPALIVE_SECONDS:
+                    yield KEEPALIVE
+                    last_write = time.monotonic()
+
+    async def _render(self, consumer: SubscriptionConsumer, fetched: dict[Any, list[Any]]) -> bytes:
+        records = ordered(fetched)
+        await self.renderer.prepare(records)
+        final = await consumer.positions()  # past the batch's trailing transaction markers too
+        last = {record.partition: index for index, record in enumerate(records)}
+        batch = Delivered()
+        events: list[bytes] = []
+        for index, record in enumerate(records):
+            part = self.renderer.render(record)
+            batch.add(record.partition, record.offset, part)
+            at_end = last[record.partition] == index
+            self.positions[record.partition] = (
+                final[record.partition] if at_end else record.offset + 1
+            )
+            cursor = Cursor(self.found.id, self.epoch, self.positions).encode()
+            events.append(b"id: " + cursor.encode() + b"\nevent: record\ndata: " + part + b"\n\n")
+        self.positions.update(final)
+        observe_lag(self.found, "stream", records)
+        self.pending.merge(batch)
+        return b"".join(events)
+
+    async def _checkpoint(self, consumer: SubscriptionConsumer) -> None:
+        """Commit and account what was written; :class:`_Closed` if the stream may not go on."""
+        reset = (await consumer.committed()).epoch != self.epoch
+        await self._commit(consumer, commit=not reset)
+        if reset:
+            raise _Closed("subscription_reset", "the subscription was reset; reconnect")
+        async with self.sub.sessions() as session:
+            if await session.get(Subscription, self.found.id, populate_existing=True) is None:
+                raise _Closed("subscription_deleted", "the subscription was deleted")
+            try:
+                self.agreement = await active_agreement(
+                    session, self.found.agreement_id, self.principal.agency, datetime.now(UTC)
+                )
+            except NdxpError as exc:
+                raise _Closed(exc.code, exc.message) from exc
+        expires = self.principal.expires_at
+        if expires is not None and time.time() >= expires:
+            raise _Closed("token_expired", "the access token has expired; reconnect with a new one")
+
+    async def _commit(self, consumer: SubscriptionConsumer, *, commit: bool = True) -> None:
+        """Commit the position of what was written (unless the subscription was reset since the
+        stream started: its new position wins), then count and audit it."""
+        positions, pending, self.pending = dict(self.positions), self.pending, Delivered()
+        moved = {p: o for p, o in positions.items() if o != self.committed.get(p)}
+        if moved and commit:
+            await consumer.commit(moved, self.epoch)
+            self.committed.update(moved)
+            record_lag(self.found, Committed(self.committed, self.epoch), await consumer.ends())
+        await account(
+            self.auditor,
+            self.principal,
+            self.found,
+            agreement=self.agreement,
+            channel="stream",
+            batch=pending,
+        )
+
+    async def _finish(self, consumer: SubscriptionConsumer | None) -> None:
+        """The last commit and audit, once the stream is over for whatever reason."""
+        try:
+            if self.checkpoint is not None:
+                with contextlib.suppress(_Closed):
+                    await self.checkpoint
+            if consumer is not None:
+                reset = (await consumer.committed()).epoch != self.epoch
+                await self._commit(consumer, commit=not reset)
+        except Exception as exc:  # noqa: BLE001 - the stream is over; only log what was lost
+            log.warning("stream of subscription %s: last commit failed: %s", self.found.id, exc)
+
+
+def _closed_event(reason: str, detail: str) -> bytes:
+    data = json.dumps({"reason": reason, "detail": detail}, separators=(",", ":"))
+    return b"event: closed\ndata: " + data.encode() + b"\n\n"

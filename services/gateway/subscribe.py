@@ -1,0 +1,51 @@
+"""What subscriptions need at run time, opened by the gateway's lifespan and closed after it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.core.config import GatewaySettings, KafkaSettings
+from services.core.http.state import CoreState
+from services.gateway.consumers import ConsumerPool
+from services.gateway.contract_cache import ContractCache
+from services.gateway.resources import Catalogue
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """The control plane, Kafka (pooled subscription consumers) and the contracts of records."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    kafka: KafkaSettings
+    bootstrap: str
+    pool: ConsumerPool
+    contracts: ContractCache
+
+
+@asynccontextmanager
+async def subscribe_resources(
+    core: CoreState, settings: GatewaySettings, catalogue: Catalogue
+) -> AsyncIterator[Subscribe]:
+    """The pool of subscription consumers (each started on first use, so the gateway starts while
+    Kafka is still coming up) and the contracts records name, over the catalogue's registry
+    client."""
+    pool = ConsumerPool(settings.kafka, core.kafka_bootstrap)
+    contracts = ContractCache(catalogue.registry)
+    try:
+        yield Subscribe(core.sessions, settings.kafka, core.kafka_bootstrap, pool, contracts)
+    finally:
+        await pool.close()
+
+
+def get_subscribe(request: Request) -> Subscribe:
+    subscribe: Subscribe = request.state.subscribe
+    return subscribe
+
+
+SubscribeDep = Annotated[Subscribe, Depends(get_subscribe)]
