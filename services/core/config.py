@@ -227,6 +227,33 @@ class GatewaySettings(ServiceSettings):
 class ConnectSettings(ServiceSettings):
     host: str = Field("127.0.0.1", validation_alias="NDXP_CONNECT_HOST")
     port: int = Field(8083, validation_alias="NDXP_CONNECT_PORT")
+    registry_url: str = Field(
+        "http://127.0.0.1:8081",
+        validation_alias="NDXP_CONNECT_REGISTRY_URL",
+        description="Where connectors fetch their dataset's contract.",
+    )
+    configs_topic: str = Field(
+        "ndxp.connect-configs",
+        validation_alias="NDXP_CONNECT_CONFIGS_TOPIC",
+        description="Compacted topic holding connector configs and target states.",
+    )
+    offsets_topic: str = Field(
+        "ndxp.connect-offsets",
+        validation_alias="NDXP_CONNECT_OFFSETS_TOPIC",
+        description="Compacted topic holding source offsets, keyed by connector name.",
+    )
+    retry_attempts: int = Field(
+        5,
+        ge=1,
+        validation_alias="NDXP_CONNECT_RETRY_ATTEMPTS",
+        description="Tries of a failing poll or write before the connector is FAILED.",
+    )
+    retry_backoff: float = Field(
+        0.2,
+        gt=0,
+        validation_alias="NDXP_CONNECT_RETRY_BACKOFF",
+        description="First back-off in seconds; doubled after each failed try.",
+    )
 
 
 def masked(settings: BaseModel) -> dict[str, Any]:

@@ -16,6 +16,7 @@ CONNECTOR_RE = r"[a-z][a-z0-9-]{1,63}"
 
 AUDIT_TOPIC = "ndxp.audit"
 CONNECT_OFFSETS_TOPIC = "ndxp.connect-offsets"
+CONNECT_CONFIGS_TOPIC = "ndxp.connect-configs"
 DLQ_PREFIX = "ndxp.dlq."
 RESERVED_AGENCY = "ndxp"
 

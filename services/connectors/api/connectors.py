@@ -1,0 +1,102 @@
+"""``/connectors``: Kafka Connect's REST API over the worker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response, status
+from pydantic import BaseModel, Field
+
+from services.connectors.api.deps import Worker
+
+router = APIRouter(prefix="/connectors", tags=["connectors"])
+
+
+class NewConnector(BaseModel):
+    name: str
+    config: dict[str, Any]
+
+
+class OffsetEntry(BaseModel):
+    partition: dict[str, Any] = Field(default_factory=dict)
+    offset: dict[str, Any] | None
+
+
+class Offsets(BaseModel):
+    offsets: list[OffsetEntry] = Field(min_length=1, max_length=1)
+
+
+@router.get("")
+async def list_connectors(worker: Worker) -> list[str]:
+    return sorted(worker.runs)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_connector(body: NewConnector, worker: Worker) -> dict[str, Any]:
+    return await worker.create(body.name, body.config)
+
+
+@router.get("/{name}")
+async def get_connector(name: str, worker: Worker) -> dict[str, Any]:
+    return worker.info(name)
+
+
+@router.get("/{name}/config")
+async def get_config(name: str, worker: Worker) -> dict[str, Any]:
+    return dict(worker.get(name).config.raw)
+
+
+@router.put("/{name}/config")
+async def put_config(
+    name: str, worker: Worker, response: Response, config: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    info, created = await worker.put_config(name, config)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return info
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_connector(name: str, worker: Worker) -> None:
+    await worker.delete(name)
+
+
+@router.get("/{name}/status")
+async def get_status(name: str, worker: Worker) -> dict[str, Any]:
+    return worker.status(name)
+
+
+@router.put("/{name}/pause", status_code=status.HTTP_202_ACCEPTED)
+async def pause(name: str, worker: Worker) -> None:
+    await worker.set_target(name, "PAUSED")
+
+
+@router.put("/{name}/resume", status_code=status.HTTP_202_ACCEPTED)
+async def resume(name: str, worker: Worker) -> None:
+    await worker.set_target(name, "RUNNING")
+
+
+@router.put("/{name}/stop", status_code=status.HTTP_204_NO_CONTENT)
+async def stop(name: str, worker: Worker) -> None:
+    await worker.set_target(name, "STOPPED")
+
+
+@router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
+async def restart(name: str, worker: Worker) -> None:
+    await worker.restart(name)
+
+
+@router.get("/{name}/offsets")
+async def get_offsets(name: str, worker: Worker) -> dict[str, Any]:
+    return worker.offsets(name)
+
+
+@router.patch("/{name}/offsets")
+async def alter_offsets(name: str, body: Offsets, worker: Worker) -> dict[str, str]:
+    await worker.alter_offsets(name, body.offsets[0].offset)
+    return {"message": "The offsets for this connector have been altered successfully"}
+
+
+@router.delete("/{name}/offsets")
+async def reset_offsets(name: str, worker: Worker) -> dict[str, str]:
+    await worker.alter_offsets(name, None)
+    return {"message": "The offsets for this connector have been reset successfully"}

@@ -1,0 +1,170 @@
+"""A connect worker over the session Kafka and registry, a dataset, and a source table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from services.connectors.app import create_app
+from services.core.config import AuthSettings, ConnectSettings, KafkaSettings
+from services.core.kafka.admin import TopicSpec, ensure_topic
+from services.core.kafka.consumer import create_consumer
+from tests.fixtures.servers import serve_app
+
+PERSON = {
+    "type": "record",
+    "name": "Person",
+    "namespace": "vn.gov.test",
+    "doc": "A person of the test source table.",
+    "fields": [
+        {"name": "id", "type": "long", "doc": "Row id."},
+        {"name": "name", "type": "string", "doc": "Full name."},
+        {"name": "age", "type": "int", "doc": "Age in years."},
+    ],
+}
+
+
+@dataclass
+class Dataset:
+    agency: str
+    name: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.agency}.{self.name}"
+
+    @property
+    def topic(self) -> str:
+        return f"{self.agency}.{self.name}.v1"
+
+
+@pytest.fixture
+async def dataset(registry_url: str, kafka_bootstrap: str) -> Dataset:
+    ds = Dataset(f"a{uuid.uuid4().hex[:10]}", "people")
+    async with httpx.AsyncClient(base_url=registry_url) as http:
+        response = await http.post(
+            f"/subjects/{ds.topic}-value/versions", json={"schema": json.dumps(PERSON)}
+        )
+        assert response.status_code == 200, response.text
+    await ensure_topic(KafkaSettings(bootstrap=kafka_bootstrap), TopicSpec(ds.topic))
+    return ds
+
+
+def connect_settings(
+    data_dir: Path, bootstrap: str, registry_url: str, suffix: str, **extra: Any
+) -> ConnectSettings:
+    return ConnectSettings(
+        data_dir=data_dir,
+        port=0,
+        kafka=KafkaSettings(bootstrap=bootstrap),
+        auth=extra.pop("auth", AuthSettings(require_tokens=False)),
+        registry_url=registry_url,
+        configs_topic=f"ndxp.connect-configs-{suffix}",
+        offsets_topic=f"ndxp.connect-offsets-{suffix}",
+        retry_attempts=2,
+        retry_backoff=0.05,
+        **extra,
+    )
+
+
+@dataclass
+class Connect:
+    settings: ConnectSettings
+
+    @asynccontextmanager
+    async def serve(self) -> AsyncIterator[httpx.AsyncClient]:
+        with serve_app(create_app(self.settings)) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                yield http
+
+
+@pytest.fixture
+def connect(tmp_path: Path, kafka_bootstrap: str, registry_url: str) -> Connect:
+    suffix = uuid.uuid4().hex[:12]
+    return Connect(connect_settings(tmp_path, kafka_bootstrap, registry_url, suffix))
+
+
+@pytest.fixture
+async def source_url(database_url: str) -> AsyncIterator[str]:
+    """``database_url`` with an empty ``people`` table in it."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(100), age INTEGER,"
+            " updated_at TIMESTAMP)"
+        )
+    await engine.dispose()
+    yield database_url
+
+
+async def insert_people(url: str, ids: range, bad_every: int = 0) -> set[int]:
+    """Insert rows ``ids``; every ``bad_every``-th has a NULL name. Returns the bad ids."""
+    bad = {i for i in ids if bad_every and i % bad_every == 0}
+    rows = [{"id": i, "name": None if i in bad else f"Người {i}", "age": i % 90} for i in ids]
+    engine = create_async_engine(url, poolclass=NullPool)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO people (id, name, age) VALUES (:id, :name, :age)"), rows
+        )
+    await engine.dispose()
+    return bad
+
+
+async def read_topic(
+    bootstrap: str, topic: str, count: int, *, within: float = 30.0, settle: float = 0.5
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` once there are ``count``, and none more after ``settle``."""
+    consumer = create_consumer(KafkaSettings(bootstrap=bootstrap))
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        async with asyncio.timeout(within):
+            while len(records) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                records.extend(r for rs in batch.values() for r in rs)
+        batch = await consumer.getmany(timeout_ms=int(settle * 1000))
+        records.extend(r for rs in batch.values() for r in rs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def sql_config(dataset: Dataset, url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "connector.class": "sql-source",
+        "dataset": dataset.ref,
+        "errors.tolerance": "all",
+        "url": url,
+        "table": "people",
+        "mode": "incrementing",
+        "incrementing_column": "id",
+        "mapping": {"id": "id", "name": "name", "age": "age"},
+        "batch_size": 200,
+        "poll_interval_seconds": 0.2,
+        **extra,
+    }
+
+
+async def wait_for_state(http: httpx.AsyncClient, name: str, state: str) -> dict[str, Any]:
+    async with asyncio.timeout(20):
+        while True:
+            body: dict[str, Any] = (await http.get(f"/connectors/{name}/status")).json()
+            if body["connector"]["state"] == state:
+                return body
+            await asyncio.sleep(0.1)

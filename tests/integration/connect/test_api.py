@@ -1,0 +1,121 @@
+"""The Kafka Connect-style REST API: plugins, validation, lifecycle, offsets, errors, tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.core.config import AuthSettings
+from tests.integration.connect.conftest import (
+    Connect,
+    Dataset,
+    connect_settings,
+    insert_people,
+    read_topic,
+    sql_config,
+    wait_for_state,
+)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the API does not depend on the source's database."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'source.db'}"
+
+
+async def test_plugins_and_config_validation(connect: Connect) -> None:
+    async with connect.serve() as http:
+        plugins = (await http.get("/connector-plugins")).json()
+        assert [p["class"] for p in plugins] == ["sql-source"]
+        assert plugins[0]["type"] == "source"
+        assert "incrementing_column" in plugins[0]["config_schema"]["properties"]
+
+        bad = {"dataset": "nope", "url": "sqlite://", "mode": "timestamp", "tabel": "x"}
+        body = (await http.put("/connector-plugins/sql-source/config/validate", json=bad)).json()
+        errors = {c["value"]["name"]: c["value"]["errors"] for c in body["configs"]}
+        assert body["error_count"] >= 2
+        assert errors["dataset"]
+        assert errors["tabel"]  # unknown keys are errors, not ignored
+
+        response = await http.put("/connector-plugins/nope/config/validate", json={})
+        assert response.status_code == 404
+        response = await http.post("/connectors", json={"name": "bad-one", "config": bad})
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (await http.get("/connectors/missing/status")).status_code == 404
+
+
+async def test_lifecycle_and_offsets(
+    connect: Connect, dataset: Dataset, source_url: str, kafka_bootstrap: str
+) -> None:
+    await insert_people(source_url, range(1, 11))
+    name = f"life-{dataset.agency}"
+    config = sql_config(dataset, source_url)
+    async with connect.serve() as http:
+        assert (
+            await http.post("/connectors", json={"name": name, "config": config})
+        ).status_code == 201
+        again = await http.post("/connectors", json={"name": name, "config": config})
+        assert again.status_code == 409
+        assert await http.get("/connectors") and name in (await http.get("/connectors")).json()
+        assert (await http.get(f"/connectors/{name}/config")).json() == config
+        await read_topic(kafka_bootstrap, dataset.topic, 10)
+
+        assert (await http.put(f"/connectors/{name}/pause")).status_code == 202
+        await wait_for_state(http, name, "PAUSED")
+        await insert_people(source_url, range(11, 16))
+        assert len(await read_topic(kafka_bootstrap, dataset.topic, 10, settle=1.0)) == 10
+        assert (await http.put(f"/connectors/{name}/resume")).status_code == 202
+        assert len(await read_topic(kafka_bootstrap, dataset.topic, 15)) == 15
+
+        patch = {"offsets": [{"partition": {"connector": name}, "offset": {"incrementing": 3}}]}
+        assert (await http.patch(f"/connectors/{name}/offsets", json=patch)).status_code == 409
+        assert (await http.put(f"/connectors/{name}/stop")).status_code == 204
+        await wait_for_state(http, name, "STOPPED")
+        assert (await http.patch(f"/connectors/{name}/offsets", json=patch)).status_code == 200
+        offsets = (await http.get(f"/connectors/{name}/offsets")).json()
+        assert offsets["offsets"][0]["offset"] == {"incrementing": 3}
+        assert (await http.delete(f"/connectors/{name}/offsets")).status_code == 200
+        assert (await http.get(f"/connectors/{name}/offsets")).json() == {"offsets": []}
+
+        # Re-read from id 13 after the offset was set back: rows 13..15 again, same event ids.
+        await http.patch(
+            f"/connectors/{name}/offsets",
+            json={"offsets": [{"partition": {}, "offset": {"incrementing": 12}}]},
+        )
+        assert (await http.put(f"/connectors/{name}/resume")).status_code == 202
+        records = await read_topic(kafka_bootstrap, dataset.topic, 18)
+        ids = [dict(r.headers)["ndxp-event-id"] for r in records]
+        assert ids[-3:] == ids[12:15]
+
+        assert (await http.delete(f"/connectors/{name}")).status_code == 204
+        assert (await http.get(f"/connectors/{name}")).status_code == 404
+
+
+async def test_tolerance_none_fails_on_the_first_bad_record(
+    connect: Connect, dataset: Dataset, source_url: str, kafka_bootstrap: str
+) -> None:
+    await insert_people(source_url, range(1, 11), bad_every=5)
+    name = f"strict-{dataset.agency}"
+    config = sql_config(dataset, source_url, **{"errors.tolerance": "none"})
+    async with connect.serve() as http:
+        await http.post("/connectors", json={"name": name, "config": config})
+        status = await wait_for_state(http, name, "FAILED")
+        assert "errors.tolerance is none" in status["connector"]["trace"]
+        assert (await http.get(f"/connectors/{name}/offsets")).json() == {"offsets": []}
+
+
+async def test_tokens_are_required_by_default(
+    connect: Connect, tmp_path: object, kafka_bootstrap: str, registry_url: str
+) -> None:
+    connect.settings = connect_settings(
+        connect.settings.data_dir,
+        kafka_bootstrap,
+        registry_url,
+        "auth",
+        auth=AuthSettings(require_tokens=True),
+    )
+    async with connect.serve() as http:
+        assert (await http.get("/connectors")).status_code == 401
+        assert (await http.get("/healthz")).status_code == 200
