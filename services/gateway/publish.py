@@ -7,71 +7,56 @@ The path of a request:
 2. the body is read within its limits (``services.gateway.publish_body`` says what it may hold);
 3. with an ``Idempotency-Key``, the key is claimed or its first answer replayed
    (``services.gateway.idempotency``);
-4. every record is checked: JSON records are validated against the contract (the latest version,
-   or ``schema_version``) and encoded in Confluent's wire format; raw Avro records must carry the
-   id of a version of the dataset's subject and decode with it. Any bad record: 422 listing each
-   bad record's index and every error's JSON pointer (into the element as sent: ``/value/...``
-   in an envelope) and reason; nothing is written;
-5. the batch goes to the dataset's topic in one Kafka transaction (``services.gateway.publisher``)
-   with the headers ``ndxp-event-id``, ``ndxp-producer`` (the agency), ``ndxp-schema-id``,
-   ``ndxp-published-at`` (UTC, milliseconds; also the records' Kafka timestamp) and
-   ``traceparent`` (the request's, when it is a valid W3C one, else a new trace);
-6. 201 ``{"records", "schema_id", "offsets": [{"partition", "offset"}, ...]}`` in record order;
-   the batch is counted (``ndxp_events_published_total``, bytes, duration) and audited.
+4. every record is checked against the contract (the latest version, or ``schema_version``) and
+   encoded, with its headers (``services.gateway.publish_encode``); any bad record: 422 listing
+   every bad record, and nothing is written;
+5. the batch goes to the dataset's topic in a Kafka transaction (``services.gateway.publisher``):
+   all of it or none of it is ever visible to read_committed consumers;
+6. 201 ``{"records", "schema_id", "offsets": [{"partition", "offset"}, ...]}`` in record order
+   (a raw Avro batch written with several schema ids has ``"schema_id": null`` and
+   ``"schema_ids"``); the batch is counted (``ndxp_events_published_total``, bytes, duration) and
+   audited before the answer.
 
-Event ids: the envelope's ``event_id`` when given; else, with an ``Idempotency-Key``, a UUID
-derived from the client, dataset, key and the record's index (a retry after an ambiguous 503 gives
-the same ids); else a random UUID. Kafka down or slow: 503 with ``Retry-After``, the transaction
-aborted. An audit record that cannot be written after the batch is committed is logged as an
-error; the answer is still 201 (the batch is in Kafka: a retry would write it twice).
+Kafka down or slow: 503 with ``Retry-After``, the transaction aborted. Once a batch may be
+written, the request finishes its work (answer stored for its key, counted, audited) even if the
+client goes away. An audit record that cannot be written after the batch is committed is logged as
+an error; the answer is still 201 (the batch is in Kafka: a retry would write it twice).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from services.core.audit import AuditEvent
 from services.core.auth.principal import Principal
-from services.core.avro.codec import (
-    MAX_LISTED_RECORDS,
-    BatchInvalid,
-    Contract,
-    FieldError,
-    PayloadInvalid,
-    decode,
-    encode_many,
-    schema_id_of,
-    validate,
-)
+from services.core.avro.codec import BatchInvalid, PayloadInvalid
 from services.core.config import GatewaySettings
 from services.core.db.models import Dataset
 from services.core.errors import BadRequest, Forbidden, NdxpError, PayloadTooLarge, Unavailable
 from services.core.http.state import CoreState
-from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, TRACEPARENT
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published, count_rejected
+from services.core.ttlcache import TTLCache
 from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
 from services.gateway.contract_cache import ContractCache
 from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
 from services.gateway.metadata import subject_of, topic_of
-from services.gateway.publish_body import Elements, Format, parse_avro, parse_json
-from services.gateway.publisher import Outgoing, ProducerPool, Publisher
+from services.gateway.producer_pool import ProducerPool
+from services.gateway.publish_encode import PublishRequest, Target, encoded_batch
+from services.gateway.publisher import Outgoing, Publisher
 from services.gateway.resources import Catalogue
 
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "gateway"
 RETRY_AFTER: Final = "5"
-EVENT_NAMESPACE: Final = uuid.UUID("5d1f0c8e-7a51-4f3c-9a39-0b6f1e3c2a71")
-_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+# Who owns a dataset and its topic are read from the control plane at most this often per process.
+TARGET_SECONDS: Final = 2.0
 
 
 class AuditTrail(Protocol):
@@ -88,6 +73,8 @@ class PublishState:
     keys: IdempotencyKeys
     max_bytes: int
     max_records: int
+    targets: TTLCache[Target | None] = field(default_factory=lambda: TTLCache(TARGET_SECONDS))
+    inflight: set[asyncio.Future[Answer]] = field(default_factory=set)
 
 
 @asynccontextmanager
@@ -101,55 +88,43 @@ async def publish_resources(
         settings.publish_producers,
         transaction_timeout_ms=int(2 * settings.publish_timeout * 1000),
     )
+    publisher = Publisher(pool, settings.publish_timeout)
+    state = PublishState(
+        catalogue,
+        ContractCache(catalogue.registry),
+        publisher,
+        IdempotencyKeys(core.sessions, abandoned_after=max(60.0, 4 * settings.publish_timeout)),
+        settings.publish_max_bytes,
+        settings.publish_max_records,
+    )
     try:
-        yield PublishState(
-            catalogue,
-            ContractCache(catalogue.registry),
-            Publisher(pool, settings.publish_timeout),
-            IdempotencyKeys(core.sessions, abandoned_after=max(60.0, 4 * settings.publish_timeout)),
-            settings.publish_max_bytes,
-            settings.publish_max_records,
-        )
+        yield state
     finally:
-        await pool.close()
-
-
-@dataclass(frozen=True)
-class Target:
-    """The dataset being published to."""
-
-    dataset: str
-    owner: str
-    topic: str
-    subject: str
+        if state.inflight:  # batches whose requests went away: let them finish
+            await asyncio.wait(state.inflight, timeout=3 * settings.publish_timeout)
+        await publisher.close()
 
 
 async def target(state: PublishState, principal: Principal, dataset_id: str) -> Target:
     """The dataset if ``principal``'s agency owns it: 404 if it may not see it, else 403."""
-    async with state.catalogue.sessions() as session:
-        found = await load_dataset(session, dataset_id)
-    if found is None:
+
+    async def load() -> Target | None:
+        async with state.catalogue.sessions() as session:
+            found = await load_dataset(session, dataset_id)
+        if found is None:
+            return None
+        dataset: Dataset = found[0]
+        return Target(dataset.id, dataset.agency_id, topic_of(dataset), subject_of(dataset))
+
+    to = await state.targets.get(dataset_id, load)
+    if to is None:
+        state.targets.forget(dataset_id)  # an unknown id is not kept: it may be created next
         raise DatasetNotFound(f"dataset {dataset_id!r} not found")
-    dataset: Dataset = found[0]
-    if dataset.agency_id != principal.agency:
+    if to.owner != principal.agency:
         await visible_dataset(state.catalogue, principal, dataset_id)  # 404 if it may not see it
-        count_rejected(dataset.id, "forbidden")
-        raise Forbidden(
-            f"dataset {dataset.id} belongs to agency {dataset.agency_id!r}; only it may publish"
-        )
-    return Target(dataset.id, dataset.agency_id, topic_of(dataset), subject_of(dataset))
-
-
-@dataclass(frozen=True)
-class PublishRequest:
-    """A publish request as HTTP delivered it (its body already read within the limit)."""
-
-    fmt: Format
-    body: bytes
-    schema_version: int | None = None
-    idempotency_key: str | None = None
-    traceparent: str | None = None
-    auth: str | None = None  # passed to the registry, which sees the caller
+        count_rejected(to.dataset, "forbidden")
+        raise Forbidden(f"dataset {to.dataset} belongs to agency {to.owner!r}; only it may publish")
+    return to
 
 
 @dataclass(frozen=True)
@@ -184,10 +159,13 @@ async def publish(
     principal: Principal,
     to: Target,
     request: PublishRequest,
+    *,
     audit: AuditTrail | None = None,
+    started: float | None = None,
 ) -> Answer:
-    """Validate, encode and write one batch (see the module docstring); the answer to give."""
-    started = time.perf_counter()
+    """Validate, encode and write one batch (see the module docstring); the answer to give.
+    ``started`` is when the request arrived (``time.perf_counter()``), for the duration metric."""
+    started = time.perf_counter() if started is None else started
     if request.fmt.is_avro and request.schema_version is not None:
         raise BadRequest("schema_version does not apply to raw Avro: each record names its schema")
     key = None if request.idempotency_key is None else check_key(request.idempotency_key)
@@ -197,11 +175,41 @@ async def publish(
         if replay is not None:
             return Answer(replay.status, replay.body, replayed=True)
     try:
-        batch, schema_ids = await _encoded(state, principal, to, request)
+        batch, schema_ids = await encoded_batch(
+            state.contracts,
+            to,
+            request,
+            client_id=principal.client_id,
+            max_records=state.max_records,
+        )
+    except BaseException:
+        await _release(state, principal, to, key)
+        raise
+    # From here the batch may be written: finish (answer stored, counted, audited) even if the
+    # request is cancelled meanwhile, so that what Kafka holds is always accounted for.
+    done = asyncio.ensure_future(
+        _written(state, principal, to, batch, schema_ids, key=key, audit=audit, started=started)
+    )
+    state.inflight.add(done)
+    done.add_done_callback(state.inflight.discard)
+    return await asyncio.shield(done)
+
+
+async def _written(
+    state: PublishState,
+    principal: Principal,
+    to: Target,
+    batch: Outgoing,
+    schema_ids: list[int],
+    *,
+    key: str | None,
+    audit: AuditTrail | None,
+    started: float,
+) -> Answer:
+    try:
         placed = await state.publisher.send(to.topic, batch)
     except BaseException:
-        if key is not None:
-            await state.keys.release(principal.client_id, to.dataset, key)
+        await _release(state, principal, to, key)
         raise
     single = len(schema_ids) == 1
     body: dict[str, Any] = {
@@ -211,7 +219,10 @@ async def publish(
         "offsets": [{"partition": p, "offset": o} for p, o in placed],
     }
     if key is not None:
-        await state.keys.complete(principal.client_id, to.dataset, key, 201, body)
+        try:
+            await state.keys.complete(principal.client_id, to.dataset, key, 201, body)
+        except Exception:  # written: still 201; the claim lapses (``abandoned_after``)
+            log.exception("the answer for Idempotency-Key %r could not be stored", key)
     size = sum(map(len, batch.values))
     PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
     count_published(to.owner, to.dataset, CHANNEL, events=len(placed), size=size)
@@ -220,142 +231,14 @@ async def publish(
     return Answer(201, body)
 
 
-async def _encoded(
-    state: PublishState, principal: Principal, to: Target, request: PublishRequest
-) -> tuple[Outgoing, list[int]]:
-    """The batch as Kafka records, and the schema ids it is written with (in first use order)."""
-    now = datetime.now(UTC)
-    if request.fmt.is_avro:
-        frames = parse_avro(request.body, request.fmt, state.max_records)
-        values = frames.payloads
-        ids = await _checked_frames(state.contracts, to.subject, values, request.auth)
-        keys, given_ids = frames.keys, None
-        schema_ids = list(dict.fromkeys(ids))
-    else:
-        elements = parse_json(request.body, request.fmt, state.max_records)
-        contract = await state.contracts.version(to.subject, request.schema_version, request.auth)
-        values = _encoded_values(contract, elements)
-        keys, given_ids = elements.keys, elements.event_ids
-        ids = None
-        schema_ids = [contract.schema_id]
-    event_ids = _event_ids(len(values), given_ids, principal, to, request.idempotency_key)
-    common = [
-        (PRODUCER, to.owner.encode()),
-        (PUBLISHED_AT, f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z".encode()),
-        (TRACEPARENT, _traceparent(request.traceparent).encode()),
-    ]
-    if ids is None:
-        common.append((SCHEMA_ID, str(schema_ids[0]).encode()))
-        headers = [[(EVENT_ID, event_id), *common] for event_id in event_ids]
-    else:
-        headers = [
-            [(EVENT_ID, event_id), *common, (SCHEMA_ID, str(schema_id).encode())]
-            for event_id, schema_id in zip(event_ids, ids, strict=True)
-        ]
-    timestamp_ms = int(now.timestamp() * 1000)
-    return Outgoing(values, keys, headers, timestamp_ms), schema_ids
-
-
-def _encoded_values(contract: Contract, elements: Elements) -> list[bytes]:
-    """Every value encoded, or :class:`BatchInvalid` naming every bad element."""
+async def _release(state: PublishState, principal: Principal, to: Target, key: str | None) -> None:
+    """Give the key up after a failure; a failure to do so must not hide the first one."""
+    if key is None:
+        return
     try:
-        encoded = encode_many(contract, elements.values)
-    except BatchInvalid as exc:
-        raise _invalid(contract, elements, exc) from None
-    if elements.errors:
-        raise _invalid(contract, elements, None)
-    return encoded
-
-
-def _invalid(contract: Contract, elements: Elements, exc: BatchInvalid | None) -> BatchInvalid:
-    """One :class:`BatchInvalid` for the values' errors (``exc``) and the envelopes' errors, with
-    paths into the elements as sent."""
-    listed: dict[int, list[FieldError]] = {}
-    invalid = 0
-    if exc is not None:
-        invalid = exc.invalid_count
-        for index, value_errors in exc.records:
-            prefix = "/value" if index in elements.envelopes else ""
-            listed[index] = [FieldError(prefix + e.path, e.reason) for e in value_errors]
-    complete = exc is None or exc.invalid_count == len(exc.records)
-    for index, errors in elements.errors.items():
-        if index not in listed and (complete or not validate(contract, elements.values[index])):
-            invalid += 1  # bad only for its envelope: not counted yet
-        listed.setdefault(index, []).extend(errors)
-    chosen = sorted(listed.items())[:MAX_LISTED_RECORDS]
-    return BatchInvalid(chosen, invalid, len(elements.values))
-
-
-async def _checked_frames(
-    contracts: ContractCache, subject: str, payloads: list[bytes], auth: str | None
-) -> list[int]:
-    """Each raw record's schema id, once every record names a version of ``subject`` and decodes
-    with it; else :class:`BatchInvalid` naming every bad one."""
-    ids: list[int] = []
-    bad: dict[int, str] = {}
-    for index, payload in enumerate(payloads):
-        try:
-            ids.append(schema_id_of(payload))
-        except PayloadInvalid as exc:
-            ids.append(-1)
-            bad[index] = exc.message
-    writers: dict[int, Contract | str] = {}
-    for schema_id in dict.fromkeys(ids):
-        if schema_id < 0:
-            continue
-        if subject in await contracts.subjects_of(schema_id, auth):
-            writers[schema_id] = await contracts.by_id(schema_id, auth)
-        else:
-            writers[schema_id] = f"schema id {schema_id} is not a version of {subject}"
-    for index, (payload, schema_id) in enumerate(zip(payloads, ids, strict=True)):
-        writer = writers.get(schema_id)
-        if isinstance(writer, str):
-            bad[index] = writer
-        elif writer is not None:
-            try:
-                decode(payload, writer)
-            except PayloadInvalid as exc:
-                bad[index] = exc.message
-    if bad:
-        records = [(i, [FieldError("", reason)]) for i, reason in sorted(bad.items())]
-        raise BatchInvalid(records[:MAX_LISTED_RECORDS], len(bad), len(payloads))
-    return ids
-
-
-def _event_ids(
-    count: int,
-    given: list[str | None] | None,
-    principal: Principal,
-    to: Target,
-    idempotency_key: str | None,
-) -> list[bytes]:
-    if idempotency_key is not None:
-        base = f"{principal.client_id}\n{to.dataset}\n{idempotency_key}\n"
-        made = [str(uuid.uuid5(EVENT_NAMESPACE, f"{base}{i}")).encode() for i in range(count)]
-    else:
-        made = random_uuids(count)
-    if given is not None:
-        made = [m if g is None else g.encode() for m, g in zip(made, given, strict=True)]
-    return made
-
-
-def random_uuids(count: int) -> list[bytes]:
-    """``count`` random (version 4) UUIDs as text, faster than ``uuid.uuid4()`` one by one."""
-    raw = os.urandom(16 * count).hex()
-    made = []
-    for start in range(0, 32 * count, 32):
-        h = raw[start : start + 32]
-        variant = "89ab"[int(h[16], 16) & 3]
-        made.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}".encode())
-    return made
-
-
-def _traceparent(given: str | None) -> str:
-    """The caller's W3C ``traceparent`` when valid (passed on unchanged: the trace continues at
-    the caller's span), else a new sampled trace."""
-    if given is not None and _TRACEPARENT.fullmatch(given.strip()):
-        return given.strip()
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+        await state.keys.release(principal.client_id, to.dataset, key)
+    except Exception:  # the claim lapses after ``abandoned_after`` instead
+        log.exception("Idempotency-Key %r could not be released", key)
 
 
 async def _audit(

@@ -1,32 +1,34 @@
-"""The Kafka side of publishing: a batch of encoded records into a topic in one transaction.
+"""The Kafka side of publishing: each request's batch written in a transaction, all or nothing.
 
-A pool of transactional producers belongs to each gateway process (opened by its lifespan, each
-producer started on first use). aiokafka runs one transaction at a time per producer, so a batch
-takes a producer from the pool, writes every record and commits, then gives it back: with ``size``
-producers, ``size`` batches are in flight at once and the rest wait their turn. Transactional ids
-are unique per process (``ndxp-gateway-<random>-<n>``), so replicas never fence each other.
+**Group commit.** A request hands its batch to the :class:`Publisher` and waits. One committer
+task per producer of the pool (``services.gateway.producer_pool``) takes the batches waiting,
+up to ``GROUP_RECORDS`` records, and writes them in one transaction; a batch that arrives while
+every producer is busy shares the next transaction with the others that waited. A transaction
+costs Kafka several round trips and log writes whatever its size, so under load this halves the
+broker's work per request; an idle gateway still writes each batch at once, alone.
 
-Records are laid out in Kafka batches by hand (``create_batch``/``send_batch``): one future per
-partition rather than one per record. Partitions: a keyed record goes where Kafka's default
-partitioner (murmur2 of the key over all partitions) puts it, so the gateway, Java and aiokafka
-producers agree; the unkeyed records of a request all go to one partition picked at random, so
-they keep their order and cost one produce request.
+A request's batch is still all or nothing: every batch of a transaction is committed with it or
+aborted with it, so read_committed consumers see all of a request's records or none. If the
+transaction fails, every batch in it fails: ``Unavailable`` (503) when Kafka is unreachable,
+refuses or takes longer than ``timeout`` seconds; an error that may be one batch's own
+(``PayloadTooLarge``, ``NotFound``) has each batch of the group tried again alone, so only that one
+fails. A batch still waiting for a producer after ``timeout`` seconds is dropped: 503.
 
-All or nothing: if any record is refused, Kafka is unreachable or the batch takes longer than
-``timeout`` seconds, the transaction is aborted and ``Unavailable`` (or ``NotFound`` /
-``PayloadTooLarge``) raised; read_committed consumers never see any of it. A producer whose abort
-fails too is discarded (stopped in the background) and its slot starts a new one with the same
-transactional id next time, which fences the old one and makes Kafka abort what it left open.
+Records are laid out in Kafka batches by hand (``create_batch``/``send_batch``): one produce batch
+per partition and transaction, no future per record. Partitions: a keyed record goes where Kafka's
+default partitioner (murmur2 of the key over all partitions) puts it, so the gateway, Java and
+aiokafka producers agree; the unkeyed records of a request all go to one partition picked at
+random, so they keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -34,20 +36,18 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from services.core.config import KafkaSettings
-from services.core.errors import Conflict, NdxpError, Unavailable
+from services.core.errors import Conflict, NdxpError, NotFound, PayloadTooLarge, Unavailable
 from services.core.kafka.errors import kafka_errors
-from services.core.kafka.producer import create_producer, start_producer
+from services.gateway.producer_pool import Broken, ProducerPool
 
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT: Final = 3.0
-STOP_TIMEOUT: Final = 30.0
-# A transaction's first partition is refused (CONCURRENT_TRANSACTIONS) until the markers of the
-# producer's previous one are written: retry soon, as Java's producer does, not after 100 ms.
-RETRY_BACKOFF_MS: Final = 10
+GROUP_RECORDS: Final = 5_000  # more batches join a transaction while it has fewer records
+GROUP_BATCHES: Final = 16
 
 Headers = list[tuple[str, bytes]]
+Placed = list[tuple[int, int]]  # (partition, offset) of each record, in the order given
 
 
 class TopicMissing(Conflict):
@@ -67,114 +67,164 @@ class Outgoing:
     timestamp_ms: int
 
 
-@dataclass
-class _Slot:
-    number: int
-    producer: AIOKafkaProducer | None = None
+@dataclass(eq=False)
+class _Job:
+    topic: str
+    batch: Outgoing
+    done: asyncio.Future[Placed] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    taken: bool = False  # in a transaction: its outcome is coming
+    dropped: bool = False  # its request gave up before that: never write it
 
-
-@dataclass
-class ProducerPool:
-    """``size`` transactional producers of one process; see the module docstring."""
-
-    kafka: KafkaSettings
-    bootstrap: str
-    size: int
-    transaction_timeout_ms: int = 60_000
-    prefix: str = field(default_factory=lambda: f"ndxp-gateway-{uuid.uuid4().hex[:12]}")
-    _idle: asyncio.Queue[_Slot] = field(default_factory=asyncio.Queue)
-    _stopping: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        for number in range(self.size):
-            self._idle.put_nowait(_Slot(number))
-
-    @contextlib.asynccontextmanager
-    async def producer(self) -> AsyncIterator[AIOKafkaProducer]:
-        """A started producer for one transaction; on failure it is discarded (see above)."""
-        slot = await self._idle.get()
-        try:
-            if slot.producer is None:
-                slot.producer = await start_producer(
-                    create_producer(
-                        self.kafka,
-                        bootstrap=self.bootstrap,
-                        transactional_id=f"{self.prefix}-{slot.number}",
-                        transaction_timeout_ms=self.transaction_timeout_ms,
-                        retry_backoff_ms=RETRY_BACKOFF_MS,
-                    )
-                )
-            yield slot.producer
-        except _Broken as broken:
-            self._discard(slot)
-            raise broken.error from broken.__cause__
-        finally:
-            self._idle.put_nowait(slot)
-
-    def _discard(self, slot: _Slot) -> None:
-        producer, slot.producer = slot.producer, None
-        if producer is not None:
-            task = asyncio.create_task(_stop(producer))
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
-
-    async def close(self) -> None:
-        """Stop every producer (each commits or aborts nothing: no transaction is open now)."""
-        slots = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
-        for slot in slots:
-            self._discard(slot)
-        if self._stopping:
-            await asyncio.gather(*self._stopping, return_exceptions=True)
-
-
-async def _stop(producer: AIOKafkaProducer) -> None:
-    try:
-        async with asyncio.timeout(STOP_TIMEOUT):
-            await producer.stop()
-    except Exception:  # a producer being thrown away may fail any way it likes
-        log.warning("a discarded Kafka producer did not stop cleanly", exc_info=True)
-
-
-class _Broken(Exception):  # an internal signal, not an error a caller sees
-    """Raised inside the pool's block: discard the producer, then raise ``error``."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def settle(self, result: Placed | BaseException) -> None:
+        if self.done.done():
+            return
+        if isinstance(result, BaseException):
+            self.done.set_exception(result)
+            self.done.exception()  # retrieved: a request that went away leaves no warning
+        else:
+            self.done.set_result(result)
 
 
 class Publisher:
-    """Writes batches to topics in transactions, through a :class:`ProducerPool`."""
+    """Writes batches to topics in transactions shared by the batches waiting at the time."""
 
     def __init__(self, pool: ProducerPool, timeout: float) -> None:
         self.pool = pool
         self.timeout = timeout
+        self._waiting: collections.deque[_Job] = collections.deque()
+        self._arrived: asyncio.Event | None = None
+        self._committers: list[asyncio.Task[None]] = []
 
-    async def send(self, topic: str, batch: Outgoing) -> list[tuple[int, int]]:
-        """Write ``batch`` to ``topic`` in one transaction; each record's (partition, offset), in
-        the order given."""
+    async def send(self, topic: str, batch: Outgoing) -> Placed:
+        """Write ``batch`` to ``topic``, all or nothing; each record's (partition, offset)."""
+        job = _Job(topic, batch)
+        self._waiting.append(job)
+        self._start()
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.done), self.timeout)
+        except TimeoutError:
+            if job.taken:  # its transaction is bounded by the timeout too: wait for the outcome
+                return await job.done
+            job.dropped = True
+            raise Unavailable(
+                f"Kafka is busy: the batch for {topic} waited {self.timeout:g} s for a producer"
+            ) from None
+        except asyncio.CancelledError:
+            job.dropped = not job.taken
+            raise
+
+    async def close(self) -> None:
+        for task in self._committers:
+            task.cancel()
+        for task in self._committers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for job in self._waiting:
+            job.settle(Unavailable("the gateway is shutting down"))
+        await self.pool.close()
+
+    def _start(self) -> None:
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+            self._committers = [
+                asyncio.create_task(self._commit_forever(), name=f"publish-committer-{n}")
+                for n in range(self.pool.size)
+            ]
+        self._arrived.set()
+
+    async def _commit_forever(self) -> None:
+        while True:
+            group = await self._take()
+            try:
+                await self._commit(group)
+            except Exception as exc:  # never lose a committer; the batches learn why
+                log.exception("a publish transaction failed unexpectedly")
+                for job in group:
+                    job.settle(Unavailable(f"publishing failed: {exc!r}"))
+            except BaseException:  # shutting down
+                for job in group:
+                    job.settle(Unavailable("the gateway is shutting down"))
+                raise
+
+    async def _take(self) -> list[_Job]:
+        """The batches waiting (at least one), oldest first, within the group's limits."""
+        assert self._arrived is not None  # noqa: S101 - set by _start before any committer runs
+        while True:
+            while self._waiting and self._waiting[0].dropped:
+                self._waiting.popleft()
+            if self._waiting:
+                break
+            self._arrived.clear()
+            await self._arrived.wait()
+        group: list[_Job] = []
+        records = 0
+        while self._waiting and len(group) < GROUP_BATCHES:
+            job = self._waiting[0]
+            size = len(job.batch.values)
+            if group and records + size > GROUP_RECORDS:
+                break
+            self._waiting.popleft()
+            if not job.dropped:
+                job.taken = True
+                group.append(job)
+                records += size
+        return group
+
+    async def _commit(self, group: list[_Job]) -> None:
+        try:
+            for job, placed in zip(group, await self._write(group), strict=True):
+                job.settle(placed)
+        except (PayloadTooLarge, NotFound) as exc:
+            if len(group) == 1:
+                group[0].settle(exc)
+                return
+            for job in group:  # which batch was it? each alone
+                try:
+                    job.settle((await self._write([job]))[0])
+                except NdxpError as alone:
+                    job.settle(alone)
+        except NdxpError as exc:
+            for job in group:
+                job.settle(exc)
+
+    async def _write(self, group: list[_Job]) -> list[Placed | NdxpError]:
+        """One transaction for the batches of ``group``; each one's placement, or the error that
+        kept it out (its topic is missing) while the others were written."""
         async with self.pool.producer() as producer:
-            partitions = await _partitions(producer, topic)
-            groups = _by_partition(batch.keys, len(batch.values), partitions)
+            plans: list[tuple[int, _Job, dict[int, list[int]]]] = []
+            outcome: list[Placed | NdxpError] = [[] for _ in group]
+            for number, job in enumerate(group):
+                try:
+                    partitions = await _partitions(producer, job.topic)
+                except NdxpError as exc:
+                    outcome[number] = exc
+                    continue
+                plans.append((number, job, _by_partition(job.batch, partitions)))
+            if not plans:
+                return outcome
             try:
                 async with asyncio.timeout(self.timeout):
-                    with kafka_errors(f"Kafka topic {topic}"):
-                        return await _transaction(producer, topic, batch, groups)
+                    with kafka_errors("Kafka"):
+                        placed = await _transaction(producer, plans)
             except TimeoutError as exc:
-                error: NdxpError = Unavailable(
-                    f"Kafka did not take the batch for {topic} within {self.timeout:g} s"
-                )
+                error: NdxpError = Unavailable(f"Kafka did not commit within {self.timeout:g} s")
                 cause: BaseException | None = exc
             except NdxpError as exc:
                 error, cause = exc, exc.__cause__
             except KafkaError as exc:  # not retriable: still nothing the client could fix
-                log.warning("publishing to %s failed: %r", topic, exc)
-                error, cause = Unavailable(f"Kafka topic {topic}: {exc}"), exc
+                log.warning("a publish transaction failed: %r", exc)
+                error, cause = Unavailable(f"Kafka refused the transaction: {exc}"), exc
             except BaseException as exc:  # cancelled: the transaction is left open; fence it
-                raise _Broken(exc) from exc
+                raise Broken(exc) from exc
+            else:
+                for (number, _, _), job_placed in zip(plans, placed, strict=True):
+                    outcome[number] = job_placed
+                return outcome
             if await _aborted(producer):
                 raise error from cause
-            raise _Broken(error) from cause
+            raise Broken(error) from cause
 
 
 async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int], list[int]]:
@@ -193,52 +243,60 @@ async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int]
     return sorted(found), list(available)
 
 
-def _by_partition(
-    keys: Sequence[bytes | None] | None, count: int, partitions: tuple[list[int], list[int]]
-) -> dict[int, list[int]]:
-    """The indexes of the records, by the partition each goes to."""
+def _by_partition(batch: Outgoing, partitions: tuple[list[int], list[int]]) -> dict[int, list[int]]:
+    """The indexes of the batch's records, by the partition each goes to."""
     every, available = partitions
     unkeyed = random.choice(available or every)  # noqa: S311 - spreading load, not a secret
-    if keys is None:
-        return {unkeyed: list(range(count))}
+    if batch.keys is None:
+        return {unkeyed: list(range(len(batch.values)))}
     groups: dict[int, list[int]] = {}
     size = len(every)
-    for index, key in enumerate(keys):
+    for index, key in enumerate(batch.keys):
         partition = unkeyed if key is None else every[(murmur2(key) & 0x7FFFFFFF) % size]
         groups.setdefault(partition, []).append(index)
     return groups
 
 
 async def _transaction(
-    producer: AIOKafkaProducer, topic: str, batch: Outgoing, groups: dict[int, list[int]]
-) -> list[tuple[int, int]]:
+    producer: AIOKafkaProducer, plans: list[tuple[int, _Job, dict[int, list[int]]]]
+) -> list[Placed]:
+    """Write every planned record in one transaction: one produce batch per partition (more
+    only if one fills up); each plan's placements once committed."""
     await producer.begin_transaction()
-    sent: list[tuple[asyncio.Future[object], int, list[int]]] = []
-    values, keys, headers, timestamp = batch.values, batch.keys, batch.headers, batch.timestamp_ms
-    for partition, indexes in groups.items():
-        builder, members = producer.create_batch(), list[int]()
-        for index in indexes:
-            key = None if keys is None else keys[index]
-            value, record_headers = values[index], headers[index]
-            if (
-                builder.append(key=key, value=value, timestamp=timestamp, headers=record_headers)
-                is None
-            ):  # full (it closed itself); an empty batch takes any record
-                future = await producer.send_batch(builder, topic, partition=partition)
-                sent.append((future, partition, members))
-                builder, members = producer.create_batch(), []
-                builder.append(key=key, value=value, timestamp=timestamp, headers=record_headers)
-            members.append(index)
+    by_partition: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for plan_index, (_, job, groups) in enumerate(plans):
+        for partition, indexes in groups.items():
+            members = by_partition.setdefault((job.topic, partition), [])
+            members.extend((plan_index, index) for index in indexes)
+    sent: list[tuple[asyncio.Future[object], int, list[tuple[int, int]]]] = []
+    for (topic, partition), members in by_partition.items():
+        builder, in_builder = producer.create_batch(), list[tuple[int, int]]()
+        for member in members:
+            batch = plans[member[0]][1].batch
+            index = member[1]
+            key = None if batch.keys is None else batch.keys[index]
+            record = {
+                "key": key,
+                "value": batch.values[index],
+                "timestamp": batch.timestamp_ms,
+                "headers": batch.headers[index],
+            }
+            if builder.append(**record) is None:  # full (it closed itself): send it
+                sent.append((await producer.send_batch(builder, topic, partition=partition),
+                             partition, in_builder))  # fmt: skip
+                builder, in_builder = producer.create_batch(), []
+                builder.append(**record)  # an empty batch takes any record
+            in_builder.append(member)
         builder.close()  # a closed batch is sent at once: no linger
-        future = await producer.send_batch(builder, topic, partition=partition)
-        sent.append((future, partition, members))
+        sent.append((await producer.send_batch(builder, topic, partition=partition),
+                     partition, in_builder))  # fmt: skip
     acknowledged = await asyncio.gather(*(future for future, _, _ in sent))
     await producer.commit_transaction()
-    placed: list[tuple[int, int]] = [(0, 0)] * len(values)
-    for metadata, (_, partition, members) in zip(acknowledged, sent, strict=True):
+    placed: list[Placed] = [[(0, 0)] * len(job.batch.values) for _, job, _ in plans]
+    for metadata, (_, partition, in_builder) in zip(acknowledged, sent, strict=True):
         base = metadata.offset  # type: ignore[attr-defined]
-        for position, index in enumerate(members):
-            placed[index] = (partition, base + position)
+        for position, (plan_index, index) in enumerate(in_builder):
+            placed[plan_index][index] = (partition, base + position)
     return placed
 
 

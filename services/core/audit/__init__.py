@@ -39,7 +39,10 @@ async def audit_log(core: CoreState, *, topic: str = AUDIT_TOPIC) -> AsyncIterat
                 # no time limit: nothing is ever removed.
                 spec = TopicSpec(topic, 1, cleanup_policy="compact", retention_ms=-1)
                 await ensure_topic(settings, spec, bootstrap=bootstrap)
-                producer = await start_producer(create_producer(settings, bootstrap=bootstrap))
+                # linger 0: a group is already a batch, and callers wait for its acknowledgement
+                producer = await start_producer(
+                    create_producer(settings, bootstrap=bootstrap, linger_ms=0)
+                )
             return producer
 
     audit = AuditLog(core.sessions, core.engine.dialect.name, get_producer, topic)

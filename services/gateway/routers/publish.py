@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import orjson
@@ -11,6 +12,7 @@ from services.core.auth.deps import require
 from services.core.auth.principal import PUBLISH, Principal
 from services.gateway import publish
 from services.gateway.publish_body import AVRO, JSON, NDJSON, body_format, read_body
+from services.gateway.publish_encode import PublishRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["publish"])
 
@@ -32,7 +34,7 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-def get_publish_state(request: Request) -> publish.PublishState:
+async def get_publish_state(request: Request) -> publish.PublishState:  # async: no thread hop
     state: publish.PublishState = request.state.publish
     return state
 
@@ -50,6 +52,7 @@ async def publish_events(
     idempotency_key: Annotated[str | None, Header()] = None,
     traceparent: Annotated[str | None, Header()] = None,
 ) -> Response:
+    started = time.perf_counter()
     to = await publish.target(state, principal, dataset)
     with publish.counted_rejections(to.dataset):
         fmt = body_format(request.headers.get("content-type"))
@@ -60,7 +63,7 @@ async def publish_events(
             state,
             principal,
             to,
-            publish.PublishRequest(
+            PublishRequest(
                 fmt,
                 body,
                 schema_version=schema_version,
@@ -69,6 +72,7 @@ async def publish_events(
                 auth=request.headers.get("authorization"),
             ),
             audit=getattr(request.state, "audit", None),
+            started=started,
         )
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
     return Response(

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.core.avro.codec import Contract, compile_contract, decode, encode
 from services.core.config import AuthSettings, KafkaSettings
+from services.core.kafka.admin import delete_topic
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.headers import decode_headers
 from services.core.local_kafka import LocalKafka, free_port
@@ -31,7 +32,7 @@ from tests.fixtures.gateway import gateway_settings, serve_gateway
 from tests.fixtures.kafka import kafka_test_settings
 from tests.fixtures.registry import registry_settings
 from tests.fixtures.servers import serve_app
-from tests.integration.gateway.catalog_data import dataset_body, problem, unique
+from tests.integration.gateway.catalog_data import dataset_body, problem, unique, wait_topic_gone
 
 WRITER = ("publish", "registry:write", "catalog:read")
 AVRO = "application/vnd.ndxp.avro"
@@ -314,6 +315,52 @@ async def test_a_record_with_value_and_key_fields_is_sent_in_an_envelope(
     assert record.key is None
     contract = compile_contract(created.json()["contract"]["id"], schema)
     assert decode(record.value, contract) == {"key": "a", "value": 1}
+
+
+async def test_concurrent_batches_each_get_their_own_records_back(
+    hub: Hub, dataset: Published, kafka_bootstrap: str
+) -> None:
+    """Batches that share a transaction (group commit) still each get the offsets of exactly
+    their records, in their order, and a key still picks one partition."""
+    batches = [
+        [{"key": f"k{b % 3}", "value": reading(b * 1000 + i)} if i % 2 else reading(b * 1000 + i)
+         for i in range(40)]
+        for b in range(24)
+    ]  # fmt: skip
+
+    answers = await asyncio.gather(
+        *(post(hub, dataset.owner, dataset.path, batch) for batch in batches)
+    )
+
+    assert [a.status_code for a in answers] == [201] * 24, [a.text for a in answers]
+    on_topic = {(r.partition, r.offset): r for r in await consume(kafka_bootstrap, dataset.topic)}
+    assert len(on_topic) == 24 * 40
+    seen: set[tuple[int, int]] = set()
+    key_partitions: dict[bytes, set[int]] = {}
+    for batch, answer in zip(batches, answers, strict=True):
+        places = [(o["partition"], o["offset"]) for o in answer.json()["offsets"]]
+        seen.update(places)
+        for element, place in zip(batch, places, strict=True):
+            record = on_topic[place]
+            assert record.value == encode(dataset.contract, element.get("value", element))
+            if record.key is not None:
+                key_partitions.setdefault(record.key, set()).add(record.partition)
+        for partition in {p for p, _ in places}:  # a batch's records keep their order
+            offsets = [o for p, o in places if p == partition]
+            assert offsets == sorted(offsets)
+    assert len(seen) == 24 * 40
+    assert all(len(partitions) == 1 for partitions in key_partitions.values())
+
+
+async def test_a_dataset_without_its_topic_is_409(
+    hub: Hub, dataset: Published, kafka_bootstrap: str
+) -> None:
+    await delete_topic(KafkaSettings(bootstrap=kafka_bootstrap), dataset.topic)
+    await wait_topic_gone(kafka_bootstrap, dataset.topic)
+
+    answer = await post(hub, dataset.owner, dataset.path, [reading(1)])
+
+    assert "does not exist" in problem(answer, 409, "topic_missing")["detail"]
 
 
 # --- nothing of a bad batch is written ---------------------------------------------------------

@@ -1,0 +1,110 @@
+"""The gateway's transactional Kafka producers: a few per process, each started on first use.
+
+aiokafka runs one transaction at a time per producer, so the publish path keeps ``size`` of them
+and takes one per transaction. Transactional ids are unique per process
+(``ndxp-gateway-<random>-<n>``), so replicas never fence each other. A producer that failed in a
+way that leaves its state unknown (an abort that failed too, a cancelled transaction) is
+discarded, stopped in the background; its slot starts a new one with the same transactional id
+next time, which fences the old one and makes Kafka abort the transaction it left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from aiokafka import AIOKafkaProducer
+
+from services.core.config import KafkaSettings
+from services.core.kafka.producer import create_producer, start_producer
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT: Final = 30.0
+# A transaction's first partition is refused (CONCURRENT_TRANSACTIONS) until the markers of the
+# producer's previous one are written: retry soon, as Java's producer does, not after 100 ms
+# (measured: 8 producers commit ~1.7x as many transactions a second, with less broker CPU each).
+RETRY_BACKOFF_MS: Final = 10
+
+
+class Broken(Exception):  # a signal to the pool, not an error a caller sees
+    """Raised inside :meth:`ProducerPool.producer`'s block: discard the producer, then raise
+    ``error`` to the caller."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class _Slot:
+    number: int
+    producer: AIOKafkaProducer | None = None
+
+
+@dataclass
+class ProducerPool:
+    """``size`` transactional producers of one process; see the module docstring."""
+
+    kafka: KafkaSettings
+    bootstrap: str
+    size: int
+    transaction_timeout_ms: int = 60_000
+    prefix: str = field(default_factory=lambda: f"ndxp-gateway-{uuid.uuid4().hex[:12]}")
+    _idle: asyncio.Queue[_Slot] = field(default_factory=asyncio.Queue)
+    _stopping: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for number in range(self.size):
+            self._idle.put_nowait(_Slot(number))
+
+    @contextlib.asynccontextmanager
+    async def producer(self) -> AsyncIterator[AIOKafkaProducer]:
+        """A started producer for one transaction (``Unavailable`` if it cannot start); raise
+        :class:`Broken` in the block to have it discarded."""
+        slot = await self._idle.get()
+        try:
+            if slot.producer is None:
+                slot.producer = await start_producer(
+                    create_producer(
+                        self.kafka,
+                        bootstrap=self.bootstrap,
+                        transactional_id=f"{self.prefix}-{slot.number}",
+                        transaction_timeout_ms=self.transaction_timeout_ms,
+                        retry_backoff_ms=RETRY_BACKOFF_MS,
+                    )
+                )
+            yield slot.producer
+        except Broken as broken:
+            self._discard(slot)
+            raise broken.error from broken.__cause__
+        finally:
+            self._idle.put_nowait(slot)
+
+    def _discard(self, slot: _Slot) -> None:
+        producer, slot.producer = slot.producer, None
+        if producer is not None:
+            task = asyncio.create_task(_stop(producer))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+
+    async def close(self) -> None:
+        """Stop every producer (call when no transaction is open)."""
+        slots = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
+        for slot in slots:
+            self._discard(slot)
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
+
+
+async def _stop(producer: AIOKafkaProducer) -> None:
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT):
+            await producer.stop()
+    except Exception:  # a producer being thrown away may fail any way it likes
+        log.warning("a discarded Kafka producer did not stop cleanly", exc_info=True)
