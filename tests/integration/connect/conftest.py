@@ -41,6 +41,7 @@ PERSON = {
 class Dataset:
     agency: str
     name: str
+    schema_id: int = 0
 
     @property
     def ref(self) -> str:
@@ -60,7 +61,8 @@ async def dataset(registry_url: str, kafka_bootstrap: str) -> Dataset:
         )
         assert response.status_code == 200, response.text
     await ensure_topic(KafkaSettings(bootstrap=kafka_bootstrap), TopicSpec(ds.topic))
-    return ds
+    # the registry is shared by the session: the contract's id is whatever it was given
+    return Dataset(ds.agency, ds.name, response.json()["id"])
 
 
 def connect_settings(

@@ -45,7 +45,7 @@ async def test_rows_arrive_bad_ones_dead_lettered_and_a_restart_resumes(
             await asyncio.sleep(0.2)
         metrics = (await http.get("/metrics")).text
 
-    contract = compile_contract(1, PERSON)
+    contract = compile_contract(dataset.schema_id, PERSON)
     values = [decode(r.value, contract) for r in good]
     assert sorted(v["id"] for v in values) == sorted(set(range(1, ROWS + 1)) - bad)
     assert all(v["name"] == f"Người {v['id']}" for v in values)
