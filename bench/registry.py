@@ -2,9 +2,9 @@
 clients for 30 s, and registrations of new compatible versions.
 
 The registry runs without token checks (as on loopback behind the gateway), as the published
-figures measure theirs. Published figures for the look-up on 2 CPUs, for scale: Redpanda's registry ~5,700 req/s,
-Confluent's ~4,500 req/s. Configure with BENCH_WORKERS (registry processes, default 2),
-BENCH_SECONDS (default 30) and BENCH_CLIENTS (default 100).
+figures measure theirs. Published figures for the look-up on 2 CPUs, for scale: Redpanda's
+registry ~5,700 req/s, Confluent's ~4,500 req/s. Configure with BENCH_WORKERS (registry
+processes, default 2), BENCH_SECONDS (default 30) and BENCH_CLIENTS (default 100).
 """
 
 from __future__ import annotations
