@@ -9,7 +9,6 @@ Schemas never change once stored, so look-ups by id are answered from memory aft
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import RegistrySettings
-from services.core.kafka.topics import InvalidName
+from services.core.kafka.topics import InvalidName, parse_dataset_topic
 from services.registry import store
 from services.registry.compatibility import (
     CompatibilityLevel,
@@ -49,19 +48,19 @@ from services.registry.store import GLOBAL, Store, StoredSchema, VersionRow
 
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
 MAX_VERSION = 2**31 - 1
-DATASET_SUBJECT = re.compile(r"^([a-z][a-z0-9-]{1,31})\.([a-z][a-z0-9-]{1,31})\.v\d+-value$")
 
 
 def subject_namespace(subject: str) -> str | None:
     """The namespace a dataset subject's contract must use (``vn.gov.<agency>``); None for a
-    subject that is not ``<agency>.<dataset>.v<N>-value`` of a valid agency."""
-    match = DATASET_SUBJECT.match(subject)
-    if match is None:
+    subject that is not ``<dataset topic>-value`` (the topic naming rules are core's)."""
+    topic, suffix, rest = subject.rpartition("-value")
+    if not suffix or rest:
         return None
     try:
-        return expected_namespace(match.group(1))
+        agency, _dataset, _major = parse_dataset_topic(topic)
     except InvalidName:
         return None
+    return expected_namespace(agency)
 
 
 @dataclass(frozen=True)
