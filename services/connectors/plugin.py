@@ -4,11 +4,14 @@ A plugin is a class registered under the ``ndxp.connectors`` entry-point group (
 too, in ndxp's own ``pyproject.toml``), so a third party adds one with ``pip install``. It declares
 its settings as a pydantic model (``Config``, rendered as JSON schema by ``GET /connector-plugins``)
 and is a :class:`SourceConnector` (poll a system, give rows as records of a dataset's contract) or a
-:class:`SinkConnector` (records of a dataset to a system; the interface only, so far).
+:class:`SinkConnector` (a dataset's records, decoded and projected to what an agreement grants, to
+a system). Transforms (:mod:`services.connectors.transforms`) are the worker's business: a plugin
+sees and gives records without them.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +20,8 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ndxp.connectors"
 Offset = dict[str, Any]
@@ -85,15 +90,48 @@ class SourceConnector(Connector):
         """The rows after ``offset`` (None: from the start) and the offset after them."""
 
 
+@dataclass(frozen=True)
+class SinkRecord:
+    """One record of the dataset as a sink receives it.
+
+    ``value`` is the decoded record (Python values: ``datetime``, ``Decimal``, ``bytes``...) and
+    ``json`` the same record in the codec's canonical JSON form; under an agreement both hold only
+    the granted fields. ``value`` is None for a record that could not be decoded (``error`` says
+    why); the worker sends such records to the DLQ and never to the plugin.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int  # the Kafka record's, epoch milliseconds
+    key: str | None
+    event_id: str | None
+    headers: Mapping[str, str]
+    value: Mapping[str, Any] | None
+    json: Mapping[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record the target refused for good (after the plugin's own retries): to the DLQ."""
+
+    record: SinkRecord
+    reason: str
+
+
 class SinkConnector(Connector):
-    """Delivers a dataset's records to a system (webhook and SQL sinks come in a later
-    increment; the worker does not run sinks yet)."""
+    """Delivers a dataset's records to a system. The worker consumes the dataset's topic in the
+    connector's consumer group, decodes, projects and transforms each record, calls :meth:`put`
+    with a batch, writes what it rejected to the DLQ and only then commits the consumer offsets."""
 
     kind = "sink"
 
     @abstractmethod
-    async def put(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Write ``records``; return only once the target accepted them all."""
+    async def put(self, records: Sequence[SinkRecord]) -> Sequence[Rejected]:
+        """Deliver ``records`` in order; return only once the target accepted every record but
+        the returned ones. Raise for a failure of the whole batch (the target is down): the
+        worker retries the batch with back-off and fails the connector after its retry budget."""
 
 
 @cache
@@ -101,9 +139,15 @@ def plugins() -> dict[str, type[Connector]]:
     """Every installed plugin class, by its entry-point name (``sql-source``, ...)."""
     found: dict[str, type[Connector]] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        cls = entry.load()
+        try:
+            cls = entry.load()
+        except Exception:  # a broken third-party plugin must not take the worker down
+            log.exception("connector plugin %s (%s) cannot be loaded", entry.name, entry.value)
+            continue
         if isinstance(cls, type) and issubclass(cls, Connector):
             found[entry.name] = cls
+        else:
+            log.error("connector plugin %s (%s) is not a Connector class", entry.name, entry.value)
     return found
 
 

@@ -50,6 +50,7 @@ from services.core.auth.principal import (
 )
 from services.core.avro.names import named_types
 from services.core.avro.projection import derive_reader_schema, granted_fields_default
+from services.core.avro.registry_client import RegistryNotFound
 from services.core.db.models import Agreement, Dataset
 from services.core.errors import Conflict
 from services.core.sharing.agreements import (
@@ -84,7 +85,6 @@ from services.gateway.agreement_terms import (
 from services.gateway.catalog import DatasetNotFound, load_dataset
 from services.gateway.datasets import require_any
 from services.gateway.metadata import subject_of
-from services.gateway.registry_client import RegistryNotFound
 from services.gateway.resources import Catalogue
 
 __all__ = [

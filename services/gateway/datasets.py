@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import ADMIN, PUBLISH, REGISTRY_WRITE, Principal
+from services.core.avro.registry_client import IncompatibleContract, InvalidContract
 from services.core.db.models import Agency, Dataset
 from services.core.errors import BadRequest, Conflict, Forbidden, Unavailable
 from services.core.kafka.admin import TopicSpec, delete_topic, ensure_topic
@@ -41,7 +42,6 @@ from services.core.kafka.topics import dataset_topic
 from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
 from services.gateway.identity import AgencyDisabled, AgencyNotFound
 from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, subject_of
-from services.gateway.registry_client import IncompatibleContract, InvalidContract
 from services.gateway.resources import Catalogue
 
 log = logging.getLogger(__name__)

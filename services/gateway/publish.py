@@ -36,6 +36,7 @@ from typing import Any, Final, Protocol
 from services.core.audit import AuditEvent
 from services.core.auth.principal import Principal
 from services.core.avro.codec import BatchInvalid, PayloadInvalid
+from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings
 from services.core.db.models import Dataset
 from services.core.errors import BadRequest, Forbidden, NdxpError, PayloadTooLarge, Unavailable
@@ -43,7 +44,6 @@ from services.core.http.state import CoreState
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published, count_rejected
 from services.core.ttlcache import TTLCache
 from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
-from services.gateway.contract_cache import ContractCache
 from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
 from services.gateway.metadata import subject_of, topic_of
 from services.gateway.producer_pool import ProducerPool

@@ -33,8 +33,8 @@ from services.core.avro.codec import (
     schema_id_of,
     validate,
 )
+from services.core.avro.contract_cache import ContractCache
 from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, TRACEPARENT
-from services.gateway.contract_cache import ContractCache
 from services.gateway.publish_body import Elements, Format, parse_avro, parse_json
 from services.gateway.publisher import Outgoing
 

@@ -20,8 +20,7 @@ from typing import Any, Final
 
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
-from services.gateway.cursor import Cursor
-from services.gateway.delivery import (
+from services.core.sharing.delivery import (
     Delivered,
     Renderer,
     account,
@@ -29,6 +28,7 @@ from services.gateway.delivery import (
     observe_lag,
     ordered,
 )
+from services.gateway.cursor import Cursor
 from services.gateway.subscribe import Subscribe
 from services.gateway.subscriptions import load, record_lag
 

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Final
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.avro.registry_client import RegistryClient
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
 from services.core.kafka.offsets import OffsetReader
 from services.core.ttlcache import TTLCache
-from services.gateway.registry_client import RegistryClient
 
 ENTRY_CACHE_SECONDS: Final = 2.0
 

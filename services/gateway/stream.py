@@ -40,9 +40,7 @@ from services.core.auth.principal import Principal
 from services.core.db.models import Agreement, Subscription
 from services.core.errors import NdxpError
 from services.core.sharing.agreements import active_agreement
-from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
-from services.gateway.cursor import Cursor, InvalidCursor
-from services.gateway.delivery import (
+from services.core.sharing.delivery import (
     Delivered,
     Renderer,
     account,
@@ -50,6 +48,8 @@ from services.gateway.delivery import (
     observe_lag,
     ordered,
 )
+from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
+from services.gateway.cursor import Cursor, InvalidCursor
 from services.gateway.subscribe import Subscribe
 from services.gateway.subscriptions import load, record_lag
 

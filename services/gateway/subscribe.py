@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
 from services.gateway.consumers import ConsumerPool
-from services.gateway.contract_cache import ContractCache
 from services.gateway.resources import Catalogue
 
 

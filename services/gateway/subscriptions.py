@@ -33,9 +33,9 @@ from services.core.auth.principal import Principal
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
+from services.core.sharing.delivery import ReaderSchemaMissing, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
 from services.gateway.consumers import Committed, SubscriptionConsumer, delete_group
-from services.gateway.delivery import ReaderSchemaMissing, check_agreement
 from services.gateway.subscribe import Subscribe
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from services.core.auth.deps import require
 from services.core.auth.principal import SUBSCRIBE, Principal
+from services.core.sharing.delivery import auditor_of
 from services.gateway import pull, stream, subscriptions
-from services.gateway.delivery import auditor_of
 from services.gateway.subscribe import SubscribeDep
 from services.gateway.subscriptions import ResetIn, SubscriptionIn
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
 from services.core.auth.registry_access import owner_of
+from services.core.avro.registry_client import RegistryClient
 from services.core.config import KafkaSettings
 from services.core.db.engine import create_engine, session_factory
 from services.core.db.migrate import migrate
@@ -49,7 +50,6 @@ from services.gateway.agreement_terms import (
     reader_subject,
     shortened,
 )
-from services.gateway.registry_client import RegistryClient
 from services.gateway.resources import Catalogue
 
 Sessions = async_sessionmaker[AsyncSession]

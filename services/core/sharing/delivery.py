@@ -3,7 +3,7 @@
 1. **An active agreement**, checked on every pull and every second of a stream
    (:func:`check_agreement`): nothing is delivered otherwise.
 2. **Each record decoded with its writer's schema**, found by the schema id in its wire-format
-   header (fetched from the registry once per id, :mod:`services.gateway.contract_cache`), and
+   header (fetched from the registry once per id, :mod:`services.core.avro.contract_cache`), and
 3. **resolved to the agreement's derived reader schema** (``reader_schema_id``): the projection of
    the contract to the granted fields that :mod:`services.core.avro.projection` derived and the
    agreement registered on approval. Avro schema resolution skips every field the reader schema
@@ -52,12 +52,12 @@ from services.core.avro.codec import (
     schema_id_of,
     to_json,
 )
+from services.core.avro.contract_cache import ContractCache, UnusableContract
 from services.core.db.models import Agreement, Subscription
 from services.core.errors import Conflict, NotFound
 from services.core.kafka.headers import EVENT_ID, PUBLISHED_AT, SCHEMA_ID, decode_headers
 from services.core.sharing.agreements import active_agreement
 from services.core.sharing.metrics import DELIVERY_LAG, count_delivered
-from services.gateway.contract_cache import ContractCache, UnusableContract
 
 log = logging.getLogger(__name__)
 

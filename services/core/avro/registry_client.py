@@ -1,8 +1,9 @@
-"""The gateway's client of the schema registry: the Confluent API over HTTP, errors as ndxp's.
+"""A client of the schema registry: the Confluent API over HTTP, errors as ndxp's.
 
-The gateway never imports the registry service; it speaks to it like any Confluent client would.
-The caller's ``Authorization`` header is passed through, so a registry that requires tokens sees
-the same principal the gateway did, and the request id is passed on for the logs.
+The gateway and connect never import the registry service; they speak to it like any Confluent
+client would. The caller's ``Authorization`` header is passed through, so a registry that requires
+tokens sees the same principal the gateway did (connect passes its own credentials), and the
+request id is passed on for the logs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Dataset contracts as the gateway's data paths need them: compiled, and asked for rarely.
+"""Dataset contracts as the data paths need them (publish, delivery, connectors): compiled,
+and asked for rarely.
 
 A schema id never changes what it means, so a :class:`~services.core.avro.codec.Contract` is
 compiled once per id and kept for the process's life (bounded, see ``MAX_CONTRACTS``). What does
@@ -18,9 +19,9 @@ from typing import Any, Final
 
 from services.core.avro.codec import Contract, compile_contract
 from services.core.avro.names import named_types
+from services.core.avro.registry_client import RegistryClient, RegistryNotFound
 from services.core.errors import Conflict, NdxpError, NotFound
 from services.core.ttlcache import TTLCache
-from services.gateway.registry_client import RegistryClient, RegistryNotFound
 
 LATEST_SECONDS: Final = 3.0
 PINNED_SECONDS: Final = 300.0
