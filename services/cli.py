@@ -18,6 +18,7 @@ import httpx
 import uvicorn
 
 from services import demo
+from services.connectors import commands as connect_commands
 from services.core.audit import commands as audit_commands
 from services.core.config import (
     ConnectSettings,
@@ -157,6 +158,7 @@ async def up(args: argparse.Namespace) -> int:
         host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host
         env.setdefault("NDXP_AUTH_ISSUER", f"http://{host}:{ports['gateway']}")
         env.setdefault("NDXP_GATEWAY_REGISTRY_URL", f"http://{host}:{ports['registry']}")
+        env.setdefault("NDXP_CONNECT_REGISTRY_URL", f"http://{host}:{ports['registry']}")
         for name, port in ports.items():
             children.append(_spawn(name, args.host, port, env))
         await _wait_ready(children, args.ready_timeout)
@@ -228,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         svc.add_argument("--host", default=None)
         svc.add_argument("--port", type=int, default=None)
         svc.add_argument("--workers", type=int, default=1, help="processes (replicas) to run")
+        if name == "connect":
+            connect_commands.add_parsers(svc)
 
     kafka = commands.add_parser("kafka", help="the local Kafka broker")
     kafka_cmds = kafka.add_subparsers(dest="kafka_command", required=True)
@@ -259,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "up":
         return asyncio.run(up(args))
+    if args.command == "connect" and args.connect_command:
+        return connect_commands.run(args)
     if args.command in SERVICES:
         serve(args.command, args.host, args.port, args.workers)
         return 0

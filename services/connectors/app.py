@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -11,16 +12,30 @@ from fastapi import FastAPI
 
 from services.connectors.api import connectors, plugins
 from services.connectors.auth import ConnectAuth
-from services.connectors.runtime import Retry, Runtime
+from services.connectors.credentials import ClientCredentials, RegistryAuth
+from services.connectors.failures import Retry
+from services.connectors.group import Membership
+from services.connectors.runtime import Runtime
 from services.connectors.store import TopicTable
 from services.connectors.worker import Worker
+from services.core.audit import audit_log
 from services.core.auth.authenticator import authentication
+from services.core.avro.contract_cache import ContractCache
+from services.core.avro.registry_client import RegistryClient
 from services.core.config import ConnectSettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.core.kafka.producer import create_producer, start_producer
 
 _HTTP_TIMEOUT = 10.0
+
+
+def registry_auth(settings: ConnectSettings, http: httpx.AsyncClient) -> RegistryAuth:
+    """Connect's own credentials at the registry, when it is given a client."""
+    if not (settings.token_url and settings.client_id and settings.client_secret):
+        return RegistryAuth()
+    secret = settings.client_secret.get_secret_value()
+    return RegistryAuth(ClientCredentials(http, settings.token_url, settings.client_id, secret))
 
 
 def create_app(settings: ConnectSettings | None = None) -> FastAPI:
@@ -32,22 +47,39 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
             producer = await start_producer(create_producer(settings.kafka))
             stack.push_async_callback(producer.stop)
             http = await stack.enter_async_context(httpx.AsyncClient(timeout=_HTTP_TIMEOUT))
-            configs = TopicTable(settings.kafka, settings.configs_topic, producer)
-            offsets = TopicTable(settings.kafka, settings.offsets_topic, producer)
-            await configs.load()
-            await offsets.load()
+            registry = RegistryClient(settings.registry_url)
+            stack.push_async_callback(registry.close)
+            tables = [
+                TopicTable(settings.kafka, topic, producer)
+                for topic in (settings.configs_topic, settings.offsets_topic, settings.status_topic)
+            ]
+            for table in tables:
+                await table.start()
+                stack.push_async_callback(table.stop)
+            configs, offsets, statuses = tables
             runtime = Runtime(
                 producer,
                 offsets,
-                http,
-                settings.registry_url,
+                ContractCache(registry),
+                registry_auth(settings, http),
                 Retry(settings.retry_attempts, settings.retry_backoff),
-                worker_id=f"{settings.host}:{settings.port}",
+                worker_id=f"{settings.host}:{settings.port}/{os.getpid()}",
                 kafka=settings.kafka,
+                sessions=core.sessions,
+                audit=await stack.enter_async_context(audit_log(core)),
             )
-            worker = Worker(runtime, configs)
-            stack.push_async_callback(worker.close)
+            worker = Worker(runtime, configs, statuses)
             await worker.start()
+            stack.push_async_callback(worker.close)
+            membership = Membership(
+                settings.kafka,
+                settings.slots_topic,
+                settings.group,
+                worker.assign,
+                session_timeout_ms=settings.session_timeout_ms,
+            )
+            await membership.start()
+            stack.push_async_callback(membership.stop)
             state: dict[str, Any] = {"worker": worker}
             if settings.auth.require_tokens:
                 state["authenticator"] = await stack.enter_async_context(authentication(core))

@@ -1,4 +1,5 @@
-"""Running one source connector: poll → map → validate and encode → write → commit.
+"""Running one connector. A source: poll → map → transform → validate and encode → write →
+commit; a sink: :mod:`services.connectors.sink`.
 
 Each connector is an asyncio task. A batch's good records go to the dataset topic with a
 deterministic event id, its bad ones (unmappable, or not matching the contract) to
@@ -12,24 +13,35 @@ failing is FAILED with the reason, and the other connectors keep running.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import traceback
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-import httpx
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.connectors.configs import ConnectorConfig
+from services.connectors.credentials import RegistryAuth
+from services.connectors.failures import (
+    DLQ_RETENTION_MS,
+    ConnectorFailed,
+    Retry,
+    canonical,
+    dead_letter,
+    event_id,
+)
 from services.connectors.metrics import RECORDS, set_status
-from services.connectors.plugin import Offset, SourceConnector, SourceRecord
+from services.connectors.plugin import Offset, SinkConnector, SourceConnector, SourceRecord
+from services.connectors.sink import run_sink
 from services.connectors.store import TopicTable
-from services.core.avro.codec import Contract, RecordInvalid, compile_contract, encode
+from services.connectors.transforms import TransformError, Transforms
+from services.core.audit import AuditLog
+from services.core.avro.codec import Contract, RecordInvalid, encode
+from services.core.avro.contract_cache import ContractCache, NoContract
 from services.core.config import KafkaSettings
 from services.core.errors import NdxpError
 from services.core.kafka.admin import TopicSpec, ensure_topic
@@ -41,63 +53,10 @@ from services.core.sharing.metrics import count_published
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ERROR_HEADER: Final = "ndxp-error"
-CONNECTOR_HEADER: Final = "ndxp-connector"
-POSITION_HEADER: Final = "ndxp-source-position"
-DLQ_RETENTION_MS: Final = 14 * 24 * 3600 * 1000  # two weeks to look at and replay bad rows
-EVENT_NAMESPACE: Final = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
-
-
-class ConnectorFailed(Exception):
-    """The connector cannot go on; its status says why."""
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def event_id(connector: str, position: Any) -> str:
-    """The same source row through the same connector always gets the same event id."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}\n{canonical(position)}"))
-
-
-@dataclass
-class Retry:
-    attempts: int
-    backoff: float
-
-    async def __call__(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        delay = self.backoff
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await call()
-            except (ConnectorFailed, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # any failure of a source or of Kafka is retried
-                if attempt == self.attempts:
-                    raise ConnectorFailed(f"{what} failed {attempt} times: {exc}") from exc
-                log.warning("%s failed (try %d), retrying in %.1fs: %s", what, attempt, delay, exc)
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
-
-
-async def fetch_contract(
-    http: httpx.AsyncClient, registry_url: str, agency: str, dataset: str
-) -> Contract:
-    """The latest contract of ``<agency>.<dataset>`` (major version 1) from the registry."""
-    subject = f"{agency}.{dataset}.v1-value"
-    response = await http.get(f"{registry_url.rstrip('/')}/subjects/{subject}/versions/latest")
-    if response.status_code == 404:  # noqa: PLR2004
-        raise ConnectorFailed(f"the registry has no contract {subject!r}")
-    response.raise_for_status()
-    body = response.json()
-    return compile_contract(int(body["id"]), json.loads(body["schema"]))
-
 
 @dataclass
 class Run:
-    """One connector's task and what its status reports."""
+    """One connector's task and what its status reports (``on_state`` publishes each change)."""
 
     name: str
     config: ConnectorConfig
@@ -105,48 +64,63 @@ class Run:
     trace: str | None = None
     task: asyncio.Task[None] | None = None
     running: asyncio.Event = field(default_factory=asyncio.Event)
+    on_state: Callable[[Run], None] | None = None
+    target: str = "RUNNING"
+    restart: Any = None  # the restart request this run answers
 
     def set_state(self, state: str, trace: str | None = None) -> None:
         self.state, self.trace = state, trace
         set_status(self.name, state)
+        if self.on_state is not None:
+            self.on_state(self)
 
 
 @dataclass
 class Runtime:
-    """What every connector task shares: Kafka, the offsets table, the registry client."""
+    """What every connector task shares: Kafka, the offsets table, the registry and the control
+    plane (agreements and the audit trail, for sinks)."""
 
     producer: AIOKafkaProducer
     offsets: TopicTable
-    http: httpx.AsyncClient
-    registry_url: str
+    contracts: ContractCache
+    registry_auth: RegistryAuth
     retry: Retry
     worker_id: str
     kafka: KafkaSettings
+    sessions: async_sessionmaker[AsyncSession]
+    audit: AuditLog | None = None
 
     async def run(self, run: Run) -> None:
         """The task body: runs until cancelled, or until the connector fails."""
         cfg = run.config
         plugin = cfg.cls(run.name, cfg.settings)
-        if not isinstance(plugin, SourceConnector):
-            run.set_state("FAILED", f"{cfg.plugin} is a sink: this worker runs sources only")
-            return
         try:
-            contract = await self.retry(
-                "fetching the contract",
-                lambda: fetch_contract(self.http, self.registry_url, cfg.agency, cfg.dataset),
-            )
             dlq = TopicSpec(dlq_topic(run.name), retention_ms=DLQ_RETENTION_MS)
             await self.retry("creating the DLQ topic", lambda: ensure_topic(self.kafka, dlq))
-            await self.retry("starting the source", plugin.start)
-            await self.loop(run, plugin, contract)
+            await self.retry(f"starting the {plugin.kind}", plugin.start)
+            if isinstance(plugin, SourceConnector):
+                contract = await self.retry("fetching the contract", partial(self.contract, cfg))
+                await self.loop(run, plugin, contract)
+            else:
+                assert isinstance(plugin, SinkConnector)  # noqa: S101 - the two kinds
+                await run_sink(self, run, plugin)
         except ConnectorFailed as exc:
             log.error("connector %s failed: %s", run.name, exc)  # noqa: TRY400 - reason in status
             run.set_state("FAILED", "".join(traceback.format_exception(exc)))
         finally:
             await plugin.stop()
 
+    async def contract(self, cfg: ConnectorConfig) -> Contract:
+        """The latest contract of the connector's dataset (major version 1) from the registry."""
+        subject = f"{dataset_topic(cfg.agency, cfg.dataset)}-value"
+        try:
+            return await self.contracts.version(subject, None, await self.registry_auth.header())
+        except NoContract as exc:
+            raise ConnectorFailed(f"the registry has no contract {subject!r}") from exc
+
     async def loop(self, run: Run, plugin: SourceConnector, contract: Contract) -> None:
         topic = dataset_topic(run.config.agency, run.config.dataset)
+        await self.offsets.sync()  # another worker may have run it until a moment ago
         offset: Offset | None = self.offsets.get(run.name)
         while True:
             await run.running.wait()
@@ -173,7 +147,9 @@ class Runtime:
             (PUBLISHED_AT, published),
             (SCHEMA_ID, str(contract.schema_id).encode()),
         ]
-        for record in records:
+        transforms = run.config.transforms
+        for each in records:
+            record = transformed(transforms, each) if transforms else each
             payload, reason = self.encode(contract, record)
             if reason is not None:
                 if run.config.tolerance == "none":
@@ -218,11 +194,22 @@ class Runtime:
     @staticmethod
     def dead_letter(connector: str, record: SourceRecord, reason: str) -> Record:
         value = canonical(record.value).encode() if record.value is not None else None
-        headers = [
-            (ERROR_HEADER, reason.encode()),
-            (CONNECTOR_HEADER, connector.encode()),
-            (POSITION_HEADER, canonical(record.position).encode()),
-            (EVENT_ID, event_id(connector, record.position).encode()),
-        ]
-        key = record.key.encode() if record.key is not None else None
-        return Record(key, value, headers)
+        return dead_letter(
+            connector,
+            reason,
+            canonical(record.position),
+            event_id(connector, record.position),
+            key=record.key,
+            value=value,
+        )
+
+
+def transformed(transforms: Transforms, record: SourceRecord) -> SourceRecord:
+    """``record`` through the connector's transforms; a failure makes it a DLQ record."""
+    if record.value is None:
+        return record
+    try:
+        value, key = transforms.apply(dict(record.value), record.key)
+    except TransformError as exc:
+        return replace(record, error=f"transform failed: {exc}")
+    return replace(record, value=value, key=key)

@@ -1,23 +1,38 @@
-"""The worker: every connector's config, target state, task and offsets, with Kafka Connect's
-rules for what may be done when (this increment runs one worker; distributed mode comes later).
+"""The worker: Kafka Connect's rules for connectors, over state every worker of a group shares.
+
+What is wanted lives in the configs topic (a connector's config, its target state, restart
+requests); who runs a connector is decided by the group (:mod:`services.connectors.group`); what
+each connector is doing is published to the status topic by the worker running it. Any worker
+answers any request: a write goes to the configs topic, and the worker holding the connector's slot
+acts on it when it sees it (:meth:`Worker.reconcile`). A worker that runs alone holds every slot,
+and acts on its own writes before answering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.connectors.configs import ConnectorConfig, parse_config
+from services.connectors.configs import ConfigInvalid, parse_config
+from services.connectors.group import slot_of
 from services.connectors.metrics import set_status
 from services.connectors.runtime import Run, Runtime
+from services.connectors.secrets import masked_config
 from services.connectors.store import TopicTable
 from services.core.errors import Conflict, NotFound
 from services.core.kafka.topics import check_connector
 
+log = logging.getLogger(__name__)
+
 TARGETS: Final = ("RUNNING", "PAUSED", "STOPPED")
+CONNECTOR: Final = "connector-"
+TARGET: Final = "target-state-"
+RESTART: Final = "restart-"
 
 
 class ConnectorExists(Conflict):
@@ -35,38 +50,91 @@ class NotStopped(Conflict):
     title = "Connector not stopped"
 
 
-def _config_key(name: str) -> str:
-    return f"connector-{name}"
-
-
-def _target_key(name: str) -> str:
-    return f"target-state-{name}"
-
-
 @dataclass
 class Worker:
     runtime: Runtime
     configs: TopicTable
+    statuses: TopicTable
     runs: dict[str, Run] = field(default_factory=dict)
+    held: frozenset[int] = frozenset()
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pending: asyncio.Task[None] | None = None
+    _status_queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = field(
+        default_factory=asyncio.Queue
+    )
+    _status_writer: asyncio.Task[None] | None = None
+
+    @property
+    def worker_id(self) -> str:
+        return self.runtime.worker_id
+
+    # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start every stored connector in its stored target state."""
-        for key, value in sorted(self.configs.rows.items()):
-            if key.startswith("connector-"):
-                name = key.removeprefix("connector-")
-                self.launch(name, parse_config(value["config"]), self.target(name))
+        """Follow the configs topic; the group then tells :meth:`assign` what to run."""
+        self._status_writer = asyncio.create_task(self._write_statuses(), name="connect-status")
+        self.configs.listeners.append(self._changed)
 
     async def close(self) -> None:
-        for run in list(self.runs.values()):
+        await self.assign(frozenset())
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+        await self._status_queue.join()
+        if self._status_writer is not None:
+            self._status_writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._status_writer
+
+    async def assign(self, slots: frozenset[int]) -> None:
+        """The group gave this worker ``slots``: run exactly their connectors."""
+        self.held = slots
+        await self.reconcile()
+
+    def _changed(self, key: str) -> None:
+        if not key.startswith((CONNECTOR, TARGET, RESTART)):
+            return
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.create_task(self.reconcile(), name="connect-reconcile")
+
+    async def reconcile(self) -> None:
+        """Start, change, stop connectors until what runs here is what the configs say."""
+        async with self._lock:
+            wanted = {name for name in self.names() if slot_of(name) in self.held}
+            for name in [name for name in self.runs if name not in wanted]:
+                run = self.runs.pop(name)
+                await self.halt(run)
+                set_status(name, None)
+            for name in sorted(wanted):
+                try:
+                    await self._settle(name)
+                except Exception:  # one connector's trouble must not stop the others
+                    log.exception("connector %s could not be started", name)
+
+    async def _settle(self, name: str) -> None:
+        raw = self.configs.get(CONNECTOR + name)["config"]
+        target = self.target(name)
+        restart = self.configs.get(RESTART + name)
+        run = self.runs.get(name)
+        if run is not None and run.config.raw == raw and run.restart == restart:
+            if run.target != target:
+                await self._retarget(run, target)
+            return
+        if run is not None:
             await self.halt(run)
+        try:
+            config = parse_config(raw)
+        except ConfigInvalid as exc:  # a stored config the installed plugins no longer accept
+            self.runs.pop(name, None)
+            self._publish(name, {"state": "FAILED", "trace": exc.message})
+            return
+        self.runs[name] = self.launch(name, config, target, restart)
 
-    def target(self, name: str) -> str:
-        stored = self.configs.get(_target_key(name))
-        return str(stored["state"]) if stored else "RUNNING"
-
-    def launch(self, name: str, config: ConnectorConfig, target: str) -> Run:
-        run = Run(name, config)
-        self.runs[name] = run
+    def launch(self, name: str, config: Any, target: str, restart: Any = None) -> Run:
+        run = Run(name, config, on_state=self._on_state)
+        run.restart = restart
+        run.target = target
         if target == "STOPPED":
             run.set_state("STOPPED")
             return run
@@ -76,6 +144,22 @@ class Worker:
         run.task = asyncio.create_task(self.runtime.run(run), name=f"connector-{name}")
         return run
 
+    async def _retarget(self, run: Run, target: str) -> None:
+        run.target = target
+        if target == "STOPPED":
+            await self.halt(run)
+            run.running.clear()
+            run.set_state("STOPPED")
+        elif run.state in ("STOPPED", "FAILED") or run.task is None:
+            await self.halt(run)
+            self.runs[run.name] = self.launch(run.name, run.config, target, run.restart)
+        elif target == "PAUSED":
+            run.running.clear()
+            run.set_state("PAUSED")
+        else:
+            run.running.set()
+            run.set_state("RUNNING")
+
     @staticmethod
     async def halt(run: Run) -> None:
         if run.task is not None:
@@ -84,94 +168,131 @@ class Worker:
                 await run.task
             run.task = None
 
-    def get(self, name: str) -> Run:
-        run = self.runs.get(name)
-        if run is None:
+    # --- statuses ----------------------------------------------------------------------------
+
+    def _on_state(self, run: Run) -> None:
+        status: dict[str, Any] = {"state": run.state, "worker_id": self.worker_id}
+        if run.trace:
+            status["trace"] = run.trace
+        self._publish(run.name, status)
+
+    def _publish(self, name: str, status: dict[str, Any] | None) -> None:
+        self._status_queue.put_nowait((name, status))
+
+    async def _write_statuses(self) -> None:
+        while True:
+            name, status = await self._status_queue.get()
+            try:
+                if status is None or self.configs.get(CONNECTOR + name) is not None:
+                    await self.statuses.put(name, status)
+            except Exception:  # a status is informative: log it, keep the connector running
+                log.warning("status of %s not written", name, exc_info=True)
+            finally:
+                self._status_queue.task_done()
+
+    # --- what the REST API asks --------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return sorted(
+            key.removeprefix(CONNECTOR) for key in self.configs.rows if key.startswith(CONNECTOR)
+        )
+
+    def raw_config(self, name: str) -> Mapping[str, Any]:
+        stored = self.configs.get(CONNECTOR + name)
+        if stored is None:
             raise ConnectorNotFound(f"connector {name!r} not found")
-        return run
+        config: Mapping[str, Any] = stored["config"]
+        return config
+
+    def target(self, name: str) -> str:
+        stored = self.configs.get(TARGET + name)
+        return str(stored["state"]) if stored else "RUNNING"
+
+    def config_of(self, name: str) -> dict[str, Any]:
+        """The connector's config as the API shows it: secrets masked."""
+        return masked_config(self.raw_config(name))
 
     def info(self, name: str) -> dict[str, Any]:
-        run = self.get(name)
+        raw = self.raw_config(name)
         return {
             "name": name,
-            "config": dict(run.config.raw),
+            "config": masked_config(raw),
             "tasks": [{"connector": name, "task": 0}],
-            "type": run.config.cls.kind,
+            "type": _kind(raw),
         }
 
     def status(self, name: str) -> dict[str, Any]:
-        run = self.get(name)
-        state: dict[str, Any] = {"state": run.state, "worker_id": self.runtime.worker_id}
-        if run.trace:
-            state["trace"] = run.trace
+        raw = self.raw_config(name)
+        run = self.runs.get(name)
+        if run is not None:
+            state: dict[str, Any] = {"state": run.state, "worker_id": self.worker_id}
+            if run.trace:
+                state["trace"] = run.trace
+        else:
+            state = dict(self.statuses.get(name) or {"state": "UNASSIGNED", "worker_id": None})
         return {
             "name": name,
             "connector": state,
             "tasks": [{"id": 0, **state}],
-            "type": run.config.cls.kind,
+            "type": _kind(raw),
         }
 
     async def create(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         check_connector(name)
-        if name in self.runs:
+        if self.configs.get(CONNECTOR + name) is not None:
             raise ConnectorExists(f"connector {name!r} already exists")
-        config = parse_config(raw)
-        await self.configs.put(_config_key(name), {"config": dict(raw)})
-        self.launch(name, config, "RUNNING")
+        parse_config(raw)
+        await self.configs.put(TARGET + name, None)
+        await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
+        await self.reconcile()
         return self.info(name)
 
     async def put_config(self, name: str, raw: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create or replace a connector's config; True if it was created."""
-        if name not in self.runs:
+        if self.configs.get(CONNECTOR + name) is None:
             return await self.create(name, raw), True
-        config = parse_config(raw)
-        await self.configs.put(_config_key(name), {"config": dict(raw)})
-        await self.halt(self.runs[name])
-        self.launch(name, config, self.target(name))
+        parse_config(raw)
+        await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
+        await self.reconcile()
         return self.info(name), False
 
     async def delete(self, name: str) -> None:
-        run = self.get(name)
-        await self.halt(run)
-        await self.configs.put(_config_key(name), None)
-        await self.configs.put(_target_key(name), None)
-        del self.runs[name]
-        set_status(name, None)
+        self.raw_config(name)
+        await self.configs.put(CONNECTOR + name, None)
+        await self.configs.put(TARGET + name, None)
+        await self.configs.put(RESTART + name, None)
+        await self.reconcile()
+        self._publish(name, None)
 
     async def set_target(self, name: str, target: str) -> None:
-        run = self.get(name)
-        await self.configs.put(_target_key(name), {"state": target})
-        if target == "STOPPED":
-            await self.halt(run)
-            run.running.clear()
-            run.set_state("STOPPED")
-        elif run.state in ("STOPPED", "FAILED") or run.task is None:
-            await self.halt(run)
-            self.launch(name, run.config, target)
-        elif target == "PAUSED":
-            run.running.clear()
-            run.set_state("PAUSED")
-        else:
-            run.running.set()
-            run.set_state("RUNNING")
+        self.raw_config(name)
+        await self.configs.put(TARGET + name, {"state": target})
+        await self.reconcile()
 
     async def restart(self, name: str) -> None:
-        run = self.get(name)
-        await self.halt(run)
-        self.launch(name, run.config, self.target(name))
+        self.raw_config(name)
+        await self.configs.put(RESTART + name, {"requested": str(uuid.uuid4())})
+        await self.reconcile()
 
     def offsets(self, name: str) -> dict[str, Any]:
-        self.get(name)
+        self.raw_config(name)
         offset = self.runtime.offsets.get(name)
         entries = [] if offset is None else [{"partition": {"connector": name}, "offset": offset}]
         return {"offsets": entries}
 
     async def alter_offsets(self, name: str, offset: Mapping[str, Any] | None) -> None:
         """Set (or with None, reset) a stopped connector's source offset."""
-        run = self.get(name)
-        if run.state != "STOPPED":
+        state = self.status(name)["connector"]["state"]
+        if self.target(name) != "STOPPED" or state != "STOPPED":
             raise NotStopped(
-                f"connector {name!r} is {run.state}: stop it (PUT /connectors/{name}/stop) "
+                f"connector {name!r} is {state}: stop it (PUT /connectors/{name}/stop) "
                 "before changing its offsets"
             )
         await self.runtime.offsets.put(name, None if offset is None else dict(offset))
+
+
+def _kind(raw: Mapping[str, Any]) -> str:
+    try:
+        return parse_config(raw).cls.kind
+    except ConfigInvalid:
+        return "unknown"

@@ -242,6 +242,34 @@ class ConnectSettings(ServiceSettings):
         validation_alias="NDXP_CONNECT_OFFSETS_TOPIC",
         description="Compacted topic holding source offsets, keyed by connector name.",
     )
+    status_topic: str = Field(
+        "ndxp.connect-status",
+        validation_alias="NDXP_CONNECT_STATUS_TOPIC",
+        description="Compacted topic holding each connector's status, written by its worker.",
+    )
+    group: str = Field(
+        "ndxp-connect",
+        validation_alias="NDXP_CONNECT_GROUP",
+        description="Workers with the same group share the connectors (a Kafka consumer group).",
+    )
+    slots_topic: str = Field(
+        "ndxp.connect-slots",
+        validation_alias="NDXP_CONNECT_SLOTS_TOPIC",
+        description="Topic whose partitions the group spreads over its workers (never written).",
+    )
+    session_timeout_ms: int = Field(
+        10_000,
+        ge=6_000,
+        validation_alias="NDXP_CONNECT_SESSION_TIMEOUT_MS",
+        description="A worker silent this long is dead: its connectors move to the others.",
+    )
+    token_url: str | None = Field(
+        None,
+        validation_alias="NDXP_CONNECT_TOKEN_URL",
+        description="OAuth2 token endpoint for connect's own client (registry reads).",
+    )
+    client_id: str | None = Field(None, validation_alias="NDXP_CONNECT_CLIENT_ID")
+    client_secret: SecretStr | None = Field(None, validation_alias="NDXP_CONNECT_CLIENT_SECRET")
     retry_attempts: int = Field(
         5,
         ge=1,

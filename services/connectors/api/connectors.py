@@ -28,7 +28,7 @@ class Offsets(BaseModel):
 
 @router.get("")
 async def list_connectors(worker: Worker) -> list[str]:
-    return sorted(worker.runs)
+    return worker.names()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -43,7 +43,7 @@ async def get_connector(name: str, worker: Worker) -> dict[str, Any]:
 
 @router.get("/{name}/config")
 async def get_config(name: str, worker: Worker) -> dict[str, Any]:
-    return dict(worker.get(name).config.raw)
+    return worker.config_of(name)
 
 
 @router.put("/{name}/config")

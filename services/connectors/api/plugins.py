@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from services.connectors.configs import config_errors
 from services.connectors.plugin import describe, plugins
+from services.connectors.secrets import masked_config
 from services.connectors.worker import ConnectorNotFound
 
 router = APIRouter(prefix="/connector-plugins", tags=["connector-plugins"])
@@ -29,6 +30,7 @@ async def validate_config(plugin: str, config: Annotated[dict[str, Any], Body()]
     if plugin not in plugins():
         raise PluginNotFound(f"no plugin {plugin!r} is installed")
     errors = config_errors(config, plugin)
+    shown = masked_config(config)
     names = sorted({*config, *(error["name"] for error in errors)})
     return {
         "name": plugin,
@@ -37,7 +39,7 @@ async def validate_config(plugin: str, config: Annotated[dict[str, Any], Body()]
             {
                 "value": {
                     "name": name,
-                    "value": config.get(name),
+                    "value": shown.get(name),
                     "errors": [e["message"] for e in errors if e["name"] == name],
                 }
             }

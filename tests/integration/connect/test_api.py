@@ -27,9 +27,17 @@ def database_url(tmp_path: Path) -> str:
 async def test_plugins_and_config_validation(connect: Connect) -> None:
     async with connect.serve() as http:
         plugins = (await http.get("/connector-plugins")).json()
-        assert [p["class"] for p in plugins] == ["sql-source"]
-        assert plugins[0]["type"] == "source"
-        assert "incrementing_column" in plugins[0]["config_schema"]["properties"]
+        kinds = {p["class"]: p["type"] for p in plugins}
+        assert kinds == {
+            "file-source": "source",
+            "rest-source": "source",
+            "soap-source": "source",
+            "sql-sink": "sink",
+            "sql-source": "source",
+            "webhook-sink": "sink",
+        }
+        sql = next(p for p in plugins if p["class"] == "sql-source")
+        assert "incrementing_column" in sql["config_schema"]["properties"]
 
         bad = {"dataset": "nope", "url": "sqlite://", "mode": "timestamp", "tabel": "x"}
         body = (await http.put("/connector-plugins/sql-source/config/validate", json=bad)).json()

@@ -1,0 +1,78 @@
+"""What both kinds of connector share when things go wrong: retries with back-off, the failure
+that ends a connector, and dead-letter records with their headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from services.core.kafka.headers import EVENT_ID
+from services.core.kafka.producer import Record
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ERROR_HEADER: Final = "ndxp-error"
+CONNECTOR_HEADER: Final = "ndxp-connector"
+POSITION_HEADER: Final = "ndxp-source-position"
+DLQ_RETENTION_MS: Final = 14 * 24 * 3600 * 1000  # two weeks to look at and replay bad rows
+EVENT_NAMESPACE: Final = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+
+
+class ConnectorFailed(Exception):
+    """The connector cannot go on; its status says why."""
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def event_id(connector: str, position: Any) -> str:
+    """The same source row through the same connector always gets the same event id."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}\n{canonical(position)}"))
+
+
+@dataclass
+class Retry:
+    attempts: int
+    backoff: float
+
+    async def __call__(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        delay = self.backoff
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await call()
+            except (ConnectorFailed, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # any failure of a source or of Kafka is retried
+                if attempt == self.attempts:
+                    raise ConnectorFailed(f"{what} failed {attempt} times: {exc}") from exc
+                log.warning("%s failed (try %d), retrying in %.1fs: %s", what, attempt, delay, exc)
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def dead_letter(
+    connector: str,
+    reason: str,
+    position: str,
+    event: str | None,
+    *,
+    key: str | None,
+    value: bytes | None,
+) -> Record:
+    """A DLQ record: the headers name the error, the connector and where the record came from."""
+    headers = [
+        (ERROR_HEADER, reason.encode()),
+        (CONNECTOR_HEADER, connector.encode()),
+        (POSITION_HEADER, position.encode()),
+    ]
+    if event is not None:
+        headers.append((EVENT_ID, event.encode()))
+    return Record(key.encode() if key is not None else None, value, headers)

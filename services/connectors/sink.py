@@ -1,0 +1,242 @@
+"""Running one sink connector: consume → decode and project → transform → put → DLQ → commit.
+
+The connector consumes its dataset's topic in its own consumer group (``ndxp-connect-<name>``), so
+it resumes where it left off on any worker. Each record is decoded with its writer's schema (the id
+in its wire-format header, fetched from the registry once) and, when the connector delivers under
+an agreement (the ``agreement`` config key), resolved to the agreement's derived reader schema, the
+same delivery rule as the gateway's pull and stream (:mod:`services.core.sharing.delivery`): fields
+the agreement does not grant, personal data included, never reach the plugin. The agreement is
+checked before every batch; once it is revoked or expired the connector stops with FAILED and the
+reason, its offsets left where delivery stopped.
+
+A batch goes to :meth:`~services.connectors.plugin.SinkConnector.put`; a failure of the whole
+batch is retried with back-off (the target may be down), then fails the connector. Records that
+cannot be decoded or transformed, and those the plugin rejected, go to ``ndxp.dlq.<connector>``.
+Only then are the consumer offsets committed, so a crash delivers a batch again, never loses one
+(records carry their event id, and the webhook's delivery id, for receivers to drop repeats).
+Deliveries under an agreement are counted in the sharing metrics and audited, as the gateway's are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from services.connectors.failures import ConnectorFailed, dead_letter
+from services.connectors.metrics import RECORDS
+from services.connectors.plugin import SinkConnector, SinkRecord
+from services.connectors.transforms import TransformError, Transforms
+from services.core.audit import AuditEvent
+from services.core.avro.codec import Contract, PayloadInvalid, decode, schema_id_of, to_json
+from services.core.db.models import Agreement
+from services.core.errors import NdxpError
+from services.core.kafka.consumer import create_consumer
+from services.core.kafka.headers import EVENT_ID, SCHEMA_ID, decode_headers
+from services.core.kafka.producer import Record, send_batch
+from services.core.kafka.topics import dataset_topic, dlq_topic
+from services.core.sharing.agreements import AgreementInactive, effective_state
+from services.core.sharing.delivery import ordered
+from services.core.sharing.metrics import count_delivered
+
+if TYPE_CHECKING:
+    from services.connectors.runtime import Run, Runtime
+
+BATCH: Final = 500
+FETCH_MS: Final = 500
+CHANNEL: Final = "connector"
+
+
+def group_of(connector: str) -> str:
+    """The consumer group a sink connector consumes in (its committed offsets are its offsets)."""
+    return f"ndxp-connect-{connector}"
+
+
+async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
+    cfg = run.config
+    topic = dataset_topic(cfg.agency, cfg.dataset)
+    batch_size = int(getattr(plugin.config, "batch_size", BATCH) or BATCH)
+    consumer = create_consumer(
+        runtime.kafka, topic, group_id=group_of(run.name), max_poll_records=max(batch_size, 1)
+    )
+    await runtime.retry("joining the consumer group", consumer.start)
+    try:
+        sink = _Sink(runtime, run, plugin, consumer)
+        while True:
+            await run.running.wait()
+            fetched = await consumer.getmany(timeout_ms=FETCH_MS, max_records=batch_size)
+            records = ordered(fetched)
+            if records:
+                await sink.deliver(records)
+    finally:
+        await consumer.stop()
+
+
+class _Sink:
+    def __init__(
+        self, runtime: Runtime, run: Run, plugin: SinkConnector, consumer: AIOKafkaConsumer
+    ) -> None:
+        self.runtime, self.run, self.plugin, self.consumer = runtime, run, plugin, consumer
+        self.transforms: Transforms = run.config.transforms
+        self.writers: dict[int, Contract | str] = {}  # schema id → contract, or why unusable
+
+    async def deliver(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        agreement = await self.agreement()
+        reader = await self.reader(agreement)
+        good: list[SinkRecord] = []
+        bad: list[tuple[SinkRecord, str]] = []
+        for message in records:
+            record = await self.sink_record(message, reader)
+            if record.error is not None:
+                bad.append((record, record.error))
+            else:
+                good.append(record)
+        rejected = await self.runtime.retry("delivering to the target", lambda: self.put(good))
+        refused = {id(each.record) for each in rejected}
+        bad += [(each.record, each.reason) for each in rejected]
+        await self.runtime.retry("writing to the DLQ", lambda: self.dead_letter(bad))
+        await self.runtime.retry("committing offsets", self.consumer.commit)
+        delivered = [record for record in good if id(record) not in refused]
+        RECORDS.labels(self.run.name, "delivered").inc(len(delivered))
+        RECORDS.labels(self.run.name, "dead_lettered").inc(len(bad))
+        if agreement is not None and delivered:
+            await self.account(agreement, delivered)
+
+    async def put(self, records: list[SinkRecord]) -> Sequence[Any]:
+        if not records:
+            return ()
+        return await self.plugin.put(records)
+
+    # --- the agreement and the schemas -----------------------------------------------------
+
+    async def agreement(self) -> Agreement | None:
+        agreement_id = self.run.config.agreement
+        if agreement_id is None:
+            return None
+        async with self.runtime.sessions() as session:
+            found = await session.get(Agreement, agreement_id, populate_existing=True)
+        dataset = f"{self.run.config.agency}.{self.run.config.dataset}"
+        state = None if found is None else effective_state(found, datetime.now(UTC))
+        if found is None or found.dataset_id != dataset:
+            raise ConnectorFailed(f"agreement {agreement_id} does not cover {dataset}")
+        if state != "active":
+            reason = AgreementInactive(f"agreement {agreement_id} is {state}").message
+            raise ConnectorFailed(f"{reason}: nothing more is delivered under it")
+        return found
+
+    async def reader(self, agreement: Agreement | None) -> Contract | None:
+        if agreement is None:
+            return None
+        if agreement.reader_schema_id is None:
+            raise ConnectorFailed(f"agreement {agreement.id} has no derived reader schema")
+        return await self.contract(agreement.reader_schema_id)
+
+    async def contract(self, schema_id: int) -> Contract:
+        auth = await self.runtime.registry_auth.header()
+        return await self.runtime.contracts.by_id(schema_id, auth)
+
+    async def writer(self, payload: bytes) -> Contract:
+        schema_id = schema_id_of(payload)
+        if schema_id not in self.writers:
+            try:
+                self.writers[schema_id] = await self.contract(schema_id)
+            except NdxpError as exc:
+                if exc.status >= 500:  # noqa: PLR2004 - the registry is away: retry the batch
+                    raise
+                self.writers[schema_id] = f"schema id {schema_id} is not usable: {exc.message}"
+        writer = self.writers[schema_id]
+        if isinstance(writer, str):
+            raise PayloadInvalid(writer)
+        return writer
+
+    # --- records ---------------------------------------------------------------------------
+
+    async def sink_record(
+        self, message: ConsumerRecord[bytes, bytes], reader: Contract | None
+    ) -> SinkRecord:
+        headers = decode_headers(message.headers)
+        headers.pop(SCHEMA_ID, None)
+        base: dict[str, Any] = {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "timestamp": message.timestamp,
+            "key": None if message.key is None else message.key.decode("utf-8", "replace"),
+            "event_id": headers.get(EVENT_ID),
+            "headers": headers,
+        }
+        try:
+            writer = await self.writer(message.value or b"")
+            value = decode(message.value or b"", writer, reader)
+            as_json = to_json(reader or writer, value)
+        except PayloadInvalid as exc:
+            return SinkRecord(**base, value=None, json=None, error=exc.message)
+        if self.transforms:
+            try:
+                value, key = self.transforms.apply(dict(value), base["key"])
+                as_json, _ = self.transforms.apply(dict(as_json), base["key"])
+            except TransformError as exc:
+                return SinkRecord(**base, value=None, json=None, error=f"transform failed: {exc}")
+            base["key"] = key
+        return SinkRecord(**base, value=value, json=as_json)
+
+    async def dead_letter(self, bad: list[tuple[SinkRecord, str]]) -> None:
+        if not bad:
+            return
+        out: list[Record] = []
+        for record, reason in bad:
+            position = json.dumps(
+                {"topic": record.topic, "partition": record.partition, "offset": record.offset},
+                sort_keys=True,
+                separators=(",", ":"),
+            )
+            payload = _dlq_value(record)
+            out.append(
+                dead_letter(
+                    self.run.name, reason, position, record.event_id, key=record.key, value=payload
+                )
+            )
+        await send_batch(self.runtime.producer, dlq_topic(self.run.name), out)
+
+    async def account(self, agreement: Agreement, delivered: list[SinkRecord]) -> None:
+        size = sum(len(json.dumps(r.json, separators=(",", ":")).encode()) for r in delivered)
+        count_delivered(
+            agreement.provider_agency,
+            agreement.consumer_agency,
+            agreement.dataset_id,
+            CHANNEL,
+            events=len(delivered),
+            size=size,
+        )
+        if self.runtime.audit is None:
+            return
+        offsets: dict[int, list[int]] = {}
+        for record in delivered:
+            span = offsets.setdefault(record.partition, [record.offset, record.offset])
+            span[1] = record.offset
+        await self.runtime.audit.record(
+            AuditEvent(
+                "deliver",
+                agreement.consumer_agency,
+                f"connector:{self.run.name}",
+                dataset=agreement.dataset_id,
+                agreement=agreement.id,
+                provider=agreement.provider_agency,
+                consumer=agreement.consumer_agency,
+                records=len(delivered),
+                bytes=size,
+                offsets=offsets,
+                details={"channel": CHANNEL, "connector": self.run.name},
+            )
+        )
+
+
+def _dlq_value(record: SinkRecord) -> bytes | None:
+    """What a DLQ record of a sink holds: the delivered JSON form, never more than was granted."""
+    if record.json is None:
+        return None
+    return json.dumps(record.json, separators=(",", ":"), ensure_ascii=False).encode()
