@@ -193,7 +193,8 @@ class Runtime:
 
     @staticmethod
     def dead_letter(connector: str, record: SourceRecord, reason: str) -> Record:
-        value = canonical(record.value).encode() if record.value is not None else None
+        # JSON null when the row had no value: Kafka refuses a record without key and value
+        value = canonical(record.value).encode()
         return dead_letter(
             connector,
             reason,
@@ -206,10 +207,11 @@ class Runtime:
 
 def transformed(transforms: Transforms, record: SourceRecord) -> SourceRecord:
     """``record`` through the connector's transforms; a failure makes it a DLQ record."""
-    if record.value is None:
+    if record.value is None or record.error is not None:
         return record
     try:
         value, key = transforms.apply(dict(record.value), record.key)
     except TransformError as exc:
-        return replace(record, error=f"transform failed: {exc}")
+        # value None: the DLQ must not hold what a hash or mask was there to hide
+        return replace(record, value=None, error=f"transform failed: {exc}")
     return replace(record, value=value, key=key)

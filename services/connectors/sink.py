@@ -59,9 +59,11 @@ def group_of(connector: str) -> str:
 async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
     cfg = run.config
     topic = dataset_topic(cfg.agency, cfg.dataset)
-    batch_size = int(getattr(plugin.config, "batch_size", BATCH) or BATCH)
+    # A plugin's own batch_size may mean something else (records per webhook request): fetch at
+    # least BATCH records per put, more when the plugin takes bigger batches.
+    batch_size = max(BATCH, int(getattr(plugin.config, "batch_size", BATCH) or BATCH))
     consumer = create_consumer(
-        runtime.kafka, topic, group_id=group_of(run.name), max_poll_records=max(batch_size, 1)
+        runtime.kafka, topic, group_id=group_of(run.name), max_poll_records=batch_size
     )
     await runtime.retry("joining the consumer group", consumer.start)
     try:

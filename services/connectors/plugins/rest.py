@@ -1,0 +1,503 @@
+"""``rest-source``: the items of an agency's HTTP JSON API, polled in cycles.
+
+A cycle walks the API's pages (by page number, offset, cursor, or the RFC 8288 ``Link`` header)
+to the last one; the next cycle starts ``poll_interval_seconds`` later. Each page is one batch
+whose offset says where paging stands (``{"watermark", "next", "max_seen"}``), so a worker that
+crashes mid-cycle resumes at the next page, not the first; once the cycle is done the offset is
+``{"watermark": <the latest watermark field value seen>}``.
+
+With ``watermark`` a cycle asks only for the items changed since the last one (the watermark as a
+query parameter) and drops the items the API gives that are not after it (APIs often filter with
+>=). A record's position is the item's id (or a digest of the item) and its watermark value: the
+same version of an item always gets the same event id, an updated one a new event id. Without
+``watermark`` every cycle reads every item again (with the same event ids), as a bulk source does.
+
+A failing API (transport error, 5xx, 429, any other 4xx) raises: the worker retries the poll with
+back-off and fails the connector after its retry budget. An item that cannot be mapped is a record
+with ``error``, which the worker dead-letters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from base64 import b64encode
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import quote_plus
+
+import httpx
+from pydantic import AfterValidator, Field, SecretStr
+
+from services.connectors.plugin import Batch, Offset, PluginConfig, SourceConnector, SourceRecord
+
+EXCERPT: Final = 200  # characters of a response body quoted in an error
+TOKEN_MARGIN: Final = 30.0  # seconds before expiry at which a cached OAuth2 token is renewed
+ABSENT: Final = object()  # a field that is not there, unlike one that is null
+
+
+def _http_url(url: str) -> str:
+    if httpx.URL(url).scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    return url
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class NoAuth(PluginConfig):
+    type: Literal["none"] = "none"
+
+
+class BasicAuth(PluginConfig):
+    type: Literal["basic"]
+    username: str = Field(description="HTTP Basic user name.")
+    password: SecretStr = Field(description="HTTP Basic password.")
+
+
+class BearerAuth(PluginConfig):
+    type: Literal["bearer"]
+    token: SecretStr = Field(description="Sent as 'Authorization: Bearer <token>'.")
+
+
+class OAuth2Auth(PluginConfig):
+    type: Literal["oauth2"]
+    token_url: HttpUrl = Field(description="The authorization server's token endpoint (http(s)).")
+    client_id: str = Field(description="OAuth2 client id (client credentials grant).")
+    client_secret: SecretStr = Field(description="OAuth2 client secret.")
+    scope: str | None = Field(default=None, description="Space-separated scopes to ask for.")
+    client_auth: Literal["basic", "post"] = Field(
+        default="basic",
+        description="How the client authenticates to the token endpoint: HTTP Basic "
+        "(client_secret_basic, RFC 6749's default) or form fields (client_secret_post).",
+    )
+
+
+Auth = Annotated[NoAuth | BasicAuth | BearerAuth | OAuth2Auth, Field(discriminator="type")]
+
+
+class NoPaging(PluginConfig):
+    type: Literal["none"] = "none"
+
+
+class PagePaging(PluginConfig):
+    type: Literal["page"]
+    param: str = Field(default="page", description="Query parameter of the page number.")
+    size_param: str = Field(default="size", description="Query parameter of the page size.")
+    size: int = Field(default=100, ge=1, description="Items per page; a shorter page is the last.")
+    first: int = Field(default=1, description="Number of the first page.")
+
+
+class OffsetPaging(PluginConfig):
+    type: Literal["offset"]
+    param: str = Field(default="offset", description="Query parameter of the offset.")
+    limit_param: str = Field(default="limit", description="Query parameter of the page size.")
+    limit: int = Field(default=100, ge=1, description="Items per page; a shorter page is the last.")
+
+
+class CursorPaging(PluginConfig):
+    type: Literal["cursor"]
+    param: str = Field(default="cursor", description="Query parameter the cursor is sent in.")
+    path: str = Field(
+        default="next_cursor", description="Dotted path of the next cursor in the body (null: end)."
+    )
+
+
+class LinkPaging(PluginConfig):
+    type: Literal["link"]
+
+
+Paging = Annotated[
+    NoPaging | PagePaging | OffsetPaging | CursorPaging | LinkPaging, Field(discriminator="type")
+]
+
+
+class Watermark(PluginConfig):
+    field: str = Field(description="Dotted path of the item's last-modified value.")
+    param: str = Field(description="Query parameter the last cycle's watermark is sent in.")
+
+
+class RestSourceConfig(PluginConfig):
+    url: HttpUrl = Field(description="The API endpoint listing the items (http or https).")
+    params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Query parameters of every request."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="HTTP headers of every request."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one request.")
+    auth: Auth = Field(default_factory=NoAuth, description="How to authenticate to the API.")
+    records_path: str = Field(
+        default="", description="Dotted path of the list of items in the body; empty: the body."
+    )
+    paging: Paging = Field(default_factory=NoPaging, description="How the API pages its items.")
+    watermark: Watermark | None = Field(
+        default=None, description="Ask only for the items changed since the last cycle."
+    )
+    id_field: str | None = Field(
+        default=None,
+        description="Dotted path of the item's id, which makes event ids deterministic; "
+        "without it a digest of the item is used.",
+    )
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Item field (dotted path) → contract field; when given, only these are sent.",
+    )
+    key_field: str | None = Field(
+        default=None, description="Dotted path of the item field whose value keys records."
+    )
+    poll_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between the end of a cycle and the next."
+    )
+
+
+class ApiError(Exception):
+    """The API (or its token endpoint) failed or answered something unusable."""
+
+
+class BearerToken(httpx.Auth):
+    def __init__(self, token: SecretStr) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        yield request
+
+
+class ClientCredentials(httpx.Auth):
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): a token fetched when first needed, kept until
+    shortly before it expires, and fetched again (once per request) when the API answers 401."""
+
+    requires_response_body = True
+
+    def __init__(
+        self, config: OAuth2Auth, timeout: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self.timeout = httpx.Timeout(timeout)
+        self.clock = clock
+        self.token: str | None = None
+        self.renew_at = math.inf
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.token is None or self.clock() >= self.renew_at:
+            yield from self._fetch_token()
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == httpx.codes.UNAUTHORIZED:  # revoked early, or a clock skew
+            yield from self._fetch_token()
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
+
+    def _fetch_token(self) -> Generator[httpx.Request, httpx.Response, None]:
+        cfg = self.config
+        secret = cfg.client_secret.get_secret_value()
+        form = {"grant_type": "client_credentials"}
+        if cfg.scope:
+            form["scope"] = cfg.scope
+        headers = {"Accept": "application/json"}
+        if cfg.client_auth == "post":
+            form |= {"client_id": cfg.client_id, "client_secret": secret}
+        else:  # RFC 6749 §2.3.1: form-encode both, then HTTP Basic
+            pair = f"{quote_plus(cfg.client_id)}:{quote_plus(secret)}"
+            headers["Authorization"] = f"Basic {b64encode(pair.encode()).decode()}"
+        # httpx gives the client's timeout only to the request it was asked to send, not to
+        # those of an auth flow: without this a stuck token endpoint would hang the connector
+        extensions = {"timeout": self.timeout.as_dict()}
+        token_request = httpx.Request(
+            "POST", cfg.token_url, data=form, headers=headers, extensions=extensions
+        )
+        response = yield token_request
+        if not response.is_success:
+            raise ApiError(
+                f"the token endpoint answered {response.status_code}: {excerpt(response.text)}"
+            )
+        try:
+            body = response.json()
+            token = body["access_token"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(
+                f"the token endpoint gave no access_token: {excerpt(response.text)}"
+            ) from exc
+        if not isinstance(token, str):
+            raise ApiError("the token endpoint gave an access_token that is not a string")
+        self.token = token
+        expires_in = body.get("expires_in")
+        try:
+            lifetime = float(expires_in)
+        except (TypeError, ValueError):  # no expiry given: kept until the API refuses it
+            self.renew_at = math.inf
+        else:
+            self.renew_at = self.clock() + max(0.0, lifetime - min(TOKEN_MARGIN, lifetime / 10))
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """Where a poll cycle stands, as its offset stores it."""
+
+    watermark: Any = None  # the cycle asks for the items after this one (None: all)
+    next: Any = None  # the page to fetch: number, offset, cursor or URL (None: the first)
+    max_seen: Any = None  # the latest watermark value seen so far in the cycle
+
+    @classmethod
+    def of(cls, offset: Offset | None) -> Cycle:
+        offset = offset or {}
+        watermark = offset.get("watermark")
+        return cls(watermark, offset.get("next"), offset.get("max_seen", watermark))
+
+
+class RestSource(SourceConnector):
+    Config = RestSourceConfig
+    config: RestSourceConfig
+    client: httpx.AsyncClient | None = None
+    transport: httpx.AsyncBaseTransport | None = None  # None: the network (tests set a mock)
+
+    async def start(self) -> None:
+        self.client = httpx.AsyncClient(
+            headers={"Accept": "application/json", **self.config.headers},
+            timeout=self.config.timeout_seconds,
+            auth=self._auth(),
+            follow_redirects=True,
+            transport=self.transport,
+        )
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    def _auth(self) -> httpx.Auth | None:
+        auth = self.config.auth
+        if isinstance(auth, BasicAuth):
+            return httpx.BasicAuth(auth.username, auth.password.get_secret_value())
+        if isinstance(auth, BearerAuth):
+            return BearerToken(auth.token)
+        if isinstance(auth, OAuth2Auth):
+            return ClientCredentials(auth, self.config.timeout_seconds)
+        return None
+
+    async def poll(self, offset: Offset | None) -> Batch:
+        cycle = Cycle.of(offset)
+        items, following = await self._page(cycle)
+        records: list[SourceRecord] = []
+        max_seen = cycle.max_seen
+        for item in items:
+            record, mark = self.record(item, cycle.watermark)
+            max_seen = later(mark, max_seen)
+            if record is not None:
+                records.append(record)
+        if following is None:
+            return Batch(records, {"watermark": max_seen})
+        new = {"watermark": cycle.watermark, "next": following, "max_seen": max_seen}
+        return Batch(records, new, more=True)
+
+    async def _page(self, cycle: Cycle) -> tuple[list[Any], Any]:
+        """The items of the cycle's next page, and where the page after it is (None: none)."""
+        paging, url = self.config.paging, self.config.url
+        params: dict[str, Any] = dict(self.config.params)
+        if cycle.watermark is not None and self.config.watermark is not None:
+            params[self.config.watermark.param] = query_value(cycle.watermark)
+        start = 0
+        if isinstance(paging, PagePaging):
+            start = paging.first if cycle.next is None else int(cycle.next)
+            params |= {paging.param: start, paging.size_param: paging.size}
+        elif isinstance(paging, OffsetPaging):
+            start = 0 if cycle.next is None else int(cycle.next)
+            params |= {paging.param: start, paging.limit_param: paging.limit}
+        elif isinstance(paging, CursorPaging) and cycle.next is not None:
+            params[paging.param] = cycle.next
+        query: httpx.QueryParams | None = httpx.URL(url).params.merge(params)
+        if isinstance(paging, LinkPaging) and cycle.next is not None:
+            url, query = str(cycle.next), None  # the link carries every parameter itself
+        response = await self._get(url, query)
+        items = self._items(response)
+        if isinstance(paging, PagePaging):
+            return items, (start + 1 if len(items) >= paging.size else None)
+        if isinstance(paging, OffsetPaging):
+            return items, (start + len(items) if len(items) >= paging.limit else None)
+        following: Any = None
+        if isinstance(paging, CursorPaging):
+            following = lookup(response.json(), paging.path)
+            following = None if following == "" else following
+        elif isinstance(paging, LinkPaging):
+            following = next_link(response.headers.get_list("link"), str(response.url))
+            if following is not None and not same_origin(following, self.config.url):
+                # the credentials are for the configured API: never sent to another host
+                raise ApiError(f"the next link {following} leaves the API's origin")
+        if following is not None and following == cycle.next:
+            raise ApiError(f"the API gave the same next page again ({following}): a paging loop")
+        return items, following
+
+    async def _get(self, url: str, params: httpx.QueryParams | None) -> httpx.Response:
+        """GET ``url``; ``params``, when given, replace its query (httpx's rule)."""
+        assert self.client is not None  # noqa: S101 - started first
+        where = httpx.URL(url).copy_with(query=None)  # query values may be API keys: not shown
+        try:
+            response = await self.client.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise ApiError(f"GET {where}: {type(exc).__name__}: {exc}") from exc
+        # 5xx and 429 pass, others (a 401 after a new token, 403, 404) persist: all raise, and
+        # the worker's back-off and retry budget decide, failing the connector with this message
+        if not response.is_success:
+            status, text = response.status_code, excerpt(response.text)
+            raise ApiError(f"GET {where}: the API answered {status}: {text}")
+        return response
+
+    def _items(self, response: httpx.Response) -> list[Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ApiError(f"the API's answer is not JSON: {excerpt(response.text)}") from exc
+        path = self.config.records_path
+        try:
+            items = dig(body, path)
+        except KeyError as exc:
+            raise ApiError(f"the API's answer has no {path!r}: {excerpt(response.text)}") from exc
+        if items is None:
+            return []
+        if not isinstance(items, list):
+            raise ApiError(f"{path or 'the body'} of the API's answer is not a list")
+        return items
+
+    def record(self, item: Any, since: Any) -> tuple[SourceRecord | None, Any]:
+        """The item as a record (None: not after the watermark ``since``) and its watermark."""
+        if not isinstance(item, dict):
+            reason = f"the item is not a JSON object: {excerpt(canonical(item))}"
+            return SourceRecord({"digest": digest(item)}, None, None, reason), None
+        cfg = self.config
+        mark = None
+        if cfg.watermark is not None:
+            mark = lookup(item, cfg.watermark.field)
+            if mark is not None and not is_after(mark, since):
+                return None, None
+        named = [cfg.id_field, cfg.key_field, cfg.watermark and cfg.watermark.field, *cfg.mapping]
+        found = {path: lookup(item, path, ABSENT) for path in named if path}
+        if cfg.watermark is not None and mark is None:
+            found[cfg.watermark.field] = ABSENT  # null cannot be placed after a watermark
+        position: dict[str, Any] = {"digest": digest(item)}
+        if cfg.id_field is not None and found[cfg.id_field] is not ABSENT:
+            position = {"id": found[cfg.id_field]}
+        if cfg.watermark is not None:
+            position["watermark"] = mark
+        key = None
+        if cfg.key_field is not None and found[cfg.key_field] is not ABSENT:
+            value = found[cfg.key_field]
+            key = value if isinstance(value, str) else canonical(value)
+        missing = [path for path, value in found.items() if value is ABSENT]
+        if missing:
+            # no value: the DLQ must not hold what the connector's transforms would mask
+            return SourceRecord(position, None, key, f"the item has no field(s) {missing}"), mark
+        value = {field: found[path] for path, field in cfg.mapping.items()} if cfg.mapping else item
+        return SourceRecord(position, value, key), mark
+
+
+def dig(document: Any, path: str) -> Any:
+    """The value at dotted ``path`` (``data.items``, ``results.0.id``) of a JSON document; the
+    document itself for an empty path. :class:`KeyError` when there is nothing there."""
+    value = document
+    for part in path.split(".") if path else ():
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(path)
+    return value
+
+
+def lookup(document: Any, path: str, default: Any = None) -> Any:
+    try:
+        return dig(document, path)
+    except KeyError:
+        return default
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """A sort key for watermark values: numbers (also as text), ISO 8601 times, else text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 0, value
+    if isinstance(value, str):
+        if _NUMBER.fullmatch(value):
+            return 0, float(value)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return 2, value
+        return 1, moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return 2, canonical(value)
+
+
+def is_after(value: Any, watermark: Any) -> bool:
+    """Whether watermark field ``value`` is after ``watermark`` (None: before everything)."""
+    if watermark is None:
+        return value is not None
+    if value is None:
+        return False
+    (kind, ours), (other, theirs) = _order(value), _order(watermark)
+    if kind != other:  # the API changed formats: text order is the best guess left
+        return str(value) > str(watermark)
+    return bool(ours > theirs)
+
+
+def later(value: Any, other: Any) -> Any:
+    """The later of two watermark values (None is before every value)."""
+    return value if is_after(value, other) else other
+
+
+_LINK = re.compile(
+    r"<(?P<uri>[^>]*)>(?P<params>(?:\s*;\s*[^\s;,=]+(?:\s*=\s*(?:\"(?:[^\"\\]|\\.)*\"|[^\s;,]*))?)*)"
+)
+_LINK_PARAM = re.compile(
+    r";\s*(?P<name>[^\s;,=]+)(?:\s*=\s*(?:\"(?P<quoted>(?:[^\"\\]|\\.)*)\"|(?P<token>[^\s;,]*)))?"
+)
+
+
+def parse_links(header: str) -> list[tuple[str, dict[str, str]]]:
+    """The links of an RFC 8288 ``Link`` header value: (target, parameters with lower-case
+    names); a parameter given twice keeps its first value, as §3 says."""
+    links = []
+    for match in _LINK.finditer(header):
+        params: dict[str, str] = {}
+        for param in _LINK_PARAM.finditer(match["params"]):
+            value = param["quoted"] if param["quoted"] is not None else param["token"] or ""
+            params.setdefault(param["name"].lower(), re.sub(r"\\(.)", r"\1", value))
+        links.append((match["uri"].strip(), params))
+    return links
+
+
+def next_link(headers: Iterable[str], base: str) -> str | None:
+    """The absolute URL of the ``rel="next"`` link in ``Link`` headers, or None."""
+    for header in headers:
+        for target, params in parse_links(header):
+            if "next" in params.get("rel", "").lower().split():
+                return str(httpx.URL(base).join(target))
+    return None
+
+
+def same_origin(url: str, other: str) -> bool:
+    a, b = httpx.URL(url), httpx.URL(other)
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def query_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(item: Any) -> str:
+    return hashlib.sha256(canonical(item).encode()).hexdigest()[:32]
+
+
+def excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
