@@ -1,7 +1,8 @@
 """Running one sink connector: consume → decode and project → transform → put → DLQ → commit.
 
-The connector consumes its dataset's topic in its own consumer group (``ndxp-connect-<name>``), so
-it resumes where it left off on any worker. Each record is decoded with its writer's schema (the id
+The connector consumes its dataset's topic in its own consumer group (``ndxp-connect-<name>``,
+:func:`~services.core.kafka.topics.connector_group`), so it resumes where it left off on any
+worker. Each record is decoded with its writer's schema (the id
 in its wire-format header, fetched from the registry once) and, when the connector delivers under
 an agreement (the ``agreement`` config key), resolved to the agreement's derived reader schema, the
 same delivery rule as the gateway's pull and stream (:mod:`services.core.sharing.delivery`): fields
@@ -33,12 +34,14 @@ from services.connectors.plugin import SinkConnector, SinkRecord
 from services.connectors.transforms import TransformError, Transforms
 from services.core.audit import AuditEvent
 from services.core.avro.codec import Contract, PayloadInvalid, decode, schema_id_of, to_json
+from services.core.config import KafkaSettings
 from services.core.db.models import Agreement
 from services.core.errors import NdxpError
+from services.core.kafka.admin import admin_client
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.headers import EVENT_ID, SCHEMA_ID, decode_headers
 from services.core.kafka.producer import Record, send_batch
-from services.core.kafka.topics import dataset_topic, dlq_topic
+from services.core.kafka.topics import connector_group, dataset_topic, dlq_topic
 from services.core.sharing.agreements import AgreementInactive, effective_state
 from services.core.sharing.delivery import ordered
 from services.core.sharing.metrics import count_delivered
@@ -51,11 +54,6 @@ FETCH_MS: Final = 500
 CHANNEL: Final = "connector"
 
 
-def group_of(connector: str) -> str:
-    """The consumer group a sink connector consumes in (its committed offsets are its offsets)."""
-    return f"ndxp-connect-{connector}"
-
-
 async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
     cfg = run.config
     topic = dataset_topic(cfg.agency, cfg.dataset)
@@ -63,7 +61,7 @@ async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
     # least BATCH records per put, more when the plugin takes bigger batches.
     batch_size = max(BATCH, int(getattr(plugin.config, "batch_size", BATCH) or BATCH))
     consumer = create_consumer(
-        runtime.kafka, topic, group_id=group_of(run.name), max_poll_records=batch_size
+        runtime.kafka, topic, group_id=connector_group(run.name), max_poll_records=batch_size
     )
     await runtime.retry("joining the consumer group", consumer.start)
     try:
@@ -76,6 +74,22 @@ async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
                 await sink.deliver(records)
     finally:
         await consumer.stop()
+
+
+async def sink_offsets(settings: KafkaSettings, connector: str) -> list[dict[str, Any]]:
+    """A sink's committed offsets, in Kafka Connect's form for sinks."""
+    async with admin_client(settings) as admin:
+        committed = await admin.list_consumer_group_offsets(connector_group(connector))
+    return [
+        {
+            "partition": {"kafka_topic": tp.topic, "kafka_partition": tp.partition},
+            "offset": {"kafka_offset": meta.offset},
+        }
+        for tp, meta in sorted(
+            committed.items(), key=lambda item: (item[0].topic, item[0].partition)
+        )
+        if meta.offset >= 0
+    ]
 
 
 class _Sink:

@@ -23,16 +23,15 @@ from services.connectors.group import slot_of
 from services.connectors.metrics import set_status
 from services.connectors.runtime import Run, Runtime
 from services.connectors.secrets import masked_config
+from services.connectors.sink import sink_offsets
 from services.connectors.store import TopicTable
-from services.core.errors import Conflict, NotFound
-from services.core.kafka.topics import check_connector
+from services.core.errors import BadRequest, Conflict, NotFound
+from services.core.kafka.connect_configs import CONNECTOR, RESTART, TARGET
+from services.core.kafka.topics import check_connector, connector_group
 
 log = logging.getLogger(__name__)
 
 TARGETS: Final = ("RUNNING", "PAUSED", "STOPPED")
-CONNECTOR: Final = "connector-"
-TARGET: Final = "target-state-"
-RESTART: Final = "restart-"
 
 
 class ConnectorExists(Conflict):
@@ -43,6 +42,11 @@ class ConnectorExists(Conflict):
 class ConnectorNotFound(NotFound):
     code = "connector_not_found"
     title = "Connector not found"
+
+
+class SinkOffsets(BadRequest):
+    code = "sink_offsets"
+    title = "Sink offsets are a consumer group's"
 
 
 class NotStopped(Conflict):
@@ -274,14 +278,21 @@ class Worker:
         await self.configs.put(RESTART + name, {"requested": str(uuid.uuid4())})
         await self.reconcile()
 
-    def offsets(self, name: str) -> dict[str, Any]:
-        self.raw_config(name)
+    async def offsets(self, name: str) -> dict[str, Any]:
+        """Kafka Connect's shapes: a source's offset, or a sink's committed consumer offsets."""
+        if _kind(self.raw_config(name)) == "sink":
+            return {"offsets": await sink_offsets(self.runtime.kafka, name)}
         offset = self.runtime.offsets.get(name)
         entries = [] if offset is None else [{"partition": {"connector": name}, "offset": offset}]
         return {"offsets": entries}
 
     async def alter_offsets(self, name: str, offset: Mapping[str, Any] | None) -> None:
-        """Set (or with None, reset) a stopped connector's source offset."""
+        """Set (or with None, reset) a stopped source connector's offset."""
+        if _kind(self.raw_config(name)) == "sink":
+            raise SinkOffsets(
+                f"{name!r} is a sink: its offsets are those of consumer group "
+                f"{connector_group(name)!r}; change them with Kafka's tools while it is stopped"
+            )
         state = self.status(name)["connector"]["state"]
         if self.target(name) != "STOPPED" or state != "STOPPED":
             raise NotStopped(

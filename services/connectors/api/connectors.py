@@ -87,7 +87,7 @@ async def restart(name: str, worker: Worker) -> None:
 
 @router.get("/{name}/offsets")
 async def get_offsets(name: str, worker: Worker) -> dict[str, Any]:
-    return worker.offsets(name)
+    return await worker.offsets(name)
 
 
 @router.patch("/{name}/offsets")

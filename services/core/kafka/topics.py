@@ -82,3 +82,8 @@ def parse_dataset_topic(topic: str) -> tuple[str, str, int]:
 def dlq_topic(connector: str) -> str:
     """The dead-letter topic of a connector: ``ndxp.dlq.<connector>``."""
     return DLQ_PREFIX + check_connector(connector)
+
+
+def connector_group(connector: str) -> str:
+    """The consumer group a sink connector consumes its dataset in (its offsets are its place)."""
+    return f"ndxp-connect-{check_connector(connector)}"

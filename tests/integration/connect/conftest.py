@@ -174,3 +174,14 @@ async def wait_for_state(http: httpx.AsyncClient, name: str, state: str) -> dict
             if body["connector"]["state"] == state:
                 return body
             await asyncio.sleep(0.1)
+
+
+async def until(check: Any, within: float, what: str) -> Any:
+    """Poll ``check()`` (async) until it returns something truthy, and return that."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)

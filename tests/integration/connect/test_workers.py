@@ -9,7 +9,6 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from aiokafka.structs import TopicPartition
@@ -27,6 +26,7 @@ from tests.integration.connect.conftest import (
     connect_settings,
     read_topic,
     sql_config,
+    until,
 )
 from tests.integration.connect.processes import WorkerProcess, worker_env
 
@@ -59,17 +59,6 @@ async def end_offset(bootstrap: str, topic: str) -> int:
         return int((await consumer.end_offsets([partition]))[partition])
     finally:
         await consumer.stop()
-
-
-async def until(check: Any, within: float, what: str) -> Any:
-    """Poll ``check()`` (async) until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 @asynccontextmanager
