@@ -1,25 +1,50 @@
-"""OAuth2 client credentials, as a client of someone else's authorization server.
+"""OAuth 2.0 client credentials (RFC 6749 §4.4), as a client of someone else's authorization server.
 
-Connect uses it for its own identity at the hub's registry (``NDXP_CONNECT_TOKEN_URL``,
-``NDXP_CONNECT_CLIENT_ID``, ``NDXP_CONNECT_CLIENT_SECRET``: a client of the hub's gateway with the
-scopes its connectors need), and ``rest-source`` for an agency's API. A token is kept until shortly
-before it expires; concurrent callers share one token request; a 401 from the resource server
-means the token was revoked or keys rotated, so the caller calls :meth:`ClientCredentials.renew`.
+The one place that fetches, caches and renews such tokens, for two callers:
+
+- ``rest-source``, authenticating to an agency's API: :class:`ClientCredentialsAuth` is an httpx
+  auth flow, so the token request goes through the API client's transport, and a 401 from the API
+  (the token revoked early, keys rotated, a clock skew) fetches a new token and sends the request
+  again, once.
+- connect itself at the hub's registry (``NDXP_CONNECT_TOKEN_URL``, ``NDXP_CONNECT_CLIENT_ID``,
+  ``NDXP_CONNECT_CLIENT_SECRET``: a client of the hub's gateway with the scopes its connectors
+  need): :class:`ClientCredentials` awaits a token for a header set by hand (:class:`RegistryAuth`);
+  concurrent callers share one token request, and a caller refused with 401 calls
+  :meth:`ClientCredentials.renew`.
+
+A token is kept until shortly before it expires: ``expires_in`` less a margin (clocks and queues
+are not exact), or :data:`DEFAULT_LIFETIME` when the server does not say (RFC 6749 §5.1 makes it
+optional). The client authenticates to the token endpoint with HTTP Basic (``client_secret_basic``,
+RFC 6749's default) or with form fields (``client_secret_post``). An endpoint that refuses, or
+answers without a token, raises :class:`TokenRefused` with its status and the start of its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
-from dataclasses import dataclass, field
-from typing import Final
+from base64 import b64encode
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+from urllib.parse import quote_plus
 
 import httpx
 
+from services.connectors.excerpts import excerpt
+from services.core.avro.registry_client import RegistryUnauthorized
 from services.core.errors import Unavailable
 
-EARLY_SECONDS: Final = 30.0  # renew this long before expiry: clocks and queues are not exact
-DEFAULT_LIFETIME: Final = 300.0  # when the server does not say (RFC 6749 §5.1 makes it optional)
+T = TypeVar("T")
+
+EARLY_SECONDS: Final = 30.0  # renew this long before expiry, or a tenth of a shorter lifetime
+DEFAULT_LIFETIME: Final = 300.0  # seconds, when the server does not say
+DEFAULT_TIMEOUT: Final = 30.0  # seconds, of the token request
+
+ClientAuth = Literal["basic", "post"]
+Flow = Generator[httpx.Request, httpx.Response, None]
 
 
 class TokenRefused(Unavailable):
@@ -27,45 +52,145 @@ class TokenRefused(Unavailable):
     title = "Token refused"
 
 
-@dataclass
-class ClientCredentials:
-    http: httpx.AsyncClient
-    token_url: str
-    client_id: str
-    client_secret: str
-    scope: str | None = None
-    _token: str | None = None
-    _expires: float = 0.0
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+class ClientCredentialsAuth(httpx.Auth):
+    """Bearer tokens of one client, as an httpx auth flow: fetched when first needed, kept until
+    shortly before they expire, and fetched again (once per request) when the server answers 401.
+
+    The token request is sent by whoever drives :meth:`fetch`: the httpx client of the request
+    being authenticated, or :meth:`ClientCredentials.token`. ``clock`` (seconds, monotonic) is for
+    tests.
+    """
+
+    requires_response_body = True  # a token endpoint's answer is read before the flow sees it
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None = None,
+        *,
+        client_auth: ClientAuth = "basic",
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scope = scope
+        self.client_auth = client_auth
+        self.timeout = httpx.Timeout(timeout)
+        self.clock = clock
+        self.access_token: str | None = None
+        self.renew_at = -math.inf
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the token held may still be sent."""
+        return self.access_token is not None and self.clock() < self.renew_at
+
+    def renew(self) -> None:
+        """Forget the token held (the resource server refused it): the next use fetches one."""
+        self.access_token = None
+
+    def auth_flow(self, request: httpx.Request) -> Flow:
+        if not self.fresh:
+            yield from self.fetch()
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        response = yield request
+        if response.status_code == httpx.codes.UNAUTHORIZED:  # revoked early, or a clock skew
+            yield from self.fetch()
+            request.headers["Authorization"] = f"Bearer {self.access_token}"
+            yield request
+
+    def fetch(self) -> Flow:
+        """Ask the token endpoint for a new token and keep it: yields the token request, takes
+        its response (its body read), and raises :class:`TokenRefused` when it holds no token."""
+        response = yield self._token_request()
+        self._keep(response)
+
+    def _token_request(self) -> httpx.Request:
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        headers = {"Accept": "application/json"}
+        if self.client_auth == "post":
+            form |= {"client_id": self.client_id, "client_secret": self.client_secret}
+        else:  # RFC 6749 §2.3.1: form-encode both, then HTTP Basic
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}"
+            headers["Authorization"] = f"Basic {b64encode(pair.encode()).decode()}"
+        # httpx gives a client's timeout only to the requests it builds, not to those of an auth
+        # flow: without this a stuck token endpoint would hang its caller
+        extensions = {"timeout": self.timeout.as_dict()}
+        return httpx.Request(
+            "POST", self.token_url, data=form, headers=headers, extensions=extensions
+        )
+
+    def _keep(self, response: httpx.Response) -> None:
+        if not response.is_success:
+            raise self._refused(f"answered {response.status_code}: {excerpt(response.text)}")
+        try:
+            body = response.json()
+            token = body["access_token"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._refused(f"gave no access_token: {excerpt(response.text)}") from exc
+        if not isinstance(token, str) or not token:
+            raise self._refused("gave an access_token that is not a string")
+        lifetime = _lifetime(body.get("expires_in"))
+        self.access_token = token
+        self.renew_at = self.clock() + lifetime - min(EARLY_SECONDS, lifetime / 10)
+
+    def _refused(self, what: str) -> TokenRefused:
+        where = httpx.URL(self.token_url).copy_with(query=None)  # a query may hold a key
+        return TokenRefused(f"the token endpoint {where} {what} (client {self.client_id!r})")
+
+
+def _lifetime(expires_in: Any) -> float:
+    """Seconds the token is valid for: ``expires_in`` when it is a positive number."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        return DEFAULT_LIFETIME
+    return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_LIFETIME
+
+
+class ClientCredentials(ClientCredentialsAuth):
+    """The same tokens, awaited by a caller that sets ``Authorization`` itself; the token request
+    goes through ``http`` with its timeout. Concurrent callers share one token request."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None = None,
+        *,
+        client_auth: ClientAuth = "basic",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+            client_auth=client_auth,
+            timeout=http.timeout,
+            clock=clock,
+        )
+        self.http = http
+        self._lock = asyncio.Lock()
 
     async def token(self) -> str:
         """A valid access token, fetched when the one held is missing or about to expire."""
         async with self._lock:
-            if self._token is None or time.monotonic() >= self._expires:
-                await self._fetch()
-            assert self._token is not None  # noqa: S101 - _fetch sets it or raises
-            return self._token
-
-    def renew(self) -> None:
-        """Forget the token held (the resource server refused it)."""
-        self._token = None
-
-    async def _fetch(self) -> None:
-        data = {"grant_type": "client_credentials"}
-        if self.scope:
-            data["scope"] = self.scope
-        response = await self.http.post(
-            self.token_url, data=data, auth=(self.client_id, self.client_secret)
-        )
-        if response.status_code != 200:  # noqa: PLR2004
-            raise TokenRefused(
-                f"{self.token_url} refused client {self.client_id!r}: "
-                f"{response.status_code} {response.text[:200]}"
-            )
-        body = response.json()
-        lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME)
-        self._token = str(body["access_token"])
-        self._expires = time.monotonic() + max(0.0, lifetime - EARLY_SECONDS)
+            if not self.fresh:
+                flow = self.fetch()
+                response = await self.http.send(next(flow))
+                with contextlib.suppress(StopIteration):  # the end of the flow: the token is kept
+                    flow.send(response)
+            assert self.access_token is not None  # noqa: S101 - fetch sets it or raises
+            return self.access_token
 
 
 @dataclass
@@ -79,3 +204,14 @@ class RegistryAuth:
         if self.credentials is None:
             return None
         return f"Bearer {await self.credentials.token()}"
+
+    async def call(self, request: Callable[[str | None], Awaitable[T]]) -> T:
+        """``request(authorization)``, and once more with a new token if the registry refused
+        the one held (revoked, or signed with a key rotated away)."""
+        try:
+            return await request(await self.header())
+        except RegistryUnauthorized:
+            if self.credentials is None:
+                raise
+            self.credentials.renew()
+            return await request(await self.header())

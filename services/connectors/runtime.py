@@ -114,7 +114,7 @@ class Runtime:
         """The latest contract of the connector's dataset (major version 1) from the registry."""
         subject = f"{dataset_topic(cfg.agency, cfg.dataset)}-value"
         try:
-            return await self.contracts.version(subject, None, await self.registry_auth.header())
+            return await self.registry_auth.call(partial(self.contracts.version, subject, None))
         except NoContract as exc:
             raise ConnectorFailed(f"the registry has no contract {subject!r}") from exc
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from aiokafka import AIOKafkaConsumer
@@ -63,8 +64,8 @@ async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
     consumer = create_consumer(
         runtime.kafka, topic, group_id=connector_group(run.name), max_poll_records=batch_size
     )
-    await runtime.retry("joining the consumer group", consumer.start)
     try:
+        await runtime.retry("joining the consumer group", consumer.start)
         sink = _Sink(runtime, run, plugin, consumer)
         while True:
             await run.running.wait()
@@ -152,8 +153,9 @@ class _Sink:
         return await self.contract(agreement.reader_schema_id)
 
     async def contract(self, schema_id: int) -> Contract:
-        auth = await self.runtime.registry_auth.header()
-        return await self.runtime.contracts.by_id(schema_id, auth)
+        return await self.runtime.registry_auth.call(
+            partial(self.runtime.contracts.by_id, schema_id)
+        )
 
     async def writer(self, payload: bytes) -> Contract:
         schema_id = schema_id_of(payload)

@@ -31,6 +31,9 @@ files), each with a ``type``, checked once by :func:`build_transforms` into an i
 (``address.street``): contract field names never contain dots. ``None`` and missing values pass
 ``cast``, ``mask`` and ``hash`` unchanged. A record a transform cannot handle raises
 :class:`TransformError`; the worker dead-letters it with the message, which names the transform.
+
+The conversions of ``cast`` (and the text ``mask``, ``hash`` and ``key`` read) are in
+:mod:`.casting`; the copy of the value the steps change, in :mod:`.working_copy`.
 """
 
 from __future__ import annotations
@@ -38,17 +41,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import json
-import math
 import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, Self
-from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -62,6 +61,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from services.connectors.casting import CASTS, CastType, Uncastable, to_text
+from services.connectors.working_copy import MISSING, WorkingCopy
 from services.core.avro.values import describe
 
 
@@ -69,200 +70,9 @@ class TransformError(ValueError):
     """A record the chain cannot transform; the worker dead-letters it with this message."""
 
 
-# --- records: copied on write ------------------------------------------------------------------
+# --- steps -------------------------------------------------------------------------------------
 
-_MISSING: Final = object()
-Path = tuple[str, ...]
-
-
-class _Record:
-    """The value being transformed. Objects are copied on the way to a write, once each, so the
-    caller's value is never changed and untouched parts are shared, not copied."""
-
-    __slots__ = ("_own", "root")
-
-    def __init__(self, value: Mapping[str, Any]) -> None:
-        self.root: dict[str, Any] = dict(value)
-        # Kept alive here, so an id in this table is never reused by another object meanwhile.
-        self._own: dict[int, dict[str, Any]] = {id(self.root): self.root}
-
-    def get(self, path: Path) -> Any:
-        node: Any = self.root
-        for name in path:
-            if not isinstance(node, Mapping) or name not in node:
-                return _MISSING
-            node = node[name]
-        return node
-
-    def parent(self, path: Path) -> dict[str, Any] | None:
-        """The object holding the path's last name, ours to change; None if there is none."""
-        node = self.root
-        for name in path[:-1]:
-            child = node.get(name)
-            if not isinstance(child, Mapping):
-                return None
-            owned = self._own.get(id(child))
-            node = owned if owned is not None else self._copy(node, name, child)
-        return node
-
-    def _copy(self, parent: dict[str, Any], name: str, child: Mapping[str, Any]) -> dict[str, Any]:
-        copied = parent[name] = dict(child)
-        self._own[id(copied)] = copied
-        return copied
-
-    def set(self, path: Path, value: Any) -> None:
-        parent = self.parent(path)
-        if parent is not None:
-            parent[path[-1]] = value
-
-
-Step = Callable[[_Record, str | None], str | None]
-
-
-# --- values ------------------------------------------------------------------------------------
-
-
-class _Uncastable(ValueError):
-    """A value that has no form of the type asked; the message, if any, says why."""
-
-
-_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DAY_FIRST: Final = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
-_SUB_MICROSECOND: Final = re.compile(r"[.,][0-9]{7}")
-_MAX_EXPONENT: Final = 1000  # "1e999999999" would otherwise expand to a billion digits
-_MAX_PLAIN_EXPONENT: Final = 64
-_BOOLEANS: Final = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-def _text(value: Any) -> str:
-    """A value as text: JSON's spelling for booleans and objects, ISO 8601 for dates."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float | UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        return _plain(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        try:
-            return bytes(value).decode()
-        except UnicodeDecodeError:
-            raise _Uncastable("bytes that are not UTF-8 text") from None
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_text)
-    raise _Uncastable()
-
-
-def _plain(number: Decimal) -> str:
-    """Without an exponent (``100``, not ``1E+2``) where that is a reasonable length."""
-    exponent = number.as_tuple().exponent
-    plain = isinstance(exponent, int) and abs(exponent) <= _MAX_PLAIN_EXPONENT
-    return format(number, "f") if plain else str(number)
-
-
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, int):  # and bool: 1 and 0, as Kafka Connect's Cast does
-        return Decimal(int(value))
-    if isinstance(value, float):  # its shortest decimal: 0.1, not 0.1000000000000000055...
-        number = Decimal(repr(value))
-    elif isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, str) and _NUMBER.fullmatch(text := value.strip()):
-        number = Decimal(text)
-    else:
-        raise _Uncastable("not a number")
-    if not number.is_finite():
-        raise _Uncastable("not a finite number")
-    if abs(int(number.as_tuple().exponent)) > _MAX_EXPONENT:
-        raise _Uncastable("exponent out of range")
-    return number
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    number = _decimal(value)
-    if number != number.to_integral_value():
-        raise _Uncastable("not a whole number")
-    return int(number)
-
-
-def _to_float(value: Any) -> float:
-    number = float(value) if isinstance(value, int | float) else float(_decimal(value))
-    if not math.isfinite(number):
-        raise _Uncastable("not a finite number in a double's range")
-    return number
-
-
-def _to_boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | Decimal) and value in (0, 1):  # a tuple: no hash of NaN
-        return bool(value)
-    if isinstance(value, str) and (found := _BOOLEANS.get(value.strip().lower())) is not None:
-        return found
-    raise _Uncastable("expected true/false, 1/0 or yes/no")
-
-
-def _to_date(value: Any) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is None and value.time() == time():  # Oracle's DATE comes as a datetime
-            return value.date().isoformat()
-        raise _Uncastable("has a time of day or a UTC offset")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        text = value.strip()
-        if _ISO_DATE.fullmatch(text):
-            year, month, day = map(int, text.split("-"))
-            return date(year, month, day).isoformat()
-        if match := _DAY_FIRST.fullmatch(text):
-            day, month, year = map(int, match.groups())
-            return date(year, month, day).isoformat()
-    raise _Uncastable("expected YYYY-MM-DD or dd/mm/yyyy")
-
-
-def _to_timestamp(value: Any) -> str:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)  # noqa: DTZ001 - UTC, below
-    elif isinstance(value, str):
-        text = value.strip()
-        if _SUB_MICROSECOND.search(text):
-            raise _Uncastable("finer than microseconds")
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise _Uncastable("expected ISO 8601, e.g. 2025-03-14T09:30:15+07:00") from None
-    else:
-        raise _Uncastable()
-    if moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _iso(moment)
-
-
-def _iso(moment: datetime) -> str:
-    micros = moment.microsecond
-    spec = "seconds" if not micros else "milliseconds" if not micros % 1000 else "microseconds"
-    text = moment.isoformat(timespec=spec)
-    return text[:-6] + "Z" if moment.utcoffset() == timedelta(0) else text
-
-
-CastType = Literal["int", "float", "boolean", "string", "date", "timestamp", "decimal"]
-_CASTS: Final[dict[str, Callable[[Any], Any]]] = {
-    "int": _to_int,
-    "float": _to_float,
-    "boolean": _to_boolean,
-    "string": _text,
-    "date": _to_date,
-    "timestamp": _to_timestamp,
-    "decimal": lambda value: _plain(_decimal(value)),
-}
+Step = Callable[[WorkingCopy, str | None], str | None]
 
 
 def _failure(field: str, what: str, value: Any, exc: Exception) -> TransformError:
@@ -275,10 +85,10 @@ def _map_fields(fields: Mapping[str, Callable[[Any], Any]], what: Mapping[str, s
     """A step replacing each present, non-null field's value by ``fields[field](value)``."""
     paths = [(name, tuple(name.split(".")), convert) for name, convert in fields.items()]
 
-    def step(record: _Record, key: str | None) -> str | None:
+    def step(record: WorkingCopy, key: str | None) -> str | None:
         for name, path, convert in paths:
             value = record.get(path)
-            if value is _MISSING or value is None:
+            if value is MISSING or value is None:
                 continue
             try:
                 record.set(path, convert(value))
@@ -333,7 +143,7 @@ class RenameSpec(_Spec):
     def step(self) -> Step:
         renames = dict(self.fields)
 
-        def rename(record: _Record, key: str | None) -> str | None:
+        def rename(record: WorkingCopy, key: str | None) -> str | None:
             root = record.root
             if not any(old in root for old in renames):
                 return key
@@ -355,9 +165,9 @@ class DropSpec(_Spec):
     def step(self) -> Step:
         paths = [tuple(name.split(".")) for name in self.fields]
 
-        def drop(record: _Record, key: str | None) -> str | None:
+        def drop(record: WorkingCopy, key: str | None) -> str | None:
             for path in paths:
-                if record.get(path) is not _MISSING:
+                if record.get(path) is not MISSING:
                     parent = record.parent(path)
                     if parent is not None:
                         del parent[path[-1]]
@@ -371,7 +181,7 @@ class CastSpec(_Spec):
     fields: dict[FieldPath, CastType] = Field(min_length=1, description="Field → type.")
 
     def step(self) -> Step:
-        converters = {name: _CASTS[kind] for name, kind in self.fields.items()}
+        converters = {name: CASTS[kind] for name, kind in self.fields.items()}
         return _map_fields(
             converters, {name: f"cast {{}} to {kind}" for name, kind in self.fields.items()}
         )
@@ -387,7 +197,7 @@ class MaskSpec(_Spec):
         keep, char = self.keep_last, self.char
 
         def mask(value: Any) -> str:
-            text = unicodedata.normalize("NFC", _text(value))
+            text = unicodedata.normalize("NFC", to_text(value))
             hidden = max(len(text) - keep, 0)
             return char * hidden + text[hidden:]
 
@@ -419,7 +229,7 @@ class HashSpec(_Spec):
         secret = self.key.encode()
 
         def digest(value: Any) -> str:
-            text = unicodedata.normalize("NFC", _text(value))
+            text = unicodedata.normalize("NFC", to_text(value))
             return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
         return _map_fields(
@@ -436,18 +246,18 @@ class KeySpec(_Spec):
         paths = [(name, tuple(name.split("."))) for name in self.fields]
         separator = self.separator
 
-        def make_key(record: _Record, key: str | None) -> str | None:
+        def make_key(record: WorkingCopy, key: str | None) -> str | None:
             parts = []
             for name, path in paths:
                 value = record.get(path)
-                if value is _MISSING or value is None:
-                    state = "missing" if value is _MISSING else "null"
+                if value is MISSING or value is None:
+                    state = "missing" if value is MISSING else "null"
                     raise TransformError(f"key field {name!r} is {state}")
                 if isinstance(value, Mapping | list | tuple):
                     raise TransformError(f"key field {name!r} is {describe(value)}, not a value")
                 try:
-                    parts.append(_text(value))
-                except _Uncastable as exc:
+                    parts.append(to_text(value))
+                except Uncastable as exc:
                     raise _failure(name, "make a key of {}", value, exc) from None
             return separator.join(parts)
 
@@ -469,7 +279,7 @@ class InsertSpec(_Spec):
     def step(self) -> Step:
         name, value, timestamp = self.field, self.value, self.timestamp
 
-        def insert(record: _Record, key: str | None) -> str | None:
+        def insert(record: WorkingCopy, key: str | None) -> str | None:
             if timestamp:
                 now = datetime.now(UTC)
                 record.root[name] = f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
@@ -498,7 +308,7 @@ class Transforms:
 
     def apply(self, value: Mapping[str, Any], key: str | None) -> tuple[dict[str, Any], str | None]:
         """The record's value and key after every transform in order (value is not mutated)."""
-        record = _Record(value)
+        record = WorkingCopy(value)
         for label, step in self.steps:
             try:
                 key = step(record, key)

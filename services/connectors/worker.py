@@ -94,6 +94,7 @@ class Worker:
     async def assign(self, slots: frozenset[int]) -> None:
         """The group gave this worker ``slots``: run exactly their connectors."""
         self.held = slots
+        log.info("worker %s holds %d slot(s) of the group", self.worker_id, len(slots))
         await self.reconcile()
 
     def _changed(self, key: str) -> None:
@@ -133,6 +134,7 @@ class Worker:
             self.runs.pop(name, None)
             self._publish(name, {"state": "FAILED", "trace": exc.message})
             return
+        log.info("connector %s starts on worker %s (%s)", name, self.worker_id, target)
         self.runs[name] = self.launch(name, config, target, restart)
 
     def launch(self, name: str, config: Any, target: str, restart: Any = None) -> Run:

@@ -222,6 +222,11 @@ class GatewaySettings(ServiceSettings):
         validation_alias="NDXP_GATEWAY_PUBLISH_TIMEOUT",
         description="Seconds Kafka has to take a batch before the publish answers 503.",
     )
+    connect_configs_topic: str = Field(
+        "ndxp.connect-configs",
+        validation_alias="NDXP_GATEWAY_CONNECT_CONFIGS_TOPIC",
+        description="Connect's configs topic, where push subscriptions' connectors are written.",
+    )
 
 
 class ConnectSettings(ServiceSettings):

@@ -28,6 +28,7 @@ from services.core.sharing.delivery import (
     observe_lag,
     ordered,
 )
+from services.gateway import push
 from services.gateway.cursor import Cursor
 from services.gateway.subscribe import Subscribe
 from services.gateway.subscriptions import load, record_lag
@@ -50,6 +51,7 @@ async def pull(
 ) -> bytes:
     """The JSON body ``{"records": [...], "cursor": "..."}`` of one pull."""
     found, topic = await load(sub, principal, subscription_id)
+    push.refuse(found, "pulls")
     agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
     renderer = Renderer(sub.contracts, agreement, found.format, auth)
     await renderer.prepare(())  # an Avro subscription's reader schema, before reading anything
@@ -83,6 +85,7 @@ async def ack(
 ) -> dict[str, Any]:
     """Commit a pulled cursor; the subscription's committed offsets and lag after it."""
     found, topic = await load(sub, principal, subscription_id)
+    push.refuse(found, "acknowledgements")
     cursor = Cursor.decode(cursor_text).for_subscription(found.id)
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()

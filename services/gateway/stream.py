@@ -48,6 +48,7 @@ from services.core.sharing.delivery import (
     observe_lag,
     ordered,
 )
+from services.gateway import push
 from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
 from services.gateway.cursor import Cursor, InvalidCursor
 from services.gateway.subscribe import Subscribe
@@ -80,6 +81,7 @@ async def open_stream(
     """Check what can be checked before the response starts (the subscription, the agreement,
     the form of ``Last-Event-ID``); the events, from a generator that owns its consumer."""
     found, topic = await load(sub, principal, subscription_id)
+    push.refuse(found, "streams")
     agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
     renderer = Renderer(sub.contracts, agreement, found.format, auth)
     await renderer.prepare(())

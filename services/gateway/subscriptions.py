@@ -13,6 +13,9 @@ position and bumps the epoch, so cursors handed out before it are refused.
 
 Only the consumer agency sees and manages its subscriptions (scope ``subscribe``); creating or
 resetting one needs its agreement to be active. Everything is audited.
+
+A push subscription (``"push": {"url": ...}``) is delivered by a connector of connect instead of
+by pulls and streams: :mod:`services.gateway.push`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +39,9 @@ from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
 from services.core.sharing.delivery import ReaderSchemaMissing, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
+from services.gateway import push
 from services.gateway.consumers import Committed, SubscriptionConsumer, delete_group
+from services.gateway.push import ConfigsWriter, PushIn
 from services.gateway.subscribe import Subscribe
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class SubscriptionIn(BaseModel):
     name: Name
     format: Literal["json", "avro"] = "json"
     start: Start = "latest"
+    push: PushIn | None = None
 
 
 class ResetIn(BaseModel):
@@ -110,6 +117,7 @@ def document(found: Subscription) -> dict[str, Any]:
         "dataset": found.dataset_id,
         "format": found.format,
         "group_id": found.group_id,
+        "push": push.document(found),
         "created_by": found.created_by,
         "created_at": found.created_at.isoformat(),
     }
@@ -176,7 +184,11 @@ def _start_text(start: Start) -> Any:
 
 
 async def create(
-    sub: Subscribe, principal: Principal, data: SubscriptionIn, auditor: AuditLog
+    sub: Subscribe,
+    principal: Principal,
+    data: SubscriptionIn,
+    auditor: AuditLog,
+    connect: ConfigsWriter,
 ) -> dict[str, Any]:
     agreement = await check_agreement(sub.sessions, data.agreement, principal.agency)
     if agreement.reader_schema_id is None:  # approval registers it: a hand-made row has none
@@ -194,7 +206,9 @@ async def create(
         raise SubscriptionExists(f"agency {principal.agency!r} has a subscription {data.name!r}")
 
     subscription_id = str(uuid.uuid4())
-    group_id = GROUP_PREFIX + subscription_id
+    # A push subscription's place is its connector's consumer group: where it starts now is
+    # where the connector starts.
+    group_id = push.group_of(subscription_id) if data.push else GROUP_PREFIX + subscription_id
     async with sub.pool.use(subscription_id, topic_of(dataset), group_id) as consumer:
         offsets = await resolve_start(consumer, data.start, None)
         await consumer.commit(offsets, FIRST_EPOCH)
@@ -208,6 +222,7 @@ async def create(
         group_id=group_id,
         format=data.format,
         created_by=principal.client_id,
+        push_url=data.push.url if data.push else None,
     )
     try:
         async with sub.sessions.begin() as session:
@@ -219,6 +234,15 @@ async def create(
         raise SubscriptionExists(
             f"agency {principal.agency!r} has a subscription {data.name!r}"
         ) from exc
+    pushed = None
+    if row.push_url is not None:
+        try:
+            pushed = await push.start_connector(connect, row, dataset, agreement)
+        except BaseException:  # no connector: no subscription either, nothing left behind
+            with anyio.CancelScope(shield=True):
+                await push.forget_connector(connect, row)
+                await _undo(sub, row)
+            raise
     await _audit(
         auditor,
         "subscription.create",
@@ -231,7 +255,19 @@ async def create(
     log.info("subscription %s (%s) created by %s", row.id, row.name, principal.client_id)
     committed = Committed(offsets, FIRST_EPOCH)
     record_lag(row, committed, ends)
-    return {**document(row), "position": position_document(committed, ends)}
+    created = {**document(row), "position": position_document(committed, ends)}
+    if pushed is not None:
+        created["push"] = pushed  # the signing secret: in this answer only
+    return created
+
+
+async def _undo(sub: Subscribe, row: Subscription) -> None:
+    async with sub.sessions.begin() as session:
+        found = await session.get(Subscription, row.id)
+        if found is not None:
+            await session.delete(found)
+    await _forget(sub, row.id, row.group_id)
+    log.warning("subscription %s (%s) undone: its connector was not written", row.id, row.name)
 
 
 async def list_all(sub: Subscribe, principal: Principal) -> list[dict[str, Any]]:
@@ -263,6 +299,7 @@ async def reset(
     auditor: AuditLog,
 ) -> dict[str, Any]:
     found, topic = await load(sub, principal, subscription_id)
+    push.refuse(found, "a reset")  # the connector, a member of its group, owns its offsets
     agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()
@@ -286,9 +323,17 @@ async def reset(
 
 
 async def delete(
-    sub: Subscribe, principal: Principal, subscription_id: str, auditor: AuditLog
+    sub: Subscribe,
+    principal: Principal,
+    subscription_id: str,
+    auditor: AuditLog,
+    connect: ConfigsWriter,
 ) -> None:
     found, _ = await load(sub, principal, subscription_id)
+    if found.push_url is not None:
+        # The connector first: should that fail (503) the subscription is still there to delete
+        # again, never a connector delivering for a subscription that is gone.
+        await push.stop_connector(connect, found)
     async with sub.sessions.begin() as session:
         row = await session.get(Subscription, found.id)
         if row is not None:
@@ -317,6 +362,8 @@ async def _audit(
     start: Start | None = None,
 ) -> None:
     details: dict[str, Any] = {"subscription": found.id, "name": found.name}
+    if found.push_url is not None:
+        details["push"] = push.document(found)
     if start is not None:
         details["start"] = _start_text(start)
     if offsets is not None:

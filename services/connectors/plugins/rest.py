@@ -12,148 +12,43 @@ query parameter) and drops the items the API gives that are not after it (APIs o
 same version of an item always gets the same event id, an updated one a new event id. Without
 ``watermark`` every cycle reads every item again (with the same event ids), as a bulk source does.
 
-A failing API (transport error, 5xx, 429, any other 4xx) raises: the worker retries the poll with
-back-off and fails the connector after its retry budget. An item that cannot be mapped is a record
-with ``error``, which the worker dead-letters.
+A failing API (transport error, 5xx, 429, any other 4xx) or token endpoint raises: the worker
+retries the poll with back-off and fails the connector after its retry budget. An item that cannot
+be mapped is a record with ``error``, which the worker dead-letters.
+
+The config models are in :mod:`.rest_config`, the cycle's offset and the ``Link`` parser in
+:mod:`.rest_paging`; OAuth2 tokens come from :mod:`services.connectors.credentials`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
-from base64 import b64encode
-from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
-from urllib.parse import quote_plus
+from typing import Any, Final
 
 import httpx
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import SecretStr
 
-from services.connectors.plugin import Batch, Offset, PluginConfig, SourceConnector, SourceRecord
+from services.connectors.credentials import ClientCredentialsAuth, TokenRefused
+from services.connectors.excerpts import excerpt
+from services.connectors.plugin import Batch, Offset, SourceConnector, SourceRecord
+from services.connectors.plugins.rest_config import (
+    BasicAuth,
+    BearerAuth,
+    CursorPaging,
+    LinkPaging,
+    OAuth2Auth,
+    OffsetPaging,
+    PagePaging,
+    RestSourceConfig,
+)
+from services.connectors.plugins.rest_paging import Cycle, next_link, same_origin
 
-EXCERPT: Final = 200  # characters of a response body quoted in an error
-TOKEN_MARGIN: Final = 30.0  # seconds before expiry at which a cached OAuth2 token is renewed
 ABSENT: Final = object()  # a field that is not there, unlike one that is null
-
-
-def _http_url(url: str) -> str:
-    if httpx.URL(url).scheme not in ("http", "https"):
-        raise ValueError("must be an http:// or https:// URL")
-    return url
-
-
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-
-
-class NoAuth(PluginConfig):
-    type: Literal["none"] = "none"
-
-
-class BasicAuth(PluginConfig):
-    type: Literal["basic"]
-    username: str = Field(description="HTTP Basic user name.")
-    password: SecretStr = Field(description="HTTP Basic password.")
-
-
-class BearerAuth(PluginConfig):
-    type: Literal["bearer"]
-    token: SecretStr = Field(description="Sent as 'Authorization: Bearer <token>'.")
-
-
-class OAuth2Auth(PluginConfig):
-    type: Literal["oauth2"]
-    token_url: HttpUrl = Field(description="The authorization server's token endpoint (http(s)).")
-    client_id: str = Field(description="OAuth2 client id (client credentials grant).")
-    client_secret: SecretStr = Field(description="OAuth2 client secret.")
-    scope: str | None = Field(default=None, description="Space-separated scopes to ask for.")
-    client_auth: Literal["basic", "post"] = Field(
-        default="basic",
-        description="How the client authenticates to the token endpoint: HTTP Basic "
-        "(client_secret_basic, RFC 6749's default) or form fields (client_secret_post).",
-    )
-
-
-Auth = Annotated[NoAuth | BasicAuth | BearerAuth | OAuth2Auth, Field(discriminator="type")]
-
-
-class NoPaging(PluginConfig):
-    type: Literal["none"] = "none"
-
-
-class PagePaging(PluginConfig):
-    type: Literal["page"]
-    param: str = Field(default="page", description="Query parameter of the page number.")
-    size_param: str = Field(default="size", description="Query parameter of the page size.")
-    size: int = Field(default=100, ge=1, description="Items per page; a shorter page is the last.")
-    first: int = Field(default=1, description="Number of the first page.")
-
-
-class OffsetPaging(PluginConfig):
-    type: Literal["offset"]
-    param: str = Field(default="offset", description="Query parameter of the offset.")
-    limit_param: str = Field(default="limit", description="Query parameter of the page size.")
-    limit: int = Field(default=100, ge=1, description="Items per page; a shorter page is the last.")
-
-
-class CursorPaging(PluginConfig):
-    type: Literal["cursor"]
-    param: str = Field(default="cursor", description="Query parameter the cursor is sent in.")
-    path: str = Field(
-        default="next_cursor", description="Dotted path of the next cursor in the body (null: end)."
-    )
-
-
-class LinkPaging(PluginConfig):
-    type: Literal["link"]
-
-
-Paging = Annotated[
-    NoPaging | PagePaging | OffsetPaging | CursorPaging | LinkPaging, Field(discriminator="type")
-]
-
-
-class Watermark(PluginConfig):
-    field: str = Field(description="Dotted path of the item's last-modified value.")
-    param: str = Field(description="Query parameter the last cycle's watermark is sent in.")
-
-
-class RestSourceConfig(PluginConfig):
-    url: HttpUrl = Field(description="The API endpoint listing the items (http or https).")
-    params: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Query parameters of every request."
-    )
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="HTTP headers of every request."
-    )
-    timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one request.")
-    auth: Auth = Field(default_factory=NoAuth, description="How to authenticate to the API.")
-    records_path: str = Field(
-        default="", description="Dotted path of the list of items in the body; empty: the body."
-    )
-    paging: Paging = Field(default_factory=NoPaging, description="How the API pages its items.")
-    watermark: Watermark | None = Field(
-        default=None, description="Ask only for the items changed since the last cycle."
-    )
-    id_field: str | None = Field(
-        default=None,
-        description="Dotted path of the item's id, which makes event ids deterministic; "
-        "without it a digest of the item is used.",
-    )
-    mapping: dict[str, str] = Field(
-        default_factory=dict,
-        description="Item field (dotted path) → contract field; when given, only these are sent.",
-    )
-    key_field: str | None = Field(
-        default=None, description="Dotted path of the item field whose value keys records."
-    )
-    poll_interval_seconds: float = Field(
-        default=60.0, gt=0, description="Seconds between the end of a cycle and the next."
-    )
 
 
 class ApiError(Exception):
@@ -169,86 +64,20 @@ class BearerToken(httpx.Auth):
         yield request
 
 
-class ClientCredentials(httpx.Auth):
-    """OAuth 2.0 client credentials (RFC 6749 §4.4): a token fetched when first needed, kept until
-    shortly before it expires, and fetched again (once per request) when the API answers 401."""
-
-    requires_response_body = True
-
-    def __init__(
-        self, config: OAuth2Auth, timeout: float = 30.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.config = config
-        self.timeout = httpx.Timeout(timeout)
-        self.clock = clock
-        self.token: str | None = None
-        self.renew_at = math.inf
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.token is None or self.clock() >= self.renew_at:
-            yield from self._fetch_token()
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        response = yield request
-        if response.status_code == httpx.codes.UNAUTHORIZED:  # revoked early, or a clock skew
-            yield from self._fetch_token()
-            request.headers["Authorization"] = f"Bearer {self.token}"
-            yield request
-
-    def _fetch_token(self) -> Generator[httpx.Request, httpx.Response, None]:
-        cfg = self.config
-        secret = cfg.client_secret.get_secret_value()
-        form = {"grant_type": "client_credentials"}
-        if cfg.scope:
-            form["scope"] = cfg.scope
-        headers = {"Accept": "application/json"}
-        if cfg.client_auth == "post":
-            form |= {"client_id": cfg.client_id, "client_secret": secret}
-        else:  # RFC 6749 §2.3.1: form-encode both, then HTTP Basic
-            pair = f"{quote_plus(cfg.client_id)}:{quote_plus(secret)}"
-            headers["Authorization"] = f"Basic {b64encode(pair.encode()).decode()}"
-        # httpx gives the client's timeout only to the request it was asked to send, not to
-        # those of an auth flow: without this a stuck token endpoint would hang the connector
-        extensions = {"timeout": self.timeout.as_dict()}
-        token_request = httpx.Request(
-            "POST", cfg.token_url, data=form, headers=headers, extensions=extensions
-        )
-        response = yield token_request
-        if not response.is_success:
-            raise ApiError(
-                f"the token endpoint answered {response.status_code}: {excerpt(response.text)}"
-            )
-        try:
-            body = response.json()
-            token = body["access_token"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ApiError(
-                f"the token endpoint gave no access_token: {excerpt(response.text)}"
-            ) from exc
-        if not isinstance(token, str):
-            raise ApiError("the token endpoint gave an access_token that is not a string")
-        self.token = token
-        expires_in = body.get("expires_in")
-        try:
-            lifetime = float(expires_in)
-        except (TypeError, ValueError):  # no expiry given: kept until the API refuses it
-            self.renew_at = math.inf
-        else:
-            self.renew_at = self.clock() + max(0.0, lifetime - min(TOKEN_MARGIN, lifetime / 10))
-
-
-@dataclass(frozen=True)
-class Cycle:
-    """Where a poll cycle stands, as its offset stores it."""
-
-    watermark: Any = None  # the cycle asks for the items after this one (None: all)
-    next: Any = None  # the page to fetch: number, offset, cursor or URL (None: the first)
-    max_seen: Any = None  # the latest watermark value seen so far in the cycle
-
-    @classmethod
-    def of(cls, offset: Offset | None) -> Cycle:
-        offset = offset or {}
-        watermark = offset.get("watermark")
-        return cls(watermark, offset.get("next"), offset.get("max_seen", watermark))
+def client_credentials(
+    config: OAuth2Auth, timeout: float, clock: Callable[[], float] = time.monotonic
+) -> ClientCredentialsAuth:
+    """The auth flow of an ``oauth2`` config; ``timeout`` is that of the token request."""
+    secret = config.client_secret.get_secret_value()
+    return ClientCredentialsAuth(
+        config.token_url,
+        config.client_id,
+        secret,
+        config.scope,
+        client_auth=config.client_auth,
+        timeout=timeout,
+        clock=clock,
+    )
 
 
 class RestSource(SourceConnector):
@@ -277,7 +106,7 @@ class RestSource(SourceConnector):
         if isinstance(auth, BearerAuth):
             return BearerToken(auth.token)
         if isinstance(auth, OAuth2Auth):
-            return ClientCredentials(auth, self.config.timeout_seconds)
+            return client_credentials(auth, self.config.timeout_seconds)
         return None
 
     async def poll(self, offset: Offset | None) -> Batch:
@@ -340,6 +169,8 @@ class RestSource(SourceConnector):
             response = await self.client.get(url, params=params)
         except httpx.TransportError as exc:
             raise ApiError(f"GET {where}: {type(exc).__name__}: {exc}") from exc
+        except TokenRefused as exc:
+            raise ApiError(f"GET {where}: {exc.message}") from exc
         # 5xx and 429 pass, others (a 401 after a new token, 403, 404) persist: all raise, and
         # the worker's back-off and retry budget decide, failing the connector with this message
         if not response.is_success:
@@ -451,41 +282,6 @@ def later(value: Any, other: Any) -> Any:
     return value if is_after(value, other) else other
 
 
-_LINK = re.compile(
-    r"<(?P<uri>[^>]*)>(?P<params>(?:\s*;\s*[^\s;,=]+(?:\s*=\s*(?:\"(?:[^\"\\]|\\.)*\"|[^\s;,]*))?)*)"
-)
-_LINK_PARAM = re.compile(
-    r";\s*(?P<name>[^\s;,=]+)(?:\s*=\s*(?:\"(?P<quoted>(?:[^\"\\]|\\.)*)\"|(?P<token>[^\s;,]*)))?"
-)
-
-
-def parse_links(header: str) -> list[tuple[str, dict[str, str]]]:
-    """The links of an RFC 8288 ``Link`` header value: (target, parameters with lower-case
-    names); a parameter given twice keeps its first value, as §3 says."""
-    links = []
-    for match in _LINK.finditer(header):
-        params: dict[str, str] = {}
-        for param in _LINK_PARAM.finditer(match["params"]):
-            value = param["quoted"] if param["quoted"] is not None else param["token"] or ""
-            params.setdefault(param["name"].lower(), re.sub(r"\\(.)", r"\1", value))
-        links.append((match["uri"].strip(), params))
-    return links
-
-
-def next_link(headers: Iterable[str], base: str) -> str | None:
-    """The absolute URL of the ``rel="next"`` link in ``Link`` headers, or None."""
-    for header in headers:
-        for target, params in parse_links(header):
-            if "next" in params.get("rel", "").lower().split():
-                return str(httpx.URL(base).join(target))
-    return None
-
-
-def same_origin(url: str, other: str) -> bool:
-    a, b = httpx.URL(url), httpx.URL(other)
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
-
-
 def query_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -496,8 +292,3 @@ def canonical(value: Any) -> str:
 
 def digest(item: Any) -> str:
     return hashlib.sha256(canonical(item).encode()).hexdigest()[:32]
-
-
-def excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from services.connectors.excerpts import excerpt
 from services.connectors.plugin import PluginConfig, Rejected, SinkConnector, SinkRecord
 from services.connectors.secrets import resolve
 
@@ -56,7 +57,6 @@ RESERVED_HEADERS: Final = frozenset(
 )
 RETRIED_STATUSES: Final = frozenset({408, 429})
 LOOPBACK_HOSTS: Final = frozenset({"localhost"})
-EXCERPT_CHARS: Final = 200
 _ENV_SECRET: Final = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -289,8 +289,8 @@ class WebhookSink(SinkConnector):
         if status in RETRIED_STATUSES or status >= 500:  # noqa: PLR2004 - server errors
             wait = _retry_after(response.headers.get("retry-after"))
             return Outcome(accepted=False, retry=True, reason=f"HTTP {status}", wait=wait)
-        excerpt = response.text[:EXCERPT_CHARS].strip()
-        reason = f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"
+        quoted = excerpt(response.text)
+        reason = f"HTTP {status}: {quoted}" if quoted else f"HTTP {status}"
         return Outcome(accepted=False, retry=False, reason=reason)
 
 

@@ -51,6 +51,10 @@ class RegistryNotFound(NotFound):
         self.registry_code = registry_code
 
 
+class RegistryUnauthorized(Unavailable):
+    """The registry did not accept the credentials passed on (a revoked or expired token)."""
+
+
 class RegistryError(NdxpError):
     """Any other refusal: a request the gateway should not have sent, so a logged 500."""
 
@@ -184,8 +188,9 @@ def _error(response: httpx.Response) -> NdxpError:
     message = str(body.get("message") or response.text or response.reason_phrase)
     error_code = body.get("error_code")
     status = response.status_code
-    if status >= 500 or status == 401:  # noqa: PLR2004 - 401: the gateway's token was not trusted
-        return Unavailable(f"the schema registry answered {status}: {message}")
+    if status >= 500 or status == 401:  # noqa: PLR2004 - 401: the caller's token was not trusted
+        away = RegistryUnauthorized if status == 401 else Unavailable  # noqa: PLR2004
+        return away(f"the schema registry answered {status}: {message}")
     if status == 403:  # noqa: PLR2004
         return Forbidden(f"the schema registry refused: {message}")
     if status == 409:  # noqa: PLR2004

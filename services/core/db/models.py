@@ -275,6 +275,8 @@ class Subscription(Base):
     format: Mapped[str] = mapped_column(String(8), default="json")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    # A push subscription's endpoint (connect's webhook-sink delivers to it); None: pull/stream.
+    push_url: Mapped[str | None] = mapped_column(String(2048))
 
 
 class IdempotencyKey(Base):

@@ -1,4 +1,5 @@
-"""``/v1/subscriptions``: a consumer agency's subscriptions, and delivery by pull and by SSE."""
+"""``/v1/subscriptions``: a consumer agency's subscriptions, and delivery by pull and by SSE
+(push subscriptions are delivered by connect: :mod:`services.gateway.push`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from services.core.auth.deps import require
 from services.core.auth.principal import SUBSCRIBE, Principal
 from services.core.sharing.delivery import auditor_of
 from services.gateway import pull, stream, subscriptions
+from services.gateway.push import ConnectConfigsDep
 from services.gateway.subscribe import SubscribeDep
 from services.gateway.subscriptions import ResetIn, SubscriptionIn
 
@@ -31,10 +33,12 @@ async def create_subscription(
     body: SubscriptionIn,
     principal: Subscriber,
     sub: SubscribeDep,
+    connect: ConnectConfigsDep,
     request: Request,
     response: Response,
 ) -> dict[str, Any]:
-    created = await subscriptions.create(sub, principal, body, auditor_of(request.state))
+    auditor = auditor_of(request.state)
+    created = await subscriptions.create(sub, principal, body, auditor, connect)
     response.headers["Location"] = f"/v1/subscriptions/{created['id']}"
     return created
 
@@ -53,9 +57,14 @@ async def read_subscription(
 
 @router.delete("/{subscription_id}", status_code=204)
 async def delete_subscription(
-    subscription_id: str, principal: Subscriber, sub: SubscribeDep, request: Request
+    subscription_id: str,
+    principal: Subscriber,
+    sub: SubscribeDep,
+    connect: ConnectConfigsDep,
+    request: Request,
 ) -> Response:
-    await subscriptions.delete(sub, principal, subscription_id, auditor_of(request.state))
+    auditor = auditor_of(request.state)
+    await subscriptions.delete(sub, principal, subscription_id, auditor, connect)
     return Response(status_code=204)
 
 

@@ -16,8 +16,8 @@ from services.core.avro.codec import compile_contract, decode
 from services.core.config import KafkaSettings
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.headers import EVENT_ID, decode_headers
+from tests.fixtures.encodings import cp1258
 from tests.integration.connect.conftest import Connect, Dataset, read_topic, wait_for_state
-from tests.unit.connectors.test_files import cp1258
 
 # CSV and XML values are strings: typing them is the cast transform's job, not this test's.
 CITIZEN = {

@@ -14,36 +14,9 @@ from pydantic import ValidationError
 
 from services.connectors.plugin import Offset, SourceRecord
 from services.connectors.plugins.files import FileSource, FileSourceConfig
+from tests.fixtures.encodings import cp1258
 
 NAMES = ["Nguyễn Thị Hồng Nhung", "Đặng Văn Lâm", "Trần Quốc Việt", "Phạm Ngọc Ánh"]
-
-
-def cp1258(text: str) -> bytes:
-    """``text`` as Windows Vietnamese tools write it: a letter with its vowel mark where cp1258
-    has one (ê, ơ, ă...) and the tone as a combining mark (ễ → ê + U+0303)."""
-    out = bytearray()
-    for char in text:
-        try:
-            out += char.encode("cp1258")
-            continue
-        except UnicodeEncodeError:
-            pass
-        base, *marks = unicodedata.normalize("NFD", char)
-        for mark in list(marks):
-            composed = unicodedata.normalize("NFC", base + mark)
-            if len(composed) == 1 and _encodable(composed):
-                base = composed
-                marks.remove(mark)
-        out += (base + "".join(marks)).encode("cp1258")
-    return bytes(out)
-
-
-def _encodable(char: str) -> bool:
-    try:
-        char.encode("cp1258")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def people_csv(names: list[str] = NAMES) -> str:

@@ -15,16 +15,14 @@ from pydantic import ValidationError
 from services.connectors.plugin import Batch
 from services.connectors.plugins.rest import (
     ApiError,
-    ClientCredentials,
-    OAuth2Auth,
     RestSource,
-    RestSourceConfig,
+    client_credentials,
     dig,
     is_after,
     later,
-    next_link,
-    parse_links,
 )
+from services.connectors.plugins.rest_config import OAuth2Auth, RestSourceConfig
+from services.connectors.plugins.rest_paging import next_link, parse_links
 
 
 def test_link_header_parsing() -> None:
@@ -204,7 +202,7 @@ async def test_oauth2_token_is_cached_until_shortly_before_expiry_and_renewed_on
         client_secret="s:ecret",
         scope="people.read",
     )
-    auth = ClientCredentials(config, timeout=5, clock=clock)
+    auth = client_credentials(config, timeout=5, clock=clock)
     async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(handler)) as http:
         for _ in range(3):
             assert (await http.get("https://api.example.vn/people")).status_code == 200

@@ -1,0 +1,228 @@
+"""Push subscriptions: a subscription whose records connect's ``webhook-sink`` posts to the
+consumer's endpoint, instead of the consumer pulling or streaming them.
+
+``POST /v1/subscriptions`` with ``"push": {"url": "https://..."}`` creates the subscription as
+usual, but in the consumer group of connector ``push-<subscription id>``
+(:func:`~services.core.kafka.topics.connector_group`), so the start position resolved at creation
+is where the connector starts. The gateway then writes that connector to connect's configs topic
+(:mod:`services.core.kafka.connect_configs`): ``webhook-sink`` on the dataset, under the
+subscription's agreement, to the URL, signing with a secret generated here and shown to the
+consumer once, in the creation response. Connect's workers run whatever the topic holds; the sink
+checks the agreement before every batch and delivers only what it grants, as pulls do.
+
+The gateway writes to the topic itself (the records connect's API would write) rather than call
+connect's API: connect is an internal service with no notion of a consumer agency, and the gateway
+already holds Kafka producers. The write is one transaction, so a worker sees the whole connector
+or nothing. If it fails the subscription is undone and the consumer told to retry (503).
+
+Deleting a push subscription deletes its connector first; pulling, streaming, acknowledging or
+resetting one is refused (409 ``push_subscription``): its place belongs to the connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Protocol
+from urllib.parse import urlsplit
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import Depends, Request
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+
+from services.core.config import GatewaySettings, KafkaSettings
+from services.core.db.models import Agreement, Dataset, Subscription
+from services.core.errors import Conflict, NdxpError, Unavailable
+from services.core.http.state import CoreState
+from services.core.kafka.admin import TopicSpec, ensure_topic
+from services.core.kafka.connect_configs import connector_records, deletion_records
+from services.core.kafka.errors import kafka_errors
+from services.core.kafka.producer import Record, send_batch
+from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, connector_group
+from services.gateway.producer_pool import Broken, ProducerPool
+from services.gateway.publish import PublishState
+
+log = logging.getLogger(__name__)
+
+CONNECTOR_PREFIX: Final = "push-"
+PLUGIN: Final = "webhook-sink"
+RETRY_AFTER: Final = "5"
+SECRET_BYTES: Final = 32
+LOOPBACK_HOSTS: Final = frozenset({"localhost"})
+
+
+class PushIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+    @field_validator("url")
+    @classmethod
+    def _secure_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("the push URL must be an absolute https:// URL")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(
+                "the push URL must be https: http is allowed only to a loopback host "
+                "(localhost, 127.0.0.1, ::1)"
+            )
+        return url
+
+
+class PushSubscription(Conflict):
+    code = "push_subscription"
+    title = "Push subscription"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connector_name(subscription_id: str) -> str:
+    return CONNECTOR_PREFIX + subscription_id
+
+
+def group_of(subscription_id: str) -> str:
+    """The consumer group of a push subscription: its connector's, so both mean one place."""
+    return connector_group(connector_name(subscription_id))
+
+
+def refuse(found: Subscription, what: str) -> None:
+    """409 if ``found`` is a push subscription: its records go to its endpoint, not to ``what``."""
+    if found.push_url is not None:
+        raise PushSubscription(
+            f"subscription {found.id} is a push subscription: its records are delivered to its "
+            f"endpoint by connector {connector_name(found.id)}, not by {what}"
+        )
+
+
+def document(found: Subscription) -> dict[str, Any] | None:
+    """What GETs show of the push side (never the secret)."""
+    if found.push_url is None:
+        return None
+    return {"url": found.push_url, "connector": connector_name(found.id)}
+
+
+def connector_config(
+    dataset: Dataset, agreement: Agreement, url: str, secret: str
+) -> dict[str, Any]:
+    return {
+        "connector.class": PLUGIN,
+        "dataset": f"{dataset.agency_id}.{dataset.name}",
+        "agreement": agreement.id,
+        "url": url,
+        "secret": secret,
+        # A record the endpoint refuses, or that cannot be decoded, goes to the connector's DLQ;
+        # delivery goes on with the next.
+        "errors.tolerance": "all",
+    }
+
+
+# --- connect's configs topic --------------------------------------------------------------------
+
+
+class ConfigsWriter(Protocol):
+    async def write(self, records: Sequence[Record]) -> None: ...
+
+
+async def start_connector(
+    connect: ConfigsWriter, found: Subscription, dataset: Dataset, agreement: Agreement
+) -> dict[str, Any]:
+    """Write the connector of push subscription ``found``; its ``push`` document, with the
+    signing secret (shown this once)."""
+    assert found.push_url is not None  # noqa: S101 - only push subscriptions get here
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    name = connector_name(found.id)
+    config = connector_config(dataset, agreement, found.push_url, secret)
+    await connect.write(connector_records(name, config))
+    return {"url": found.push_url, "secret": secret, "connector": name}
+
+
+async def stop_connector(connect: ConfigsWriter, found: Subscription) -> None:
+    await connect.write(deletion_records(connector_name(found.id)))
+
+
+async def forget_connector(connect: ConfigsWriter, found: Subscription) -> None:
+    """Delete the connector of a push subscription being undone, in case the write that failed
+    was committed after all (a timeout cannot tell): never a connector without its subscription.
+    Best effort, as Kafka is likely what failed."""
+    try:
+        await stop_connector(connect, found)
+    except NdxpError as exc:
+        log.warning("connector %s of an undone subscription: %s", connector_name(found.id), exc)
+
+
+@dataclass(frozen=True)
+class ConnectConfigs:
+    """Connect's configs topic, written with the publish path's transactional producers."""
+
+    pool: ProducerPool
+    kafka: KafkaSettings
+    bootstrap: str
+    topic: str
+    timeout: float
+
+    async def write(self, records: Sequence[Record]) -> None:
+        """Write ``records`` in one transaction; ``Unavailable`` (503, ``Retry-After``) if Kafka
+        does not take them within ``timeout`` seconds, and then none of them is visible."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                # Connect creates the topic too; whichever comes first, it is compacted, with one
+                # partition (never auto-created with the broker's defaults).
+                spec = TopicSpec(self.topic, partitions=1, cleanup_policy="compact")
+                await ensure_topic(self.kafka, spec, bootstrap=self.bootstrap)
+                async with self.pool.producer() as producer:
+                    await _transaction(producer, self.topic, records)
+        except TimeoutError as exc:
+            raise retry_later(f"Kafka did not take the write within {self.timeout:g} s") from exc
+        except KafkaError as exc:  # not retriable, yet nothing the client could fix
+            raise retry_later(f"Kafka refused the write: {exc}") from exc
+        except NdxpError as exc:
+            if exc.status < 500:  # noqa: PLR2004 - a 4xx here is the hub's setup, not the caller's
+                raise retry_later(exc.message) from exc
+            exc.headers.setdefault("Retry-After", RETRY_AFTER)
+            raise
+
+
+async def _transaction(producer: AIOKafkaProducer, topic: str, records: Sequence[Record]) -> None:
+    try:
+        with kafka_errors(f"Kafka topic {topic}"):
+            async with producer.transaction():
+                await send_batch(producer, topic, records)
+    except BaseException as exc:  # the transaction's outcome is unknown: fence the producer
+        raise Broken(exc) from exc
+
+
+def retry_later(message: str) -> Unavailable:
+    return Unavailable(
+        f"connect's configs could not be written: {message}", headers={"Retry-After": RETRY_AFTER}
+    )
+
+
+def get_connect_configs(request: Request) -> ConfigsWriter:
+    state: PublishState = request.state.publish
+    core: CoreState = request.state.core
+    settings = core.settings
+    topic = (
+        settings.connect_configs_topic
+        if isinstance(settings, GatewaySettings)
+        else CONNECT_CONFIGS_TOPIC
+    )
+    publisher, catalogue = state.publisher, state.catalogue
+    return ConnectConfigs(
+        publisher.pool, catalogue.kafka, catalogue.bootstrap, topic, publisher.timeout
+    )
+
+
+ConnectConfigsDep = Annotated[ConfigsWriter, Depends(get_connect_configs)]
