@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing clean
+.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-connect clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing
+bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-connect
 
 ## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
@@ -63,6 +63,13 @@ bench-gateway-auth: install kafka
 ## raw aiokafka + fastavro producer (needs Go).
 bench-sharing: install kafka
 	$(BIN)/python -m bench.sharing
+
+## Connectors: sql-source rows/s from a 1,000,000-row PostgreSQL table into Kafka (target 20,000;
+## needs the PostgreSQL server binaries; BENCH_ROWS sets the rows), then webhook-sink deliveries/s
+## of 200,000 records to a local signature-checking receiver (BENCH_WEBHOOK_RECORDS,
+## BENCH_WEBHOOK_BATCH records per request, default 100).
+bench-connect: install kafka
+	$(BIN)/python -m bench.connect
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ that ends a connector, and dead-letter records with their headers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -28,13 +29,34 @@ class ConnectorFailed(Exception):
     """The connector cannot go on; its status says why."""
 
 
+# One encoder for every call: json.dumps builds a new one whenever an option is not the default.
+_encode_canonical: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=str
+).encode
+_EVENT_NAMESPACE_BYTES: Final = EVENT_NAMESPACE.bytes
+
+
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    """``value`` as compact JSON with sorted keys (anything else JSON lacks as its ``str``)."""
+    result: str = _encode_canonical(value)
+    return result
 
 
 def event_id(connector: str, position: Any) -> str:
-    """The same source row through the same connector always gets the same event id."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}\n{canonical(position)}"))
+    """The same source row through the same connector always gets the same event id.
+
+    It is ``str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}\\n{canonical(position)}"))``, computed
+    here without building a ``UUID`` object (a third of the time; one id per record): the SHA-1
+    of the namespace's bytes and the UTF-8 name, its first 16 bytes with the version (5) and the
+    RFC 4122 variant set, formatted 8-4-4-4-12.
+    """
+    name = f"{connector}\n{_encode_canonical(position)}".encode()
+    sha1 = hashlib.sha1(_EVENT_NAMESPACE_BYTES + name, usedforsecurity=False)  # as uuid5 does
+    digest = bytearray(sha1.digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # variant 10xx (RFC 4122)
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass

@@ -198,6 +198,12 @@ class Worker:
 
     # --- what the REST API asks --------------------------------------------------------------
 
+    async def sync(self) -> None:
+        """Catch up with what any worker wrote before this call (read-your-writes across the
+        group: a connector created through one worker is at once visible through another)."""
+        await self.configs.sync()
+        await self.statuses.sync()
+
     def names(self) -> list[str]:
         return sorted(
             key.removeprefix(CONNECTOR) for key in self.configs.rows if key.startswith(CONNECTOR)
@@ -244,6 +250,7 @@ class Worker:
         }
 
     async def create(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        await self.sync()
         check_connector(name)
         if self.configs.get(CONNECTOR + name) is not None:
             raise ConnectorExists(f"connector {name!r} already exists")
@@ -255,6 +262,7 @@ class Worker:
 
     async def put_config(self, name: str, raw: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create or replace a connector's config; True if it was created."""
+        await self.sync()
         if self.configs.get(CONNECTOR + name) is None:
             return await self.create(name, raw), True
         parse_config(raw)
@@ -263,6 +271,7 @@ class Worker:
         return self.info(name), False
 
     async def delete(self, name: str) -> None:
+        await self.sync()
         self.raw_config(name)
         await self.configs.put(CONNECTOR + name, None)
         await self.configs.put(TARGET + name, None)
@@ -271,17 +280,20 @@ class Worker:
         self._publish(name, None)
 
     async def set_target(self, name: str, target: str) -> None:
+        await self.sync()
         self.raw_config(name)
         await self.configs.put(TARGET + name, {"state": target})
         await self.reconcile()
 
     async def restart(self, name: str) -> None:
+        await self.sync()
         self.raw_config(name)
         await self.configs.put(RESTART + name, {"requested": str(uuid.uuid4())})
         await self.reconcile()
 
     async def offsets(self, name: str) -> dict[str, Any]:
         """Kafka Connect's shapes: a source's offset, or a sink's committed consumer offsets."""
+        await self.sync()
         if _kind(self.raw_config(name)) == "sink":
             return {"offsets": await sink_offsets(self.runtime.kafka, name)}
         offset = self.runtime.offsets.get(name)
@@ -290,6 +302,7 @@ class Worker:
 
     async def alter_offsets(self, name: str, offset: Mapping[str, Any] | None) -> None:
         """Set (or with None, reset) a stopped source connector's offset."""
+        await self.sync()
         if _kind(self.raw_config(name)) == "sink":
             raise SinkOffsets(
                 f"{name!r} is a sink: its offsets are those of consumer group "

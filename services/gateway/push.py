@@ -22,13 +22,11 @@ resetting one is refused (409 ``push_subscription``): its place belongs to the c
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Protocol
-from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -38,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NdxpError, Unavailable
+from services.core.http.endpoints import check_endpoint_url
 from services.core.http.state import CoreState
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.connect_configs import connector_records, deletion_records
@@ -53,7 +52,6 @@ CONNECTOR_PREFIX: Final = "push-"
 PLUGIN: Final = "webhook-sink"
 RETRY_AFTER: Final = "5"
 SECRET_BYTES: Final = 32
-LOOPBACK_HOSTS: Final = frozenset({"localhost"})
 
 
 class PushIn(BaseModel):
@@ -64,29 +62,15 @@ class PushIn(BaseModel):
     @field_validator("url")
     @classmethod
     def _secure_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("the push URL must be an absolute https:// URL")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ValueError(
-                "the push URL must be https: http is allowed only to a loopback host "
-                "(localhost, 127.0.0.1, ::1)"
-            )
-        return url
+        try:
+            return check_endpoint_url(url)
+        except ValueError as exc:
+            raise ValueError(f"the push URL {exc}") from None
 
 
 class PushSubscription(Conflict):
     code = "push_subscription"
     title = "Push subscription"
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def connector_name(subscription_id: str) -> str:

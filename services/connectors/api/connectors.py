@@ -28,6 +28,7 @@ class Offsets(BaseModel):
 
 @router.get("")
 async def list_connectors(worker: Worker) -> list[str]:
+    await worker.sync()
     return worker.names()
 
 
@@ -38,11 +39,13 @@ async def create_connector(body: NewConnector, worker: Worker) -> dict[str, Any]
 
 @router.get("/{name}")
 async def get_connector(name: str, worker: Worker) -> dict[str, Any]:
+    await worker.sync()
     return worker.info(name)
 
 
 @router.get("/{name}/config")
 async def get_config(name: str, worker: Worker) -> dict[str, Any]:
+    await worker.sync()
     return worker.config_of(name)
 
 
@@ -62,6 +65,7 @@ async def delete_connector(name: str, worker: Worker) -> None:
 
 @router.get("/{name}/status")
 async def get_status(name: str, worker: Worker) -> dict[str, Any]:
+    await worker.sync()
     return worker.status(name)
 
 

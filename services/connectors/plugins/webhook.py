@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -37,7 +36,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Final, Self
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -45,6 +43,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from services.connectors.excerpts import excerpt
 from services.connectors.plugin import PluginConfig, Rejected, SinkConnector, SinkRecord
 from services.connectors.secrets import resolve
+from services.core.http.endpoints import check_endpoint_url
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ RESERVED_HEADERS: Final = frozenset(
     {SIGNATURE_HEADER, DELIVERY_HEADER, "content-type", "content-length", "host"}
 )
 RETRIED_STATUSES: Final = frozenset({408, 429})
-LOOPBACK_HOSTS: Final = frozenset({"localhost"})
 _ENV_SECRET: Final = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -78,12 +76,7 @@ class WebhookSinkConfig(PluginConfig):
     @field_validator("url")
     @classmethod
     def _secure_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("must be an absolute https:// URL")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError("must be https (http is allowed only to a loopback host)")
-        return url
+        return check_endpoint_url(url)
 
     @field_validator("secret")
     @classmethod
@@ -108,15 +101,6 @@ class WebhookSinkConfig(PluginConfig):
         if self.max_backoff_seconds < self.backoff_seconds:
             raise ValueError("max_backoff_seconds must be at least backoff_seconds")
         return self
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _mac(secret: str | bytes, timestamp: int, body: bytes) -> str:

@@ -231,8 +231,14 @@ async def test_the_secret_may_come_from_the_environment(
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("http://example.org/hook", "must be https (http is allowed only to a loopback host)"),
-        ("http://10.0.0.7:8080/hook", "must be https (http is allowed only to a loopback host)"),
+        (
+            "http://example.org/hook",
+            "must be https: http is allowed only to a loopback host (localhost, 127.0.0.1, ::1)",
+        ),
+        (
+            "http://10.0.0.7:8080/hook",
+            "must be https: http is allowed only to a loopback host (localhost, 127.0.0.1, ::1)",
+        ),
         ("ftp://example.org/hook", "must be an absolute https:// URL"),
         ("https://example.org/hook", None),
         ("http://127.0.0.1:9000/hook", None),
