@@ -47,12 +47,15 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
     def __init__(self, assign: Assign) -> None:
         self.assign = assign
         self.held: frozenset[int] = frozenset()
+        self.closing = False
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.held = self.held - {tp.partition for tp in revoked}
         await self.assign(self.held)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.closing:  # leaving: hold nothing, whatever a last rebalance says
+            return
         self.held = frozenset(tp.partition for tp in assigned)
         await self.assign(self.held)
 
@@ -111,6 +114,10 @@ class Membership:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # Stop the connectors before leaving: aiokafka's LeaveGroup does not call the revoke
+        # callback, and the others start them as soon as this worker has left.
+        self.listener.closing = True
+        self.listener.held = frozenset()
+        await self.listener.assign(frozenset())
         if self._consumer is not None:
             await self._consumer.stop()
-        await self.listener.assign(frozenset())

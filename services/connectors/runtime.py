@@ -35,7 +35,13 @@ from services.connectors.failures import (
     event_id,
 )
 from services.connectors.metrics import RECORDS, set_status
-from services.connectors.plugin import Offset, SinkConnector, SourceConnector, SourceRecord
+from services.connectors.plugin import (
+    Connector,
+    Offset,
+    SinkConnector,
+    SourceConnector,
+    SourceRecord,
+)
 from services.connectors.sink import run_sink
 from services.connectors.store import TopicTable
 from services.connectors.transforms import TransformError, Transforms
@@ -93,8 +99,9 @@ class Runtime:
     async def run(self, run: Run) -> None:
         """The task body: runs until cancelled, or until the connector fails."""
         cfg = run.config
-        plugin = cfg.cls(run.name, cfg.settings)
+        plugin: Connector | None = None
         try:
+            plugin = cfg.cls(run.name, cfg.settings)
             dlq = TopicSpec(dlq_topic(run.name), retention_ms=DLQ_RETENTION_MS)
             await self.retry("creating the DLQ topic", lambda: ensure_topic(self.kafka, dlq))
             await self.retry(f"starting the {plugin.kind}", plugin.start)
@@ -107,8 +114,12 @@ class Runtime:
         except ConnectorFailed as exc:
             log.error("connector %s failed: %s", run.name, exc)  # noqa: TRY400 - reason in status
             run.set_state("FAILED", "".join(traceback.format_exception(exc)))
+        except Exception as exc:  # a bug, or a failure nothing retried: FAILED, never a zombie
+            log.exception("connector %s crashed", run.name)
+            run.set_state("FAILED", "".join(traceback.format_exception(exc)))
         finally:
-            await plugin.stop()
+            if plugin is not None:
+                await plugin.stop()
 
     async def contract(self, cfg: ConnectorConfig) -> Contract:
         """The latest contract of the connector's dataset (major version 1) from the registry."""
@@ -120,7 +131,8 @@ class Runtime:
 
     async def loop(self, run: Run, plugin: SourceConnector, contract: Contract) -> None:
         topic = dataset_topic(run.config.agency, run.config.dataset)
-        await self.offsets.sync()  # another worker may have run it until a moment ago
+        # another worker may have run it until a moment ago
+        await self.retry("reading the committed offset", self.offsets.sync)
         offset: Offset | None = self.offsets.get(run.name)
         while True:
             await run.running.wait()

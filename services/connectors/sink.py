@@ -21,6 +21,7 @@ Deliveries under an agreement are counted in the sharing metrics and audited, as
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -50,6 +51,8 @@ from services.core.sharing.metrics import count_delivered
 if TYPE_CHECKING:
     from services.connectors.runtime import Run, Runtime
 
+log = logging.getLogger(__name__)
+
 BATCH: Final = 500
 FETCH_MS: Final = 500
 CHANNEL: Final = "connector"
@@ -67,9 +70,14 @@ async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
     try:
         await runtime.retry("joining the consumer group", consumer.start)
         sink = _Sink(runtime, run, plugin, consumer)
+        # An agreement revoked while the connector was away fails it now, not at the next record.
+        await runtime.retry("checking the agreement", sink.agreement)
         while True:
             await run.running.wait()
-            fetched = await consumer.getmany(timeout_ms=FETCH_MS, max_records=batch_size)
+            fetched = await runtime.retry(
+                "fetching records",
+                partial(consumer.getmany, timeout_ms=FETCH_MS, max_records=batch_size),
+            )
             records = ordered(fetched)
             if records:
                 await sink.deliver(records)
@@ -102,16 +110,13 @@ class _Sink:
         self.writers: dict[int, Contract | str] = {}  # schema id → contract, or why unusable
 
     async def deliver(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        agreement = await self.agreement()
-        reader = await self.reader(agreement)
-        good: list[SinkRecord] = []
-        bad: list[tuple[SinkRecord, str]] = []
-        for message in records:
-            record = await self.sink_record(message, reader)
-            if record.error is not None:
-                bad.append((record, record.error))
-            else:
-                good.append(record)
+        agreement = await self.runtime.retry("checking the agreement", self.agreement)
+        reader = await self.runtime.retry(
+            "fetching the reader schema", partial(self.reader, agreement)
+        )
+        good, bad = await self.runtime.retry(
+            "decoding the records", partial(self.decoded, records, reader)
+        )
         rejected = await self.runtime.retry("delivering to the target", lambda: self.put(good))
         refused = {id(each.record) for each in rejected}
         bad += [(each.record, each.reason) for each in rejected]
@@ -121,7 +126,28 @@ class _Sink:
         RECORDS.labels(self.run.name, "delivered").inc(len(delivered))
         RECORDS.labels(self.run.name, "dead_lettered").inc(len(bad))
         if agreement is not None and delivered:
-            await self.account(agreement, delivered)
+            try:
+                await self.account(agreement, delivered)
+            except Exception:  # delivered and committed: the failure is logged, delivery goes on
+                log.exception(
+                    "connector %s: delivery of %d records not audited",
+                    self.run.name,
+                    len(delivered),
+                )
+
+    async def decoded(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], reader: Contract | None
+    ) -> tuple[list[SinkRecord], list[tuple[SinkRecord, str]]]:
+        """The records as the plugin receives them, and those that cannot be (with why)."""
+        good: list[SinkRecord] = []
+        bad: list[tuple[SinkRecord, str]] = []
+        for message in records:
+            record = await self.sink_record(message, reader)
+            if record.error is not None:
+                bad.append((record, record.error))
+            else:
+                good.append(record)
+        return good, bad
 
     async def put(self, records: list[SinkRecord]) -> Sequence[Any]:
         if not records:

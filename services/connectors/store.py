@@ -29,6 +29,7 @@ from aiokafka.structs import TopicPartition
 from services.core.config import KafkaSettings
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.consumer import create_consumer
+from services.core.kafka.errors import kafka_errors
 from services.core.kafka.producer import Record, send_batch
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,10 @@ class TopicTable:
         assert self._consumer is not None  # noqa: S101
         batches = await self._consumer.getmany(self._partition, timeout_ms=FETCH_MS)
         for message in batches.get(self._partition, []):
-            self._apply(message.key.decode(), message.value)
+            try:
+                self._apply(message.key.decode(), message.value)
+            except Exception:  # one bad record must not stop the table (or the worker's start)
+                log.exception("%s: record at offset %d skipped", self.topic, message.offset)
             self._position = message.offset + 1
         position = await self._consumer.position(self._partition)
         async with self._moved:
@@ -109,9 +113,10 @@ class TopicTable:
 
     async def sync(self) -> None:
         """Return once the view holds every record written before this call."""
-        end = await self._end()
-        async with asyncio.timeout(SYNC_SECONDS), self._moved:
-            await self._moved.wait_for(lambda: self._position >= end)
+        with kafka_errors(f"Kafka topic {self.topic}"):  # away: 503, not 500
+            end = await self._end()
+            async with asyncio.timeout(SYNC_SECONDS), self._moved:
+                await self._moved.wait_for(lambda: self._position >= end)
 
     def _apply(self, key: str, value: bytes | None) -> None:
         if value is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from services.connectors.configs import ConfigInvalid, parse_config
 from services.connectors.group import slot_of
 from services.connectors.metrics import set_status
 from services.connectors.runtime import Run, Runtime
-from services.connectors.secrets import masked_config
+from services.connectors.secrets import MASK, masked_config
 from services.connectors.sink import sink_offsets
 from services.connectors.store import TopicTable
 from services.core.errors import BadRequest, Conflict, NotFound
@@ -32,6 +33,7 @@ from services.core.kafka.topics import check_connector, connector_group
 log = logging.getLogger(__name__)
 
 TARGETS: Final = ("RUNNING", "PAUSED", "STOPPED")
+STATUS_FLUSH_SECONDS: Final = 5.0
 
 
 class ConnectorExists(Conflict):
@@ -67,6 +69,9 @@ class Worker:
         default_factory=asyncio.Queue
     )
     _status_writer: asyncio.Task[None] | None = None
+    _dirty: bool = False
+    _closed: bool = False
+    _writes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def worker_id(self) -> str:
@@ -80,12 +85,15 @@ class Worker:
         self.configs.listeners.append(self._changed)
 
     async def close(self) -> None:
+        self._closed = True
         await self.assign(frozenset())
         if self._pending is not None:
             self._pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pending
-        await self._status_queue.join()
+        with contextlib.suppress(TimeoutError):  # Kafka away: the statuses are informative
+            async with asyncio.timeout(STATUS_FLUSH_SECONDS):
+                await self._status_queue.join()
         if self._status_writer is not None:
             self._status_writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -98,10 +106,16 @@ class Worker:
         await self.reconcile()
 
     def _changed(self, key: str) -> None:
-        if not key.startswith((CONNECTOR, TARGET, RESTART)):
+        if self._closed or not key.startswith((CONNECTOR, TARGET, RESTART)):
             return
+        self._dirty = True  # a reconcile running now may have read the configs before this
         if self._pending is None or self._pending.done():
-            self._pending = asyncio.create_task(self.reconcile(), name="connect-reconcile")
+            self._pending = asyncio.create_task(self._drain(), name="connect-reconcile")
+
+    async def _drain(self) -> None:
+        while self._dirty and not self._closed:
+            self._dirty = False
+            await self.reconcile()
 
     async def reconcile(self) -> None:
         """Start, change, stop connectors until what runs here is what the configs say."""
@@ -111,6 +125,8 @@ class Worker:
                 run = self.runs.pop(name)
                 await self.halt(run)
                 set_status(name, None)
+                if self.configs.get(CONNECTOR + name) is None:  # deleted: no status survives it
+                    self._publish(name, None)
             for name in sorted(wanted):
                 try:
                     await self._settle(name)
@@ -118,7 +134,10 @@ class Worker:
                     log.exception("connector %s could not be started", name)
 
     async def _settle(self, name: str) -> None:
-        raw = self.configs.get(CONNECTOR + name)["config"]
+        stored = self.configs.get(CONNECTOR + name)
+        if stored is None:  # deleted since the reconcile began: the next one stops it
+            return
+        raw = stored["config"]
         target = self.target(name)
         restart = self.configs.get(RESTART + name)
         run = self.runs.get(name)
@@ -170,8 +189,12 @@ class Worker:
     async def halt(run: Run) -> None:
         if run.task is not None:
             run.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await run.task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a plugin's stop() failing must not stop the others' reconcile
+                log.exception("connector %s did not stop cleanly", run.name)
             run.task = None
 
     # --- statuses ----------------------------------------------------------------------------
@@ -252,11 +275,13 @@ class Worker:
     async def create(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         await self.sync()
         check_connector(name)
-        if self.configs.get(CONNECTOR + name) is not None:
-            raise ConnectorExists(f"connector {name!r} already exists")
-        parse_config(raw)
-        await self.configs.put(TARGET + name, None)
-        await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
+        check_unmasked(raw)
+        async with self._writes:  # one worker never answers 201 twice for one name
+            if self.configs.get(CONNECTOR + name) is not None:
+                raise ConnectorExists(f"connector {name!r} already exists")
+            parse_config(raw)
+            await self.configs.put(TARGET + name, None)
+            await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
         await self.reconcile()
         return self.info(name)
 
@@ -265,6 +290,7 @@ class Worker:
         await self.sync()
         if self.configs.get(CONNECTOR + name) is None:
             return await self.create(name, raw), True
+        check_unmasked(raw)
         parse_config(raw)
         await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
         await self.reconcile()
@@ -296,6 +322,7 @@ class Worker:
         await self.sync()
         if _kind(self.raw_config(name)) == "sink":
             return {"offsets": await sink_offsets(self.runtime.kafka, name)}
+        await self.runtime.offsets.sync()
         offset = self.runtime.offsets.get(name)
         entries = [] if offset is None else [{"partition": {"connector": name}, "offset": offset}]
         return {"offsets": entries}
@@ -315,6 +342,17 @@ class Worker:
                 "before changing its offsets"
             )
         await self.runtime.offsets.put(name, None if offset is None else dict(offset))
+
+
+def check_unmasked(raw: Mapping[str, Any]) -> None:
+    """Refuse a config holding a masked value: a GET's answer PUT back must not replace the
+    secret with asterisks."""
+    if MASK in json.dumps(raw, default=str):
+        raise ConfigInvalid(
+            "the config holds a masked value (**********): send the secret itself or a "
+            "${env:NAME} reference",
+            errors=[{"name": "config", "message": "masked value"}],
+        )
 
 
 def _kind(raw: Mapping[str, Any]) -> str:

@@ -97,6 +97,18 @@ async def test_lifecycle_and_offsets(
         ids = [dict(r.headers)["ndxp-event-id"] for r in records]
         assert ids[-3:] == ids[12:15]
 
+        # A config read back (secrets masked) and PUT as it is must not store the asterisks.
+        secret_config = {**config, "url": "postgresql://etl:pw@db.example.vn/hr"}
+        shown = (await http.get(f"/connectors/{name}/config")).json()
+        assert shown["url"] == config["url"]  # nothing secret in a SQLite path
+        stored = await http.put(f"/connectors/{name}/config", json=secret_config)
+        assert stored.status_code == 200, stored.text
+        shown = (await http.get(f"/connectors/{name}/config")).json()
+        assert shown["url"] == "postgresql://etl:**********@db.example.vn/hr"
+        refused = await http.put(f"/connectors/{name}/config", json=shown)
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "invalid_connector_config"
+
         assert (await http.delete(f"/connectors/{name}")).status_code == 204
         assert (await http.get(f"/connectors/{name}")).status_code == 404
 
