@@ -2,32 +2,34 @@
 
 A cycle walks the API's pages (by page number, offset, cursor, or the RFC 8288 ``Link`` header)
 to the last one; the next cycle starts ``poll_interval_seconds`` later. Each page is one batch
-whose offset says where paging stands (``{"watermark", "next", "max_seen"}``), so a worker that
-crashes mid-cycle resumes at the next page, not the first; once the cycle is done the offset is
-``{"watermark": <the latest watermark field value seen>}``.
+whose offset says where paging stands (``{"watermark", "at", "next", "max_seen", "max_seen_at"}``),
+so a worker that crashes mid-cycle resumes at the next page, not the first; once the cycle is done
+the offset is ``{"watermark": <the latest watermark field value seen>, "at": [...]}``.
 
 With ``watermark`` a cycle asks only for the items changed since the last one (the watermark as a
-query parameter) and drops the items the API gives that are not after it (APIs often filter with
->=). A record's position is the item's id (or a digest of the item) and its watermark value: the
-same version of an item always gets the same event id, an updated one a new event id. Without
-``watermark`` every cycle reads every item again (with the same event ids), as a bulk source does.
+query parameter) and drops the items the API gives that are before it, and those at exactly it
+that an earlier cycle sent: ``at`` holds their identities (the ``id_field`` value, else a digest of
+the item), so an item stamped with that same value but shown by the API only later is still sent
+(:mod:`.rest_paging` says why and how, and how an offset from before ``at`` reads). A record's
+position is the item's id (or a digest of the item) and its watermark value: the same version of
+an item always gets the same event id, an updated one a new event id. Without ``watermark`` every
+cycle reads every item again (with the same event ids), as a bulk source does.
 
 A failing API (transport error, 5xx, 429, any other 4xx) or token endpoint raises: the worker
 retries the poll with back-off and fails the connector after its retry budget. An item that cannot
 be mapped is a record with ``error``, which the worker dead-letters.
 
-The config models are in :mod:`.rest_config`, the cycle's offset and the ``Link`` parser in
-:mod:`.rest_paging`; OAuth2 tokens come from :mod:`services.connectors.credentials`.
+The config models are in :mod:`.rest_config`, the cycle's offset, the watermark order and the
+``Link`` parser in :mod:`.rest_paging`; OAuth2 tokens come from
+:mod:`services.connectors.credentials`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Generator
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import httpx
@@ -46,7 +48,13 @@ from services.connectors.plugins.rest_config import (
     PagePaging,
     RestSourceConfig,
 )
-from services.connectors.plugins.rest_paging import Cycle, next_link, same_origin
+from services.connectors.plugins.rest_paging import (
+    Cycle,
+    Latest,
+    canonical,
+    next_link,
+    same_origin,
+)
 
 ABSENT: Final = object()  # a field that is not there, unlike one that is null
 
@@ -113,16 +121,19 @@ class RestSource(SourceConnector):
         cycle = Cycle.of(offset)
         items, following = await self._page(cycle)
         records: list[SourceRecord] = []
-        max_seen = cycle.max_seen
+        latest = Latest(cycle.max_seen, cycle.max_seen_at)
         for item in items:
-            record, mark = self.record(item, cycle.watermark)
-            max_seen = later(mark, max_seen)
+            record, mark, identity = self.record(item, cycle)
+            latest.add(mark, identity)
             if record is not None:
                 records.append(record)
-        if following is None:
-            return Batch(records, {"watermark": max_seen})
-        new = {"watermark": cycle.watermark, "next": following, "max_seen": max_seen}
-        return Batch(records, new, more=True)
+        new: Offset = {"watermark": latest.value}
+        if following is not None:
+            new = {"watermark": cycle.watermark, "next": following, "max_seen": latest.value}
+        if self.config.watermark is not None:  # without one every cycle reads every item
+            at = latest.bounded(self.name)
+            new |= {"at": at} if following is None else {"at": list(cycle.at), "max_seen_at": at}
+        return Batch(records, new, more=following is not None)
 
     async def _page(self, cycle: Cycle) -> tuple[list[Any], Any]:
         """The items of the cycle's next page, and where the page after it is (None: none)."""
@@ -194,17 +205,18 @@ class RestSource(SourceConnector):
             raise ApiError(f"{path or 'the body'} of the API's answer is not a list")
         return items
 
-    def record(self, item: Any, since: Any) -> tuple[SourceRecord | None, Any]:
-        """The item as a record (None: not after the watermark ``since``) and its watermark."""
+    def record(self, item: Any, cycle: Cycle) -> tuple[SourceRecord | None, Any, Any]:
+        """The item as a record (None: an earlier cycle sent it), its watermark value and its
+        identity (the id, else the digest: what ``at`` holds)."""
         if not isinstance(item, dict):
             reason = f"the item is not a JSON object: {excerpt(canonical(item))}"
-            return SourceRecord({"digest": digest(item)}, None, None, reason), None
+            return SourceRecord({"digest": digest(item)}, None, None, reason), None, None
         cfg = self.config
         mark = None
         if cfg.watermark is not None:
             mark = lookup(item, cfg.watermark.field)
-            if mark is not None and not is_after(mark, since):
-                return None, None
+            if cycle.is_old(mark):
+                return None, None, None  # before the watermark: no identity (digest) needed
         named = [cfg.id_field, cfg.key_field, cfg.watermark and cfg.watermark.field, *cfg.mapping]
         found = {path: lookup(item, path, ABSENT) for path in named if path}
         if cfg.watermark is not None and mark is None:
@@ -212,6 +224,9 @@ class RestSource(SourceConnector):
         position: dict[str, Any] = {"digest": digest(item)}
         if cfg.id_field is not None and found[cfg.id_field] is not ABSENT:
             position = {"id": found[cfg.id_field]}
+        identity = next(iter(position.values()))
+        if cycle.sent(mark, identity):
+            return None, mark, identity
         if cfg.watermark is not None:
             position["watermark"] = mark
         key = None
@@ -221,9 +236,10 @@ class RestSource(SourceConnector):
         missing = [path for path, value in found.items() if value is ABSENT]
         if missing:
             # no value: the DLQ must not hold what the connector's transforms would mask
-            return SourceRecord(position, None, key, f"the item has no field(s) {missing}"), mark
+            reason = f"the item has no field(s) {missing}"
+            return SourceRecord(position, None, key, reason), mark, identity
         value = {field: found[path] for path, field in cfg.mapping.items()} if cfg.mapping else item
-        return SourceRecord(position, value, key), mark
+        return SourceRecord(position, value, key), mark, identity
 
 
 def dig(document: Any, path: str) -> Any:
@@ -247,47 +263,8 @@ def lookup(document: Any, path: str, default: Any = None) -> Any:
         return default
 
 
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
-
-
-def _order(value: Any) -> tuple[int, Any]:
-    """A sort key for watermark values: numbers (also as text), ISO 8601 times, else text."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return 0, value
-    if isinstance(value, str):
-        if _NUMBER.fullmatch(value):
-            return 0, float(value)
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return 2, value
-        return 1, moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return 2, canonical(value)
-
-
-def is_after(value: Any, watermark: Any) -> bool:
-    """Whether watermark field ``value`` is after ``watermark`` (None: before everything)."""
-    if watermark is None:
-        return value is not None
-    if value is None:
-        return False
-    (kind, ours), (other, theirs) = _order(value), _order(watermark)
-    if kind != other:  # the API changed formats: text order is the best guess left
-        return str(value) > str(watermark)
-    return bool(ours > theirs)
-
-
-def later(value: Any, other: Any) -> Any:
-    """The later of two watermark values (None is before every value)."""
-    return value if is_after(value, other) else other
-
-
 def query_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def digest(item: Any) -> str:

@@ -3,7 +3,8 @@
 One test per paging style, each with an auth type the API insists on: pages with HTTP Basic and a
 watermark (a second cycle asks only for what changed), offsets with a bearer token and a 503 that
 is retried, cursors with OAuth2 client credentials whose token is revoked mid-cycle, and Link
-headers with items that land in the DLQ. Wrong credentials fail the connector with the reason.
+headers with items that land in the DLQ. Wrong credentials fail the connector with the reason. An
+item the API shows only after a cycle, stamped with exactly that cycle's watermark, is still sent.
 """
 
 from __future__ import annotations
@@ -185,13 +186,13 @@ async def test_pages_with_basic_auth_and_a_watermark(
     with serve_app(create_api(api)) as server:
         async with connect.serve() as http:
             await start_connector(http, name, {**config, "url": f"{server.url}/people/page"})
-            await wait_for_offset(http, name, {"watermark": stamp(30)})
+            await wait_for_offset(http, name, {"watermark": stamp(30), "at": [30]})
             cycle_one = await read_topic(kafka_bootstrap, dataset.topic, 30)
             # Item 3 is updated and 31-33 are new; the API's >= also gives item 30 again.
             updated = person(3, "Người 3 (đổi tên)", updated=100)
             new = [person(i) for i in range(31, 34)]
             api.items = [i for i in first if i["id"] != 3] + new + [updated]
-            await wait_for_offset(http, name, {"watermark": stamp(100)})
+            await wait_for_offset(http, name, {"watermark": stamp(100), "at": [3]})
             both = await read_topic(kafka_bootstrap, dataset.topic, 34)
 
     assert values(dataset, cycle_one) == expected(first)
@@ -205,6 +206,49 @@ async def test_pages_with_basic_auth_and_a_watermark(
     assert stamp(30) in later
     assert set(later) <= {stamp(30), stamp(100)}
     assert api.refused == 0
+
+
+async def test_an_item_at_the_watermark_shown_after_the_cycle_is_sent_and_nothing_twice(
+    connect: Connect, dataset: Dataset, kafka_bootstrap: str
+) -> None:
+    # Items 10 and 11 share the last second of cycle 1; item 12, stamped with that same second
+    # (its transaction committed late), and item 13 appear only after the cycle ended.
+    first = [person(i) for i in range(1, 11)] + [person(11, updated=10)]
+    late = [person(12, updated=10), person(13, updated=11)]
+    api = Api("none", first)
+    name = f"rest-late-{dataset.agency}"
+    config = rest_config(
+        dataset,
+        "",
+        records_path="items",
+        paging={"type": "page", "size": 4},
+        watermark={"field": "updated_at", "param": "updated_since"},
+        poll_interval_seconds=0.2,
+    )
+    with serve_app(create_api(api)) as server:
+        async with connect.serve() as http:
+            await start_connector(http, name, {**config, "url": f"{server.url}/people/page"})
+            await wait_for_offset(http, name, {"watermark": stamp(10), "at": [10, 11]})
+            api.items = first + late
+            await wait_for_offset(http, name, {"watermark": stamp(11), "at": [13]})
+            # two more cycles after it asked for what changed since 11: the first one's
+            # records, had it any, are written before the second one asks
+            await wait_for_requests(api, {"updated_since": stamp(11)}, 2)
+            records = await read_topic(kafka_bootstrap, dataset.topic, 13)
+
+    assert values(dataset, records) == expected(first + late)
+    assert len({decode_headers(r.headers)[EVENT_ID] for r in records}) == 13
+    # Cycle 2 was given 10 and 11 again by the API's >=, and skipped them.
+    assert {"updated_since": stamp(10), "page": "1", "size": "4"} in api.requests
+
+
+async def wait_for_requests(api: Api, query: dict[str, str], count: int) -> None:
+    def asked() -> int:
+        return sum(1 for r in api.requests if query.items() <= r.items())
+
+    async with asyncio.timeout(30):
+        while asked() < count:  # noqa: ASYNC110 - the API is served from another thread
+            await asyncio.sleep(0.05)
 
 
 async def test_offsets_with_a_bearer_token_and_a_503_retried(

@@ -1,5 +1,6 @@
-"""rest-source without a network: Link headers, dotted paths, watermark order and filtering, the
-OAuth2 token cache, and the offsets a cycle walks through (over httpx's mock transport)."""
+"""rest-source without a network: Link headers, dotted paths, items to records (with the
+watermark filter), the OAuth2 token cache, and the offsets a cycle walks through (over httpx's mock
+transport). The watermark's order and its offsets over several cycles: test_rest_watermark.py."""
 
 from __future__ import annotations
 
@@ -13,16 +14,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.connectors.plugin import Batch
-from services.connectors.plugins.rest import (
-    ApiError,
-    RestSource,
-    client_credentials,
-    dig,
-    is_after,
-    later,
-)
+from services.connectors.plugins.rest import ApiError, RestSource, client_credentials, dig
 from services.connectors.plugins.rest_config import OAuth2Auth, RestSourceConfig
-from services.connectors.plugins.rest_paging import next_link, parse_links
+from services.connectors.plugins.rest_paging import Cycle, next_link, parse_links
 
 
 def test_link_header_parsing() -> None:
@@ -59,34 +53,6 @@ def test_dotted_paths() -> None:
             dig(body, missing)
 
 
-@pytest.mark.parametrize(
-    ("value", "watermark", "after"),
-    [
-        ("2024-05-01T10:00:00Z", "2024-05-01T09:00:00Z", True),
-        ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z", False),  # >= APIs give it again
-        ("2024-05-01T10:00:00+07:00", "2024-05-01T04:00:00Z", False),  # the same instant
-        ("2024-05-01T10:00:00.5+07:00", "2024-05-01T03:00:00Z", True),
-        ("2024-05-02", "2024-05-01T23:59:59", True),
-        (10, 9, True),
-        ("10", "9", True),  # numbers as text are compared as numbers, not as text
-        (9.5, 10, False),
-        ("b", "a", True),
-        ("2024-05-01T10:00:00Z", None, True),  # the very first cycle: everything
-        (None, "2024-05-01T10:00:00Z", False),
-    ],
-)
-def test_watermark_order(value: Any, watermark: Any, after: bool) -> None:
-    assert is_after(value, watermark) is after
-
-
-def test_later_keeps_the_api_s_own_format() -> None:
-    assert later("2024-05-01T10:00:00+07:00", "2024-05-01T02:00:00Z") == (
-        "2024-05-01T10:00:00+07:00"
-    )
-    assert later(None, "2024-05-01T02:00:00Z") == "2024-05-01T02:00:00Z"
-    assert later("2024-05-01T02:00:00Z", None) == "2024-05-01T02:00:00Z"
-
-
 def source(url: str = "https://api.example.vn/people", **config: Any) -> RestSource:
     settings = RestSourceConfig.model_validate({"url": url, **config})
     return RestSource("people", settings)
@@ -100,28 +66,40 @@ def test_items_become_records_and_old_ones_are_skipped() -> None:
         mapping={"person.id": "id", "person.name": "name", "age": "age"},
     )
     since = "2024-05-01T10:00:00Z"
+    cycle = Cycle(since, at=(8,))
     item = {"person": {"id": 7, "name": "An"}, "age": 30, "updated_at": "2024-05-01T11:00:00Z"}
-    record, mark = rest.record(item, since)
+    record, mark, identity = rest.record(item, cycle)
     assert record is not None
     assert record.value == {"id": 7, "name": "An", "age": 30}
     assert record.key == "7"
     assert record.position == {"id": 7, "watermark": "2024-05-01T11:00:00Z"}
     assert record.error is None
     assert mark == "2024-05-01T11:00:00Z"
+    assert identity == 7
 
-    assert rest.record({**item, "updated_at": since}, since) == (None, None)
+    # At exactly the watermark: sent unless an earlier cycle sent that item (8) at that value.
+    record, mark, identity = rest.record({**item, "updated_at": since}, cycle)
+    assert record is not None
+    assert record.position == {"id": 7, "watermark": since}
+    assert (mark, identity) == (since, 7)
+    at_since = {**item, "person": {"id": 8, "name": "Bình"}, "updated_at": since}
+    assert rest.record(at_since, cycle) == (None, since, 8)
+    same_instant = {**at_since, "updated_at": "2024-05-01T17:00:00+07:00"}
+    assert rest.record(same_instant, cycle) == (None, "2024-05-01T17:00:00+07:00", 8)
+    before = {**at_since, "updated_at": "2024-05-01T09:59:59Z"}
+    assert rest.record(before, cycle) == (None, None, None)
 
-    record, _ = rest.record({**item, "person": {"id": 8}}, since)
+    record, _, _ = rest.record({**item, "person": {"id": 8}}, cycle)
     assert record is not None
     assert record.value is None
     assert record.error == "the item has no field(s) ['person.name']"
     assert record.position == {"id": 8, "watermark": "2024-05-01T11:00:00Z"}
 
-    record, _ = rest.record({**item, "updated_at": None}, since)
+    record, _, _ = rest.record({**item, "updated_at": None}, cycle)
     assert record is not None
     assert record.error == "the item has no field(s) ['updated_at']"
 
-    record, mark = rest.record(["not", "an", "object"], since)
+    record, mark, _ = rest.record(["not", "an", "object"], cycle)
     assert record is not None
     assert record.error == 'the item is not a JSON object: ["not","an","object"]'
     assert record.value is None
@@ -131,13 +109,14 @@ def test_items_become_records_and_old_ones_are_skipped() -> None:
 
 def test_without_an_id_the_position_is_a_digest_of_the_item() -> None:
     rest = source()
-    first, _ = rest.record({"id": 1, "name": "An", "age": 3}, None)
-    again, _ = rest.record({"age": 3, "name": "An", "id": 1}, None)
-    other, _ = rest.record({"id": 1, "name": "An", "age": 4}, None)
+    first, _, identity = rest.record({"id": 1, "name": "An", "age": 3}, Cycle())
+    again, _, _ = rest.record({"age": 3, "name": "An", "id": 1}, Cycle())
+    other, _, _ = rest.record({"id": 1, "name": "An", "age": 4}, Cycle())
     assert first is not None
     assert again is not None
     assert other is not None
     assert first.position == again.position != other.position
+    assert first.position == {"digest": identity}  # what ``at`` holds without an id_field
     assert first.value == {"id": 1, "name": "An", "age": 3}
 
 
@@ -220,6 +199,10 @@ async def test_oauth2_token_is_cached_until_shortly_before_expiry_and_renewed_on
     assert seen[:4] == ["Bearer t0", "Bearer t0", "Bearer t0", "Bearer t1"]
 
 
+def stamp(second: int) -> str:
+    return f"2024-05-01T10:00:{second:02d}Z"
+
+
 async def run_cycle(
     rest: RestSource, handler: Callable[[httpx.Request], httpx.Response], offset: Any
 ) -> list[Batch]:
@@ -239,7 +222,7 @@ async def run_cycle(
 
 
 async def test_offsets_walk_the_pages_and_a_cycle_resumes_at_its_next_page() -> None:
-    items = [{"id": i, "updated_at": f"2024-05-01T10:00:{i:02d}Z"} for i in range(1, 6)]
+    items = [{"id": i, "updated_at": stamp(i)} for i in range(1, 6)]
     requests: list[dict[str, str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -263,9 +246,9 @@ async def test_offsets_walk_the_pages_and_a_cycle_resumes_at_its_next_page() -> 
     batches = await run_cycle(new_source(), handler, None)
     assert [[r.position["id"] for r in b.records] for b in batches] == [[1, 2], [3, 4], [5]]
     assert [b.offset for b in batches] == [
-        {"watermark": None, "next": 2, "max_seen": "2024-05-01T10:00:02Z"},
-        {"watermark": None, "next": 4, "max_seen": "2024-05-01T10:00:04Z"},
-        {"watermark": "2024-05-01T10:00:05Z"},
+        {"watermark": None, "at": [], "next": 2, "max_seen": stamp(2), "max_seen_at": [2]},
+        {"watermark": None, "at": [], "next": 4, "max_seen": stamp(4), "max_seen_at": [4]},
+        {"watermark": stamp(5), "at": [5]},
     ]
     assert requests == [
         {"format": "json", "kind": "person", "offset": "0", "limit": "2"},
@@ -281,15 +264,15 @@ async def test_offsets_walk_the_pages_and_a_cycle_resumes_at_its_next_page() -> 
 
     # The next cycle asks for what changed since; the API's >= repeats item 5, which is skipped.
     requests.clear()
-    items.append({"id": 6, "updated_at": "2024-05-01T10:00:06Z"})
-    batches = await run_cycle(new_source(), handler, {"watermark": "2024-05-01T10:00:05Z"})
+    items.append({"id": 6, "updated_at": stamp(6)})
+    batches = await run_cycle(new_source(), handler, batches[-1].offset)
     assert [r.position["id"] for b in batches for r in b.records] == [6]
-    since = "2024-05-01T10:00:05Z"
+    since = stamp(5)
     assert requests == [  # a full page (5 and 6), then an empty one
         {"format": "json", "kind": "person", "since": since, "offset": "0", "limit": "2"},
         {"format": "json", "kind": "person", "since": since, "offset": "2", "limit": "2"},
     ]
-    assert batches[-1].offset == {"watermark": "2024-05-01T10:00:06Z"}
+    assert batches[-1].offset == {"watermark": stamp(6), "at": [6]}
 
 
 @pytest.mark.parametrize(
