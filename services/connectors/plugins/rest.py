@@ -131,7 +131,7 @@ class RestSource(SourceConnector):
         if following is not None:
             new = {"watermark": cycle.watermark, "next": following, "max_seen": latest.value}
         if self.config.watermark is not None:  # without one every cycle reads every item
-            at = latest.bounded(self.name)
+            at = latest.bounded(f"rest-source {self.name}")
             new |= {"at": at} if following is None else {"at": list(cycle.at), "max_seen_at": at}
         return Batch(records, new, more=following is not None)
 

@@ -152,7 +152,7 @@ class Latest:
             size += len(text.encode()) + 1
             if len(kept) == MAX_AT or size > MAX_AT_BYTES:
                 log.warning(
-                    "rest-source %s: more than %d items share the watermark value %s, more "
+                    "%s: more than %d items share the watermark value %s, more "
                     "than its offset keeps (a bounded offset): if the API gives the older ones "
                     "again they are sent again, with the same event ids",
                     connector,

@@ -17,9 +17,17 @@ a ``double`` could only round it).
 Without ``watermark`` every poll reads the whole list (as sql-source's ``bulk`` mode): an item's
 position is its id and a digest, so it keeps its event id while unchanged and consumers that
 deduplicate see it once, and gets a new one when it changes. With ``watermark``, the last value of
-its ``field`` is passed as its ``argument``, items not after it are skipped (services often answer
-``since`` inclusively), and the offset is ``{"watermark": <the largest value seen>}``. An item
-without a watermark value cannot be placed: it is dead-lettered (each time the service gives it).
+its ``field`` is passed as its ``argument`` and the offset is ``{"watermark": <the latest value
+seen>, "at": [...]}``: ``at`` names the items at exactly that value already sent (the ``id_field``
+value, else the item's digest). Services often answer ``since`` inclusively, so the items before
+the watermark and those at it named in ``at`` are skipped; an item stamped with exactly the
+watermark that the service shows only on a later call (committed late in the same second) is
+sent, not lost. The offset's tracking and the order of watermark values (times, numbers, text, by
+their JSON form) are rest-source's (:mod:`.rest_paging` says why, how ``at`` stays bounded, and
+why an offset from before ``at`` sends the items at its watermark once more, with the same event
+ids). Values that cannot be ordered at all (a time and a number: the field or the service changed)
+fail the poll rather than guess. An item without a watermark value cannot be placed: it is
+dead-lettered (each time the service gives it).
 
 zeep gives ``None`` both for an element the schema lets the service leave out and for a nil one:
 it is passed on and the contract decides (a nullable field takes it, any other sends the record to
@@ -34,7 +42,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Final
@@ -48,6 +56,7 @@ from zeep.helpers import serialize_object
 from zeep.transports import AsyncTransport
 
 from services.connectors.plugin import Batch, Offset, PluginConfig, SourceConnector, SourceRecord
+from services.connectors.plugins.rest_paging import Cycle, Latest
 
 MISSING: Final = object()  # a path that leads nowhere, unlike one to an absent (None) element
 SHOWN: Final = 200  # characters of an error response's body quoted in a reason
@@ -161,27 +170,47 @@ class SoapSource(SourceConnector):
 
     async def poll(self, offset: Offset | None) -> Batch:
         cfg = self.config
-        mark = (offset or {}).get("watermark")
-        arguments = dict(cfg.arguments)
-        if cfg.watermark is not None and mark is not None:
-            arguments[cfg.watermark.argument] = mark
-        items = self.items(await self.call(arguments))
         if cfg.watermark is None:
+            items = self.items(await self.call(cfg.arguments))
             return Batch([self.record(item, self.position(item)) for item in items], None)
+        cycle = Cycle.of(offset)  # one call, no pages: only the watermark and ``at`` matter
+        arguments = dict(cfg.arguments)
+        if cycle.watermark is not None:
+            arguments[cfg.watermark.argument] = cycle.watermark
+        items = self.items(await self.call(arguments))
+        records, latest = self.changed(items, cycle, cfg.watermark.field)
+        if latest.value is None:  # nothing placed yet: nothing to remember
+            return Batch(records, offset)
+        at = latest.bounded(f"soap-source {self.name}")
+        return Batch(records, {"watermark": latest.value, "at": at})
+
+    def changed(
+        self, items: Iterable[Any], cycle: Cycle, field: str
+    ) -> tuple[list[SourceRecord], Latest]:
+        """The records of the items an earlier call did not send, and the latest watermark value
+        with the items at exactly it (those sent before included, so ``at`` keeps them)."""
         records: list[SourceRecord] = []
-        top: Any = None
+        latest = Latest(cycle.watermark, cycle.at)
+        first: Any = MISSING  # the first item's value, as zeep gives it
         for item in items:
-            value = lookup(item, cfg.watermark.field)
+            value = lookup(item, field)
             if value is MISSING or value is None:
-                reason = f"the item has no value for the watermark field {cfg.watermark.field!r}"
+                reason = f"the item has no value for the watermark field {field!r}"
                 records.append(self.failed(item, self.position(item), reason))
                 continue
-            if mark is not None and not self.after(value, like(value, mark)):
+            if cycle.watermark is not None:
+                self.ensure_ordered(value, like(value, cycle.watermark))
+            first = value if first is MISSING else first
+            self.ensure_ordered(value, first)
+            mark = plain(value)  # its JSON form: what the offset and positions hold
+            if cycle.is_old(mark):
                 continue
-            if top is None or self.after(value, top):
-                top = value
-            records.append(self.record(item, self.position(item, value)))
-        return Batch(records, {"watermark": plain(top)} if top is not None else offset)
+            position = self.position(item, value)
+            identity = position["id"] if "id" in position else digest(item)
+            latest.add(mark, identity)
+            if not cycle.sent(mark, identity):
+                records.append(self.record(item, position))
+        return records, latest
 
     async def call(self, arguments: Mapping[str, Any]) -> Any:
         """The operation's response as plain dicts and lists; :class:`SoapFailed` without one."""
@@ -207,15 +236,17 @@ class SoapSource(SourceConnector):
             return []
         return found if isinstance(found, list) else [found]  # one item may come unwrapped
 
-    def after(self, value: Any, last: Any) -> bool:
-        """Whether watermark ``value`` is after ``last`` (both as zeep gives them)."""
+    def ensure_ordered(self, value: Any, other: Any) -> None:
+        """:class:`SoapFailed` unless watermark values ``value`` and ``other`` (as zeep gives
+        them) are of kinds that order: an order guessed between, say, a time and a number could
+        skip every item from then on."""
         try:
-            return bool(comparable(value) > comparable(last))
+            sorted([comparable(value), comparable(other)])
         except TypeError as exc:
             field = self.config.watermark.field if self.config.watermark else ""
             raise SoapFailed(
                 f"the watermark field {field!r} holds {value!r}, which cannot be compared with "
-                f"{last!r}"
+                f"{other!r}"
             ) from exc
 
     def position(self, item: Any, watermark: Any = None) -> Offset:
@@ -226,8 +257,8 @@ class SoapSource(SourceConnector):
                 position["id"] = plain(ident)
         if watermark is not None:
             position["watermark"] = plain(watermark)
-        else:
-            position["item"] = digest(item)
+        if watermark is None or "id" not in position:
+            position["item"] = digest(item)  # without an id, items at one watermark differ by it
         return position
 
     def record(self, item: Any, position: Offset) -> SourceRecord:
@@ -305,7 +336,7 @@ def plain_decimal(value: Decimal) -> int | float | str:
 
 
 def like(value: Any, stored: Any) -> Any:
-    """A watermark of the offset (JSON) back in the type of ``value``, to compare them."""
+    """A watermark of the offset (JSON) back in the type of ``value``, to check they order."""
     try:
         if isinstance(stored, str):
             if isinstance(value, datetime):

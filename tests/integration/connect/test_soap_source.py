@@ -2,6 +2,8 @@
 
 The service (:mod:`tests.integration.connect.soap_service`) is a real WSDL 1.1 document/literal
 service over HTTP; the worker loads its WSDL with zeep and calls ``GetPeople`` on its schedule.
+With a watermark, an item the service shows only after a call, stamped with exactly that call's
+latest time, still arrives, and nothing arrives twice.
 """
 
 from __future__ import annotations
@@ -165,7 +167,49 @@ async def test_a_watermark_asks_for_what_changed_and_only_that_arrives(
     assert len({decode_headers(r.headers)[EVENT_ID] for r in records}) == 8
     assert service.requests[0].since is None
     assert all(r.since is not None for r in service.requests[1:])
-    assert offsets["offsets"][0]["offset"] == {"watermark": latest.isoformat()}
+    assert offsets["offsets"][0]["offset"] == {"watermark": latest.isoformat(), "at": [8]}
+
+
+async def wait_for_offset(http: httpx.AsyncClient, name: str, offset: dict[str, Any]) -> None:
+    expected = {"offsets": [{"partition": {"connector": name}, "offset": offset}]}
+    async with asyncio.timeout(30):
+        while (await http.get(f"/connectors/{name}/offsets")).json() != expected:  # noqa: ASYNC110 - polls the worker's HTTP API
+            await asyncio.sleep(0.1)
+
+
+async def test_an_item_at_the_watermark_shown_on_a_later_call_arrives_and_nothing_twice(
+    connect: Connect,
+    dataset: Dataset,
+    soap: tuple[SoapService, RunningServer],
+    kafka_bootstrap: str,
+) -> None:
+    # Persons 4 and 5 share the latest time of call 1; person 6, stamped with that same time
+    # (its transaction committed late), and person 7 appear only after that call.
+    mark = T0 + timedelta(minutes=5)
+    first = [person(1), person(2), person(3), person(4, updated=mark), person(5)]
+    shown_late = [person(6, updated=mark), person(7)]
+    service, server = soap
+    service.people = first
+    name = f"soap-late-{dataset.agency}"
+    config = soap_config(dataset, server, watermark={"field": "updated", "argument": "since"})
+    async with connect.serve() as http:
+        await create(http, name, config)
+        await wait_for_offset(http, name, {"watermark": mark.isoformat(), "at": [4, 5]})
+        service.people = first + shown_late
+        latest = T0 + timedelta(minutes=7)
+        await wait_for_offset(http, name, {"watermark": latest.isoformat(), "at": [7]})
+        # two more calls since 7: the first one's records, had it any, are on the topic before
+        # the second one is made
+        await wait_until(lambda: sum(r.since == latest for r in service.requests) >= 2)
+        records = await read_topic(kafka_bootstrap, dataset.topic, 7, settle=1.0)
+
+    contract = compile_contract(dataset.schema_id, PERSON)
+    assert [decode(r.value, contract) for r in records] == [
+        {"id": p.id, "name": p.name, "age": p.age} for p in first + shown_late
+    ]
+    assert len({decode_headers(r.headers)[EVENT_ID] for r in records}) == 7
+    # The call after the first asked since 5 and was given 4 and 5 again: they were skipped.
+    assert any(r.since == mark for r in service.requests)
 
 
 async def test_a_fault_or_a_refused_login_fails_the_connector_with_the_reason(

@@ -16,7 +16,14 @@ import pytest
 from pydantic import ValidationError
 
 from services.connectors.plugin import Batch, Offset
-from services.connectors.plugins.soap import SoapFailed, SoapSource, SoapSourceConfig
+from services.connectors.plugins import rest_paging
+from services.connectors.plugins.soap import (
+    SoapFailed,
+    SoapSource,
+    SoapSourceConfig,
+    digest,
+    plain,
+)
 from services.core.avro.codec import compile_contract, decode, encode
 from tests.integration.connect.soap_service import WSDL
 
@@ -164,35 +171,156 @@ async def test_a_watermark_is_passed_on_and_what_is_not_after_it_skipped() -> No
         {"region": "HN", "since": "2025-03-01T08:03:00+07:00"},
     ]
     assert [r.value["id"] for r in first.records if r.value] == [1, 2, 3]
-    assert first.offset == {"watermark": "2025-03-01T08:03:00+07:00"}
+    assert first.offset == {"watermark": "2025-03-01T08:03:00+07:00", "at": [2]}
     assert first.records[0].position == {"id": 1, "watermark": "2025-03-01T08:01:00+07:00"}
     assert second == Batch([], first.offset)
     assert [r.value["id"] for r in third.records if r.error is None and r.value] == [1]
     assert third.records[1].error == "the item has no value for the watermark field 'updated'"
-    assert third.offset == {"watermark": "2025-03-01T08:04:00+07:00"}
+    assert third.offset == {"watermark": "2025-03-01T08:04:00+07:00", "at": [1]}
 
 
 @pytest.mark.parametrize(
-    ("values", "stored", "expected"),
+    ("values", "stored", "expected", "sent"),
     [
-        ([5, 9, 7], 6, {"watermark": 9}),
-        ([Decimal("1.5"), Decimal("2.25")], 1.5, {"watermark": 2.25}),
-        ([date(2025, 1, 2), date(2025, 1, 1)], "2025-01-01", {"watermark": "2025-01-02"}),
+        ([5, 9, 7, 4], 6, {"watermark": 9, "at": [2]}, [2, 3]),
+        ([Decimal("1.25"), Decimal("2.25")], 1.5, {"watermark": 2.25, "at": [2]}, [2]),
+        (
+            [date(2025, 1, 2), date(2025, 1, 1)],
+            "2025-01-01",
+            {"watermark": "2025-01-02", "at": [1]},
+            [1, 2],  # 2 is at the watermark but not one of the items sent there
+        ),
         # a time without an offset is taken as UTC: 08:30 UTC is after 08:00+07:00
-        ([datetime(2025, 3, 1, 8, 30)], T0.isoformat(), {"watermark": "2025-03-01T08:30:00"}),  # noqa: DTZ001
+        (
+            [datetime(2025, 3, 1, 8, 30)],  # noqa: DTZ001 - the service gave no offset
+            T0.isoformat(),
+            {"watermark": "2025-03-01T08:30:00", "at": [1]},
+            [1],
+        ),
+        # 01:00 UTC is T0: at the watermark, and not one of the items sent there; the offset
+        # keeps the value as first stored
+        (
+            [datetime(2025, 3, 1, 1, 0, tzinfo=UTC)],
+            T0.isoformat(),
+            {"watermark": T0.isoformat(), "at": [0, 1]},
+            [1],
+        ),
     ],
 )
-async def test_watermark_types(values: list[Any], stored: Any, expected: Offset) -> None:
+async def test_watermark_types(
+    values: list[Any], stored: Any, expected: Offset, sent: list[int]
+) -> None:
+    plugin = source(watermark={"field": "v", "argument": "since"}, id_field="id")
+    answering(plugin, [{"id": i, "v": v} for i, v in enumerate(values, 1)])
+    batch = await plugin.poll({"watermark": stored, "at": [0]})  # item 0 was sent at ``stored``
+    assert batch.offset == expected
+    assert [r.position["id"] for r in batch.records] == sent
+
+
+@pytest.mark.parametrize(
+    ("values", "stored"),
+    [
+        ([5, "x"], None),  # one response, two kinds
+        ([5], "2025-03-01T08:00:00+07:00"),  # the field changed kind since the offset
+        ([datetime(2025, 3, 1, tzinfo=UTC)], 17),
+    ],
+)
+async def test_a_watermark_that_cannot_be_compared_fails_the_poll(
+    values: list[Any], stored: Any
+) -> None:
     plugin = source(watermark={"field": "v", "argument": "since"})
     answering(plugin, [{"v": v} for v in values])
-    assert (await plugin.poll({"watermark": stored})).offset == expected
-
-
-async def test_a_watermark_that_cannot_be_compared_fails_the_poll() -> None:
-    plugin = source(watermark={"field": "v", "argument": "since"})
-    answering(plugin, [{"v": 5}, {"v": "x"}])
     with pytest.raises(SoapFailed, match="cannot be compared"):
-        await plugin.poll(None)
+        await plugin.poll(None if stored is None else {"watermark": stored})
+
+
+def late(**config: Any) -> SoapSource:
+    return source(
+        records_path="people.person", watermark={"field": "updated", "argument": "since"}, **config
+    )
+
+
+def at(minutes: int) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+async def calls(plugin: SoapSource, offset: Offset | None, *responses: Any) -> list[Batch]:
+    """Poll once per response, committing each offset, as the worker does."""
+    answering(plugin, *responses)
+    batches = []
+    for _ in responses:
+        batches.append(await plugin.poll(offset))
+        offset = batches[-1].offset
+    return batches
+
+
+async def test_an_item_at_exactly_the_watermark_shown_on_a_later_call_is_still_sent() -> None:
+    plugin = late(id_field="id")
+    before = [item(1, 1), item(2, 3), item(3, 3)]
+    shown_late = [item(4, 3), item(5, 5)]  # 4 committed late in the watermark's minute
+    first, second, third = await calls(
+        plugin,
+        None,
+        people(*before),
+        people(*before[1:], *shown_late),  # the service answers ``since`` inclusively
+        people(item(5, 5), item(2, 5, age=99)),  # 2 changed at 5; 5 given again
+    )
+    assert [r.position["id"] for r in first.records] == [1, 2, 3]
+    assert first.offset == {"watermark": at(3), "at": [2, 3]}
+
+    assert [r.position for r in second.records] == [
+        {"id": 4, "watermark": at(3)},
+        {"id": 5, "watermark": at(5)},
+    ]
+    assert second.offset == {"watermark": at(5), "at": [5]}
+
+    # An update at the watermark's value is a new version: sent, with a new event id.
+    assert [r.position for r in third.records] == [{"id": 2, "watermark": at(5)}]
+    assert third.offset == {"watermark": at(5), "at": [5, 2]}
+    [nothing] = await calls(plugin, third.offset, people(item(5, 5), item(2, 5, age=99)))
+    assert nothing == Batch([], third.offset)
+
+
+async def test_an_offset_from_before_at_sends_the_items_at_its_watermark_once_more() -> None:
+    plugin = late(id_field="id")
+    items = [item(1, 1), item(2, 3), item(3, 3)]
+    [fresh] = await calls(plugin, None, people(*items))
+    upgraded, settled = await calls(
+        plugin,
+        {"watermark": at(3)},  # written before ``at``: which items at 3 were sent is unknown
+        people(*items[1:], item(4, 4)),
+        people(item(4, 4)),
+    )
+    # 2 and 3 again, with the positions (so the event ids) they were first sent with: a repeat.
+    again = [r.position for r in fresh.records[1:]]
+    assert [r.position for r in upgraded.records] == [*again, {"id": 4, "watermark": at(4)}]
+    assert upgraded.offset == {"watermark": at(4), "at": [4]}
+    assert settled == Batch([], upgraded.offset)
+
+
+async def test_without_an_id_field_the_offset_names_the_items_at_it_by_digest() -> None:
+    plugin = late()
+    an = {"name": "An", "updated": T0 + timedelta(minutes=3)}
+    binh = {"name": "Bình", "updated": T0 + timedelta(minutes=3)}
+    first, second = await calls(plugin, None, people(an), people(an, binh))
+    assert [r.value for r in first.records] == [plain(an)]
+    assert first.offset == {"watermark": at(3), "at": [digest(an)]}
+    assert [r.value for r in second.records] == [plain(binh)]
+    assert second.offset == {"watermark": at(3), "at": [digest(an), digest(binh)]}
+    # Two items at one watermark, without ids, are told apart: two event ids, not one.
+    assert first.records[0].position != second.records[0].position
+
+
+async def test_at_keeps_only_the_newest_items_past_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rest_paging, "MAX_AT", 2)
+    plugin = late(id_field="id")
+    same_minute = people(*(item(i, 3) for i in range(1, 5)))
+    first, second = await calls(plugin, None, same_minute, same_minute)
+    assert first.offset == {"watermark": at(3), "at": [3, 4]}
+    # The forgotten ones are sent again, with the same positions (event ids): never lost.
+    assert [r.position for r in second.records] == [r.position for r in first.records[:2]]
 
 
 DECIMAL = {"type": "bytes", "logicalType": "decimal", "precision": 30, "scale": 4}
