@@ -62,6 +62,8 @@ class PushIn(BaseModel):
     @field_validator("url")
     @classmethod
     def _secure_url(cls, url: str) -> str:
+        if "$" in url:  # connect resolves ${env:NAME} in configs: a consumer must never name one
+            raise ValueError("the push URL must not contain '$'")
         try:
             return check_endpoint_url(url)
         except ValueError as exc:

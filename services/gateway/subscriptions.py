@@ -25,6 +25,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -235,15 +236,8 @@ async def create(
             f"agency {principal.agency!r} has a subscription {data.name!r}"
         ) from exc
     pushed = None
-    if row.push_url is not None:
-        try:
-            pushed = await push.start_connector(connect, row, dataset, agreement)
-        except BaseException:  # no connector: no subscription either, nothing left behind
-            with anyio.CancelScope(shield=True):
-                await push.forget_connector(connect, row)
-                await _undo(sub, row)
-            raise
-    await _audit(
+    audit = partial(
+        _audit,
         auditor,
         "subscription.create",
         principal,
@@ -252,6 +246,17 @@ async def create(
         offsets=offsets,
         start=data.start,
     )
+    if row.push_url is None:
+        await audit()
+    else:
+        try:
+            pushed = await push.start_connector(connect, row, dataset, agreement)
+            await audit()  # a connector nobody holds the secret of must not outlive a failure
+        except BaseException:  # no connector: no subscription either, nothing left behind
+            with anyio.CancelScope(shield=True):
+                await push.forget_connector(connect, row)
+                await _undo(sub, row)
+            raise
     log.info("subscription %s (%s) created by %s", row.id, row.name, principal.client_id)
     committed = Committed(offsets, FIRST_EPOCH)
     record_lag(row, committed, ends)

@@ -140,12 +140,14 @@ class SqlSink(SinkConnector):
         table = self.table
         rejected: list[Rejected] = []
         latest: dict[tuple[Any, ...], tuple[SinkRecord, dict[str, Any]]] = {}
+        fitting: list[tuple[SinkRecord, dict[str, Any]]] = []
         for record in records:
             try:
                 row = self._row(table, record)
             except Unfit as exc:
                 rejected.append(Rejected(record, str(exc)))
                 continue
+            fitting.append((record, row))
             key = tuple(row[column] for column in self.key_columns)
             latest.pop(key, None)  # the last record of a key wins, in its place
             latest[key] = (record, row)
@@ -163,7 +165,9 @@ class SqlSink(SinkConnector):
                 self.name,
                 type(exc.orig or exc).__name__,
             )
-            rejected.extend(await self._one_by_one(table, good))
+            # Every fitting record, in order (not only each key's last): if the last of a key is
+            # the one refused, the earlier ones must still be written or dead-lettered.
+            rejected.extend(await self._one_by_one(table, fitting))
         return rejected
 
     def _row(self, table: Table, record: SinkRecord) -> dict[str, Any]:
@@ -215,7 +219,7 @@ class SqlSink(SinkConnector):
             except sa_exc.StatementError as exc:
                 if not refuses_data(exc):
                     raise
-                reason = str(exc.orig or exc).strip().splitlines()[0]
+                reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
                 rejected.append(Rejected(record, f"the database refused the record: {reason}"))
         return rejected
 

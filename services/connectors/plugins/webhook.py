@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER: Final = "ndxp-signature"
 DELIVERY_HEADER: Final = "ndxp-delivery-id"
 SIGNATURE_SCHEME: Final = "v1"
+MAX_TIMESTAMP_DIGITS: Final = 12
 DELIVERY_NAMESPACE: Final = uuid.UUID("0b6f6c1e-3d52-5a8e-9c47-2f1d8e7a4b90")
 RESERVED_HEADERS: Final = frozenset(
     {SIGNATURE_HEADER, DELIVERY_HEADER, "content-type", "content-length", "host"}
@@ -133,6 +134,8 @@ def verify_signature(
         if name == "t":
             if timestamp is not None or not (value.isascii() and value.isdigit()):
                 return False
+            if len(value) > MAX_TIMESTAMP_DIGITS:  # not a time; int() and float maths would raise
+                return False
             timestamp = int(value)
         elif name == SIGNATURE_SCHEME:
             macs.append(value)
@@ -171,8 +174,9 @@ def encode_body(records: Sequence[SinkRecord]) -> bytes:
 
 def delivery_id(records: Sequence[SinkRecord]) -> str:
     """Stable across retries of the same request: receivers use it to drop repeats."""
-    first, last = records[0], records[-1]
-    name = f"{_identity(first)}\n{_identity(last)}"
+    # Every record counts: after a crash a batch may hold the same first and last records and
+    # more between them (records come partition by partition); that is another delivery.
+    name = "\n".join(_identity(record) for record in records)
     return str(uuid.uuid5(DELIVERY_NAMESPACE, name))
 
 

@@ -21,6 +21,8 @@ def is_loopback(host: str) -> bool:
 
 def check_endpoint_url(url: str) -> str:
     """``url`` if it is an absolute https URL (or http to a loopback host); else ValueError."""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):  # noqa: PLR2004 - C0, space, DEL
+        raise ValueError("must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("must be an absolute https:// URL")

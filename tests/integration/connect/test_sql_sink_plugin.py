@@ -172,6 +172,23 @@ async def test_bad_records_are_rejected_and_the_rest_written(
     assert set(rows) == ({1, 4, 8} if sqlite else {1, 8})
 
 
+async def test_an_earlier_record_of_a_key_is_written_when_the_last_is_refused(
+    database_url: str, people: str
+) -> None:
+    # The batch keeps only the last record of key 1; the database refuses it (CHECK), so the
+    # records are written one by one, the earlier record of key 1 included, not dropped.
+    batch = records(person(1, "một", 31), person(2, "hai"), person(1, "ba", -1))
+    async with running(database_url, people) as sink:
+        rejected = await sink.put(batch)
+
+    assert list(reasons(rejected)) == [1]
+    rows = await table_rows(database_url, people)
+    assert {i: (row["name"], row["age"]) for i, row in rows.items()} == {
+        1: ("một", 31),
+        2: ("hai", 30),
+    }
+
+
 async def test_mapping_renames_fields_and_writes_only_those(database_url: str) -> None:
     name = f"citizens_{uuid.uuid4().hex[:8]}"
     await execute(

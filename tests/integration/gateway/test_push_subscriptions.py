@@ -256,6 +256,9 @@ async def test_push_urls_must_be_https_unless_loopback(push_hub: PushHub) -> Non
         "http://consumer.example.vn/hook": "must be https: http is allowed only to a loopback host",
         "ftp://127.0.0.1/hook": "must be an absolute https:// URL",
         "/hook": "must be an absolute https:// URL",
+        # connect resolves ${env:NAME} in configs: a consumer must not read the workers' secrets
+        "https://consumer.example.vn/hook?leak=${env:NDXP_DATABASE_URL}": "must not contain '$'",
+        "https://consumer.example.vn/ho ok": "must not contain spaces or control characters",
     }
     for url, reason in said.items():
         refused = await subscribe_push(hub, sharing, url)

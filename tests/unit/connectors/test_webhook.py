@@ -86,6 +86,8 @@ def test_any_of_several_signatures_may_match() -> None:
         f"t={NOW},v1=Người",
         f"t={NOW},v1",
         f"t={NOW},,v1={'0' * 64}",
+        f"t={'9' * 400},v1={'0' * 64}",  # float maths on it would overflow
+        f"t={'9' * 5000},v1={'0' * 64}",  # int() refuses so many digits
     ],
 )
 def test_a_malformed_header_is_invalid_without_an_error(header: str) -> None:
@@ -128,10 +130,11 @@ def _record(event: str | None, offset: int = 0) -> SinkRecord:
     return SinkRecord("moh.people.v1", 0, offset, 0, None, event, {}, {}, {})
 
 
-def test_the_delivery_id_names_the_first_and_last_record() -> None:
+def test_the_delivery_id_names_every_record_of_the_request() -> None:
     a, b, c = (str(uuid.uuid4()) for _ in range(3))
     first = delivery_id([_record(a), _record(b), _record(c)])
-    assert first == delivery_id([_record(a), _record(c)])
+    assert first != delivery_id([_record(a), _record(c)])  # same ends, another delivery
+    assert first == delivery_id([_record(a), _record(b), _record(c)])
     assert first != delivery_id([_record(a), _record(b)])
     assert uuid.UUID(first).version == 5
     # without event ids the records' positions name them
