@@ -227,6 +227,11 @@ class GatewaySettings(ServiceSettings):
         validation_alias="NDXP_GATEWAY_CONNECT_CONFIGS_TOPIC",
         description="Connect's configs topic, where push subscriptions' connectors are written.",
     )
+    push_allow_loopback: bool = Field(
+        False,
+        validation_alias="NDXP_GATEWAY_PUSH_ALLOW_LOOPBACK",
+        description="Let consumers push to loopback addresses (the connect workers' own host).",
+    )
 
 
 class ConnectSettings(ServiceSettings):

@@ -22,11 +22,13 @@ resetting one is refused (409 ``push_subscription``): its place belongs to the c
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Protocol
+from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -35,8 +37,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.db.models import Agreement, Dataset, Subscription
-from services.core.errors import Conflict, NdxpError, Unavailable
-from services.core.http.endpoints import check_endpoint_url
+from services.core.errors import Conflict, NdxpError, Unavailable, Unprocessable
+from services.core.http.endpoints import check_endpoint_url, is_loopback
 from services.core.http.state import CoreState
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.connect_configs import connector_records, deletion_records
@@ -121,6 +123,30 @@ def connector_config(
 class ConfigsWriter(Protocol):
     async def write(self, records: Sequence[Record]) -> None: ...
 
+    def check_destination(self, url: str) -> None: ...
+
+
+class PushDestination(Unprocessable):
+    code = "push_destination_refused"
+    title = "Push destination refused"
+
+
+def check_destination(url: str, *, allow_loopback: bool) -> None:
+    """Refuse endpoints on the workers' own host or the link-local range (cloud metadata): the
+    requests come from the connect workers, inside the hub's network (SSRF). A host name is
+    judged as written; one that resolves to such an address is not caught here."""
+    host = urlsplit(url).hostname or ""
+    if is_loopback(host):
+        if allow_loopback:
+            return
+        raise PushDestination(f"push endpoints on loopback ({host}) are not allowed on this hub")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if address.is_link_local or address.is_unspecified or address.is_multicast:
+        raise PushDestination(f"push endpoints at {host} are not allowed")
+
 
 async def start_connector(
     connect: ConfigsWriter, found: Subscription, dataset: Dataset, agreement: Agreement
@@ -158,6 +184,10 @@ class ConnectConfigs:
     bootstrap: str
     topic: str
     timeout: float
+    allow_loopback: bool = False
+
+    def check_destination(self, url: str) -> None:
+        check_destination(url, allow_loopback=self.allow_loopback)
 
     async def write(self, records: Sequence[Record]) -> None:
         """Write ``records`` in one transaction; ``Unavailable`` (503, ``Retry-After``) if Kafka
@@ -200,14 +230,12 @@ def get_connect_configs(request: Request) -> ConfigsWriter:
     state: PublishState = request.state.publish
     core: CoreState = request.state.core
     settings = core.settings
-    topic = (
-        settings.connect_configs_topic
-        if isinstance(settings, GatewaySettings)
-        else CONNECT_CONFIGS_TOPIC
-    )
+    topic, loopback = CONNECT_CONFIGS_TOPIC, False
+    if isinstance(settings, GatewaySettings):
+        topic, loopback = settings.connect_configs_topic, settings.push_allow_loopback
     publisher, catalogue = state.publisher, state.catalogue
     return ConnectConfigs(
-        publisher.pool, catalogue.kafka, catalogue.bootstrap, topic, publisher.timeout
+        publisher.pool, catalogue.kafka, catalogue.bootstrap, topic, publisher.timeout, loopback
     )
 
 

@@ -191,6 +191,8 @@ async def create(
     auditor: AuditLog,
     connect: ConfigsWriter,
 ) -> dict[str, Any]:
+    if data.push is not None:
+        connect.check_destination(data.push.url)
     agreement = await check_agreement(sub.sessions, data.agreement, principal.agency)
     if agreement.reader_schema_id is None:  # approval registers it: a hand-made row has none
         raise ReaderSchemaMissing("the agreement has no derived reader schema")

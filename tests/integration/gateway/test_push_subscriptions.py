@@ -22,7 +22,13 @@ from services.core.config import AuthSettings, DatabaseSettings, KafkaSettings
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
 from services.gateway.producer_pool import ProducerPool
-from services.gateway.push import ConfigsWriter, ConnectConfigs, get_connect_configs
+from services.gateway.push import (
+    ConfigsWriter,
+    ConnectConfigs,
+    PushDestination,
+    check_destination,
+    get_connect_configs,
+)
 from services.registry.app import create_app as create_registry
 from tests.fixtures.catalog import Hub
 from tests.fixtures.gateway import Gateway, gateway_settings, serve_gateway
@@ -68,6 +74,7 @@ async def push_hub(
     registry_url = f"http://127.0.0.1:{free_port()}"
     settings = gateway_settings(data_dir, kafka_bootstrap, registry_url=registry_url)
     settings.connect_configs_topic = f"ndxp.connect-configs-{suffix}"
+    settings.push_allow_loopback = True  # the test's endpoints listen on loopback
     with serve_gateway(settings) as gateway:
         registry = registry_settings(data_dir / "registry", kafka_bootstrap, settings.database_url)
         registry.auth = AuthSettings(issuer=gateway.issuer, require_tokens=True)
@@ -269,6 +276,23 @@ async def test_push_urls_must_be_https_unless_loopback(push_hub: PushHub) -> Non
     assert listed.json() == {"subscriptions": []}
 
 
+async def test_push_endpoints_on_the_workers_host_are_refused_unless_allowed(
+    push_hub: PushHub, unwritable: Gateway
+) -> None:
+    # ``unwritable`` is a gateway with the default setting: consumers may not push to loopback
+    # (the connect workers' own host) nor to link-local addresses (cloud metadata), whatever
+    # its Kafka does; the check comes before anything is written.
+    sharing = await share(push_hub.hub, partitions=1)
+    async with unwritable.client(headers=sharing.consumer.headers) as http:
+        for url in ("https://169.254.169.254/latest", "https://[::]/x"):
+            body = {"agreement": sharing.agreement["id"], "name": "p", "push": {"url": url}}
+            refused = await http.post("/v1/subscriptions", json=body)
+            assert problem(refused, 422, "push_destination_refused")
+    assert check_destination("http://127.0.0.1:9/x", allow_loopback=True) is None
+    with pytest.raises(PushDestination, match="loopback"):
+        check_destination("http://localhost:9/x", allow_loopback=False)
+
+
 # --- Kafka down for the connector's write ---------------------------------------------------------
 
 
@@ -291,7 +315,8 @@ def unwritable(push_hub: PushHub, tmp_path: Path, kafka_bootstrap: str) -> Itera
 
     def configs_on_a_dead_kafka() -> ConfigsWriter:
         kafka = KafkaSettings(bootstrap=down, request_timeout_ms=2_000)
-        return ConnectConfigs(ProducerPool(kafka, down, 1), kafka, down, "configs", timeout=3.0)
+        pool = ProducerPool(kafka, down, 1)
+        return ConnectConfigs(pool, kafka, down, "configs", timeout=3.0, allow_loopback=True)
 
     app = create_gateway(other)
     app.dependency_overrides[get_connect_configs] = configs_on_a_dead_kafka
