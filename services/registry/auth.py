@@ -12,40 +12,15 @@ Who may write what (ownership of a dataset's subject included) is decided by
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from services.core.auth.authenticator import Authenticator
-from services.core.auth.principal import Principal
-from services.core.auth.registry_access import OPEN_PATHS, authorize
-from services.core.errors import NdxpError
-from services.core.http.errors import error_info
+from services.core.auth.gate import TokenGate
+from services.core.auth.registry_access import authorize
 from services.registry.errors import confluent_json
 
 
-class RegistryAuth:
+class RegistryAuth(TokenGate):
     """Authenticates every request but the open paths; answers 401/403/429 in Confluent's form."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        authenticator: Authenticator | None = scope.get("state", {}).get("authenticator")
-        if authenticator is not None:  # None: this registry runs without tokens
-            try:
-                principal = await self.authorize(authenticator, scope)
-            except NdxpError as exc:
-                await confluent_json(error_info(exc))(scope, receive, send)
-                return
-            scope["state"]["principal"] = principal
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    async def authorize(authenticator: Authenticator, scope: Scope) -> Principal:
-        headers = dict(scope["headers"])
-        raw = headers.get(b"authorization")
-        principal = await authenticator.authenticate(raw.decode("latin-1") if raw else None)
-        authorize(principal, scope["method"], scope["path"])
-        return principal
+        super().__init__(app, authorize, confluent_json)
