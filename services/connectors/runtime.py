@@ -51,7 +51,7 @@ from services.core.avro.contract_cache import ContractCache, NoContract
 from services.core.config import KafkaSettings
 from services.core.errors import NdxpError
 from services.core.kafka.admin import TopicSpec, ensure_topic
-from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID
+from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, utc_millis
 from services.core.kafka.producer import Record, send_batch
 from services.core.kafka.topics import dataset_topic, dlq_topic
 from services.core.sharing.metrics import count_published
@@ -152,8 +152,7 @@ class Runtime:
         good: list[Record] = []
         bad: list[Record] = []
         size = 0
-        now = datetime.now(UTC)
-        published = f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z".encode()
+        published = utc_millis(datetime.now(UTC)).encode()
         common = [
             (PRODUCER, f"connector:{run.name}".encode()),
             (PUBLISHED_AT, published),
@@ -222,7 +221,7 @@ def transformed(transforms: Transforms, record: SourceRecord) -> SourceRecord:
     if record.value is None or record.error is not None:
         return record
     try:
-        value, key = transforms.apply(dict(record.value), record.key)
+        value, key = transforms.apply(record.value, record.key)
     except TransformError as exc:
         # value None: the DLQ must not hold what a hash or mask was there to hide
         return replace(record, value=None, error=f"transform failed: {exc}")

@@ -21,7 +21,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 MASK: Final = "**********"
-_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_KEY = re.compile(
     r"(^|[._-])(password|passwd|pwd|secret|token|credentials?|api[._-]?key|private[._-]?key|key)$",
     re.IGNORECASE,
@@ -35,7 +35,7 @@ class UnresolvedReference(ValueError):
 def resolve(value: Any) -> Any:
     """``value`` with every ``${env:NAME}`` replaced by the variable's value, at any depth."""
     if isinstance(value, str):
-        return _REFERENCE.sub(_lookup, value)
+        return REFERENCE.sub(_lookup, value)
     if isinstance(value, Mapping):
         return {key: resolve(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -66,7 +66,7 @@ def _masked(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(key, item) for item in value]
     if isinstance(value, str):
-        if _REFERENCE.fullmatch(value):
+        if REFERENCE.fullmatch(value):
             return value
         if is_secret_key(key) and value:
             return MASK
@@ -82,7 +82,7 @@ def _url_masked(text: str) -> str:
         password = parts.password
     except ValueError:
         return text
-    if not password or _REFERENCE.fullmatch(password):
+    if not password or REFERENCE.fullmatch(password):
         return text
     userinfo, _, host = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
-from services.connectors.failures import ConnectorFailed, dead_letter
+from services.connectors.failures import ConnectorFailed, canonical, dead_letter
 from services.connectors.metrics import RECORDS
 from services.connectors.plugin import SinkConnector, SinkRecord
 from services.connectors.transforms import TransformError, Transforms
@@ -42,7 +42,7 @@ from services.core.errors import NdxpError
 from services.core.kafka.admin import admin_client
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.headers import EVENT_ID, SCHEMA_ID, decode_headers
-from services.core.kafka.producer import Record, send_batch
+from services.core.kafka.producer import send_batch
 from services.core.kafka.topics import connector_group, dataset_topic, dlq_topic
 from services.core.sharing.agreements import AgreementInactive, effective_state
 from services.core.sharing.delivery import ordered
@@ -221,8 +221,8 @@ class _Sink:
             return SinkRecord(**base, value=None, json=None, error=exc.message)
         if self.transforms:
             try:
-                value, key = self.transforms.apply(dict(value), base["key"])
-                as_json, _ = self.transforms.apply(dict(as_json), base["key"])
+                value, key = self.transforms.apply(value, base["key"])
+                as_json, _ = self.transforms.apply(as_json, base["key"])
             except TransformError as exc:
                 return SinkRecord(**base, value=None, json=None, error=f"transform failed: {exc}")
             base["key"] = key
@@ -231,19 +231,17 @@ class _Sink:
     async def dead_letter(self, bad: list[tuple[SinkRecord, str]]) -> None:
         if not bad:
             return
-        out: list[Record] = []
-        for record, reason in bad:
-            position = json.dumps(
-                {"topic": record.topic, "partition": record.partition, "offset": record.offset},
-                sort_keys=True,
-                separators=(",", ":"),
+        out = [
+            dead_letter(
+                self.run.name,
+                reason,
+                canonical({"topic": r.topic, "partition": r.partition, "offset": r.offset}),
+                r.event_id,
+                key=r.key,
+                value=_dlq_value(r),
             )
-            payload = _dlq_value(record)
-            out.append(
-                dead_letter(
-                    self.run.name, reason, position, record.event_id, key=record.key, value=payload
-                )
-            )
+            for r, reason in bad
+        ]
         await send_batch(self.runtime.producer, dlq_topic(self.run.name), out)
 
     async def account(self, agreement: Agreement, delivered: list[SinkRecord]) -> None:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -132,5 +132,11 @@ class TopicTable:
     async def put(self, key: str, value: Any) -> None:
         """Write ``value`` (None: a tombstone) and wait until Kafka acknowledged it."""
         payload = None if value is None else json.dumps(value, sort_keys=True).encode()
-        await send_batch(self.producer, self.topic, [Record(key.encode(), payload)])
-        self._apply(key, payload)
+        await self.write([Record(key.encode(), payload)])
+
+    async def write(self, records: Sequence[Record]) -> None:
+        """Write ``records`` (keys and JSON values or tombstones) in one batch, acknowledged."""
+        await send_batch(self.producer, self.topic, records)
+        for record in records:
+            assert record.key is not None  # noqa: S101 - every row of a table has a key
+            self._apply(record.key.decode(), record.value)

@@ -64,6 +64,7 @@ from pydantic_core import ErrorDetails
 from services.connectors.casting import CASTS, CastType, Uncastable, to_text
 from services.connectors.working_copy import MISSING, WorkingCopy
 from services.core.avro.values import describe
+from services.core.kafka.headers import utc_millis
 
 
 class TransformError(ValueError):
@@ -281,8 +282,7 @@ class InsertSpec(_Spec):
 
         def insert(record: WorkingCopy, key: str | None) -> str | None:
             if timestamp:
-                now = datetime.now(UTC)
-                record.root[name] = f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
+                record.root[name] = utc_millis(datetime.now(UTC))
             else:  # a copy per record: a later step may change an inserted object
                 record.root[name] = copy.deepcopy(value)
             return key

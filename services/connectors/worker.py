@@ -27,12 +27,17 @@ from services.connectors.secrets import MASK, masked_config
 from services.connectors.sink import sink_offsets
 from services.connectors.store import TopicTable
 from services.core.errors import BadRequest, Conflict, NotFound
-from services.core.kafka.connect_configs import CONNECTOR, RESTART, TARGET
+from services.core.kafka.connect_configs import (
+    CONNECTOR,
+    RESTART,
+    TARGET,
+    connector_records,
+    deletion_records,
+)
 from services.core.kafka.topics import check_connector, connector_group
 
 log = logging.getLogger(__name__)
 
-TARGETS: Final = ("RUNNING", "PAUSED", "STOPPED")
 STATUS_FLUSH_SECONDS: Final = 5.0
 
 
@@ -280,8 +285,7 @@ class Worker:
             if self.configs.get(CONNECTOR + name) is not None:
                 raise ConnectorExists(f"connector {name!r} already exists")
             parse_config(raw)
-            await self.configs.put(TARGET + name, None)
-            await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
+            await self.configs.write(connector_records(name, raw))
         await self.reconcile()
         return self.info(name)
 
@@ -299,9 +303,7 @@ class Worker:
     async def delete(self, name: str) -> None:
         await self.sync()
         self.raw_config(name)
-        await self.configs.put(CONNECTOR + name, None)
-        await self.configs.put(TARGET + name, None)
-        await self.configs.put(RESTART + name, None)
+        await self.configs.write(deletion_records(name))
         await self.reconcile()
         self._publish(name, None)
 

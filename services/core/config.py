@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, CONNECT_OFFSETS_TOPIC
+
 DEFAULT_KAFKA_VERSION = "4.1.1"
 
 
@@ -223,7 +225,7 @@ class GatewaySettings(ServiceSettings):
         description="Seconds Kafka has to take a batch before the publish answers 503.",
     )
     connect_configs_topic: str = Field(
-        "ndxp.connect-configs",
+        CONNECT_CONFIGS_TOPIC,
         validation_alias="NDXP_GATEWAY_CONNECT_CONFIGS_TOPIC",
         description="Connect's configs topic, where push subscriptions' connectors are written.",
     )
@@ -243,12 +245,12 @@ class ConnectSettings(ServiceSettings):
         description="Where connectors fetch their dataset's contract.",
     )
     configs_topic: str = Field(
-        "ndxp.connect-configs",
+        CONNECT_CONFIGS_TOPIC,
         validation_alias="NDXP_CONNECT_CONFIGS_TOPIC",
         description="Compacted topic holding connector configs and target states.",
     )
     offsets_topic: str = Field(
-        "ndxp.connect-offsets",
+        CONNECT_OFFSETS_TOPIC,
         validation_alias="NDXP_CONNECT_OFFSETS_TOPIC",
         description="Compacted topic holding source offsets, keyed by connector name.",
     )

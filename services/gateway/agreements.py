@@ -53,11 +53,7 @@ from services.core.avro.projection import derive_reader_schema, granted_fields_d
 from services.core.avro.registry_client import RegistryNotFound
 from services.core.db.models import Agreement, Dataset
 from services.core.errors import Conflict
-from services.core.sharing.agreements import (
-    AgreementInactive,
-    active_agreement,
-    state_clause,
-)
+from services.core.sharing.agreements import state_clause
 from services.gateway.agreement_audit import agreement_event, record
 from services.gateway.agreement_expiry import sweep_quietly
 from services.gateway.agreement_moves import (
@@ -88,8 +84,6 @@ from services.gateway.metadata import subject_of
 from services.gateway.resources import Catalogue
 
 __all__ = [
-    "AgreementInactive",
-    "active_agreement",
     "approve",
     "get_agreement",
     "list_agreements",

@@ -34,7 +34,14 @@ from services.core.avro.codec import (
     validate,
 )
 from services.core.avro.contract_cache import ContractCache
-from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, TRACEPARENT
+from services.core.kafka.headers import (
+    EVENT_ID,
+    PRODUCER,
+    PUBLISHED_AT,
+    SCHEMA_ID,
+    TRACEPARENT,
+    utc_millis,
+)
 from services.gateway.publish_body import Elements, Format, parse_avro, parse_json
 from services.gateway.publisher import Outgoing
 
@@ -90,7 +97,7 @@ async def encoded_batch(
     event_ids = _event_ids(len(values), given_ids, client_id, to, request.idempotency_key)
     common = [
         (PRODUCER, to.owner.encode()),
-        (PUBLISHED_AT, f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z".encode()),
+        (PUBLISHED_AT, utc_millis(now).encode()),
         (TRACEPARENT, _traceparent(request.traceparent).encode()),
     ]
     if ids is None:

@@ -22,16 +22,13 @@ from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
 from services.core.sharing.delivery import (
     Delivered,
-    Renderer,
     account,
-    check_agreement,
     observe_lag,
     ordered,
 )
-from services.gateway import push
 from services.gateway.cursor import Cursor
 from services.gateway.subscribe import Subscribe
-from services.gateway.subscriptions import load, record_lag
+from services.gateway.subscriptions import load, open_delivery, record_lag
 
 MAX_RECORDS: Final = 1_000
 MAX_WAIT: Final = 30.0
@@ -50,11 +47,9 @@ async def pull(
     auditor: AuditLog,
 ) -> bytes:
     """The JSON body ``{"records": [...], "cursor": "..."}`` of one pull."""
-    found, topic = await load(sub, principal, subscription_id)
-    push.refuse(found, "pulls")
-    agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
-    renderer = Renderer(sub.contracts, agreement, found.format, auth)
-    await renderer.prepare(())  # an Avro subscription's reader schema, before reading anything
+    found, topic, agreement, renderer = await open_delivery(
+        sub, principal, subscription_id, "pulls", auth
+    )
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()
         committed = await consumer.committed()
@@ -84,8 +79,7 @@ async def ack(
     sub: Subscribe, principal: Principal, subscription_id: str, cursor_text: str
 ) -> dict[str, Any]:
     """Commit a pulled cursor; the subscription's committed offsets and lag after it."""
-    found, topic = await load(sub, principal, subscription_id)
-    push.refuse(found, "acknowledgements")
+    found, topic = await load(sub, principal, subscription_id, refuse_push="acknowledgements")
     cursor = Cursor.decode(cursor_text).for_subscription(found.id)
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()

@@ -44,15 +44,13 @@ from services.core.sharing.delivery import (
     Delivered,
     Renderer,
     account,
-    check_agreement,
     observe_lag,
     ordered,
 )
-from services.gateway import push
 from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
 from services.gateway.cursor import Cursor, InvalidCursor
 from services.gateway.subscribe import Subscribe
-from services.gateway.subscriptions import load, record_lag
+from services.gateway.subscriptions import open_delivery, record_lag
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +78,9 @@ async def open_stream(
 ) -> AsyncIterator[bytes]:
     """Check what can be checked before the response starts (the subscription, the agreement,
     the form of ``Last-Event-ID``); the events, from a generator that owns its consumer."""
-    found, topic = await load(sub, principal, subscription_id)
-    push.refuse(found, "streams")
-    agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
-    renderer = Renderer(sub.contracts, agreement, found.format, auth)
-    await renderer.prepare(())
+    found, topic, agreement, renderer = await open_delivery(
+        sub, principal, subscription_id, "streams", auth
+    )
     resume = None
     if last_event_id:
         resume = Cursor.decode(last_event_id.strip()).for_subscription(found.id)

@@ -38,7 +38,7 @@ from services.core.auth.principal import Principal
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
-from services.core.sharing.delivery import ReaderSchemaMissing, check_agreement
+from services.core.sharing.delivery import ReaderSchemaMissing, Renderer, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
 from services.gateway import push
 from services.gateway.consumers import Committed, SubscriptionConsumer, delete_group
@@ -93,9 +93,10 @@ class OffsetOutOfRange(Unprocessable):
 
 
 async def load(
-    sub: Subscribe, principal: Principal, subscription_id: str
+    sub: Subscribe, principal: Principal, subscription_id: str, *, refuse_push: str | None = None
 ) -> tuple[Subscription, str]:
-    """The caller's subscription and its topic; 404 for another agency's, as for none."""
+    """The caller's subscription and its topic; 404 for another agency's, as for none. With
+    ``refuse_push`` (what is asked: "pulls", "a reset"...), 409 for a push subscription."""
     async with sub.sessions() as session:
         found = await session.get(Subscription, subscription_id)
         if found is None or found.consumer_agency != principal.agency:
@@ -103,7 +104,21 @@ async def load(
         dataset = await session.get(Dataset, found.dataset_id)
     if dataset is None:  # the foreign key forbids it; a hand-edited control plane does not
         raise SubscriptionNotFound(f"the dataset of subscription {subscription_id} is gone")
+    if refuse_push is not None:
+        push.refuse(found, refuse_push)
     return found, topic_of(dataset)
+
+
+async def open_delivery(
+    sub: Subscribe, principal: Principal, subscription_id: str, what: str, auth: str | None
+) -> tuple[Subscription, str, Agreement, Renderer]:
+    """What a pull or a stream starts with: the subscription (not a push one), its topic, its
+    agreement (active now) and a renderer holding the reader schema, before anything is read."""
+    found, topic = await load(sub, principal, subscription_id, refuse_push=what)
+    agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
+    renderer = Renderer(sub.contracts, agreement, found.format, auth)
+    await renderer.prepare(())
+    return found, topic, agreement, renderer
 
 
 def topic_of(dataset: Dataset) -> str:
@@ -305,8 +320,8 @@ async def reset(
     data: ResetIn,
     auditor: AuditLog,
 ) -> dict[str, Any]:
-    found, topic = await load(sub, principal, subscription_id)
-    push.refuse(found, "a reset")  # the connector, a member of its group, owns its offsets
+    # the connector of a push subscription, a member of its group, owns its offsets
+    found, topic = await load(sub, principal, subscription_id, refuse_push="a reset")
     agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()

@@ -221,9 +221,10 @@ class RestSource(SourceConnector):
         found = {path: lookup(item, path, ABSENT) for path in named if path}
         if cfg.watermark is not None and mark is None:
             found[cfg.watermark.field] = ABSENT  # null cannot be placed after a watermark
-        position: dict[str, Any] = {"digest": digest(item)}
         if cfg.id_field is not None and found[cfg.id_field] is not ABSENT:
-            position = {"id": found[cfg.id_field]}
+            position: dict[str, Any] = {"id": found[cfg.id_field]}
+        else:
+            position = {"digest": digest(item)}
         identity = next(iter(position.values()))
         if cycle.sent(mark, identity):
             return None, mark, identity

@@ -206,7 +206,7 @@ class SoapSource(SourceConnector):
             if cycle.is_old(mark):
                 continue
             position = self.position(item, value)
-            identity = position["id"] if "id" in position else digest(item)
+            identity = position["id"] if "id" in position else position["item"]
             latest.add(mark, identity)
             if not cycle.sent(mark, identity):
                 records.append(self.record(item, position))

@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import ssl
 import time
 import uuid
@@ -42,8 +41,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.connectors.excerpts import excerpt
 from services.connectors.plugin import PluginConfig, Rejected, SinkConnector, SinkRecord
-from services.connectors.secrets import resolve
+from services.connectors.secrets import REFERENCE, resolve
 from services.core.http.endpoints import check_endpoint_url
+from services.core.kafka.headers import utc_millis
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ RESERVED_HEADERS: Final = frozenset(
     {SIGNATURE_HEADER, DELIVERY_HEADER, "content-type", "content-length", "host"}
 )
 RETRIED_STATUSES: Final = frozenset({408, 429})
-_ENV_SECRET: Final = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class WebhookSinkConfig(PluginConfig):
@@ -85,7 +84,7 @@ class WebhookSinkConfig(PluginConfig):
         value = secret.get_secret_value()
         if not value:
             raise ValueError("must not be empty")
-        if "${" in _ENV_SECRET.sub("", value):  # a typo must not become the secret itself
+        if "${" in REFERENCE.sub("", value):  # a typo must not become the secret itself
             raise ValueError("a reference must read ${env:NAME}")
         return secret
 
@@ -152,8 +151,7 @@ def verify_signature(
 
 
 def _iso_utc(epoch_millis: int) -> str:
-    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=epoch_millis)
-    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+    return utc_millis(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=epoch_millis))
 
 
 def encode_body(records: Sequence[SinkRecord]) -> bytes:

@@ -28,7 +28,6 @@ PINNED_SECONDS: Final = 300.0
 MAX_CONTRACTS: Final = 4096
 MAX_REFERENCE_DEPTH: Final = 16
 SUBJECT_NOT_FOUND: Final = 40401
-VERSION_NOT_FOUND: Final = 40402
 
 
 class SchemaVersionNotFound(NotFound):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 EVENT_ID = "ndxp-event-id"
 PRODUCER = "ndxp-producer"
@@ -36,3 +37,10 @@ def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[s
     value reads as ``""``; bytes that are not UTF-8 (from foreign producers) decode with U+FFFD
     rather than failing the consumer."""
     return {name: (value or b"").decode("utf-8", errors="replace") for name, value in headers or ()}
+
+
+def utc_millis(moment: datetime) -> str:
+    """``moment`` as ndxp writes instants (``ndxp-published-at``, delivered records, inserted
+    timestamps): ISO 8601 in UTC with milliseconds, ``2025-03-14T02:30:15.123Z``."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"

@@ -55,7 +55,13 @@ from services.core.avro.codec import (
 from services.core.avro.contract_cache import ContractCache, UnusableContract
 from services.core.db.models import Agreement, Subscription
 from services.core.errors import Conflict, NotFound
-from services.core.kafka.headers import EVENT_ID, PUBLISHED_AT, SCHEMA_ID, decode_headers
+from services.core.kafka.headers import (
+    EVENT_ID,
+    PUBLISHED_AT,
+    SCHEMA_ID,
+    decode_headers,
+    utc_millis,
+)
 from services.core.sharing.agreements import active_agreement
 from services.core.sharing.metrics import DELIVERY_LAG, count_delivered
 
@@ -167,8 +173,7 @@ def ordered(fetched: Mapping[Any, list[Any]]) -> list[Any]:
 
 
 def _iso(timestamp_ms: int) -> str:
-    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return utc_millis(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
 
 
 def published_at(record: Any) -> float:
@@ -266,9 +271,3 @@ async def account(
             details={"channel": channel, "subscription": subscription.id},
         )
     )
-
-
-def auditor_of(state: Any) -> AuditLog:
-    """The request's audit trail (the gateway's lifespan puts it in the state)."""
-    auditor: AuditLog = state.audit
-    return auditor

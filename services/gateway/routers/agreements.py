@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
-from services.core.audit import AuditLog
+from services.core.audit.deps import Audit as AuditDep
 from services.core.auth.deps import Authenticated
 from services.gateway import agreements
 from services.gateway.agreement_terms import AgreementIn, AgreementQuery, Approval, Decision
 from services.gateway.resources import CatalogueDep
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
-
-
-def get_audit(request: Request) -> AuditLog:
-    audit: AuditLog = request.state.audit
-    return audit
-
-
-AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
 @router.post("", status_code=201)

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from services.core.audit.deps import Audit
 from services.core.auth.deps import require
 from services.core.auth.principal import SUBSCRIBE, Principal
-from services.core.sharing.delivery import auditor_of
 from services.gateway import pull, stream, subscriptions
 from services.gateway.push import ConnectConfigsDep
 from services.gateway.subscribe import SubscribeDep
@@ -34,10 +34,9 @@ async def create_subscription(
     principal: Subscriber,
     sub: SubscribeDep,
     connect: ConnectConfigsDep,
-    request: Request,
+    auditor: Audit,
     response: Response,
 ) -> dict[str, Any]:
-    auditor = auditor_of(request.state)
     created = await subscriptions.create(sub, principal, body, auditor, connect)
     response.headers["Location"] = f"/v1/subscriptions/{created['id']}"
     return created
@@ -61,9 +60,8 @@ async def delete_subscription(
     principal: Subscriber,
     sub: SubscribeDep,
     connect: ConnectConfigsDep,
-    request: Request,
+    auditor: Audit,
 ) -> Response:
-    auditor = auditor_of(request.state)
     await subscriptions.delete(sub, principal, subscription_id, auditor, connect)
     return Response(status_code=204)
 
@@ -74,9 +72,8 @@ async def reset_subscription(
     body: ResetIn,
     principal: Subscriber,
     sub: SubscribeDep,
-    request: Request,
+    auditor: Audit,
 ) -> dict[str, Any]:
-    auditor = auditor_of(request.state)
     return await subscriptions.reset(sub, principal, subscription_id, body, auditor)
 
 
@@ -85,6 +82,7 @@ async def pull_events(
     subscription_id: str,
     principal: Subscriber,
     sub: SubscribeDep,
+    auditor: Audit,
     request: Request,
     max_records: Annotated[int, Query(alias="max", ge=1, le=pull.MAX_RECORDS)] = 500,
     wait: Annotated[float, Query(ge=0, le=pull.MAX_WAIT)] = 10.0,
@@ -96,7 +94,7 @@ async def pull_events(
         max_records=max_records,
         wait=wait,
         auth=request.headers.get("authorization"),
-        auditor=auditor_of(request.state),
+        auditor=auditor,
     )
     return Response(body, media_type="application/json")
 
@@ -113,6 +111,7 @@ async def stream_events(
     subscription_id: str,
     principal: Subscriber,
     sub: SubscribeDep,
+    auditor: Audit,
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
@@ -122,7 +121,7 @@ async def stream_events(
         subscription_id,
         last_event_id=last_event_id,
         auth=request.headers.get("authorization"),
-        auditor=auditor_of(request.state),
+        auditor=auditor,
     )
     return StreamingResponse(
         events,
