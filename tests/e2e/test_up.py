@@ -104,6 +104,11 @@ def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> 
             body = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
             assert body == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
             assert "ndxp_build_info" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            # the API documentation is open, though every service requires tokens by default
+            assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+            assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["paths"]
+        for name, path in (("registry", "/subjects"), ("connect", "/connectors")):
+            assert httpx.get(f"http://127.0.0.1:{ports[name]}{path}").status_code == 401
 
         _check_demo(tmp_path / "data", ports["gateway"])
 
