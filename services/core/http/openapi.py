@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import NoneType
 from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI, routing
@@ -184,7 +183,7 @@ def _can_fail(field: Any, *, in_path: bool) -> bool:
     """Whether FastAPI may refuse this parameter: anything but an unconstrained string that is
     either optional or in the path (where routing guarantees it)."""
     info = field.field_info
-    if info.annotation not in (str, str | None, str | NoneType) or info.metadata:
+    if info.annotation not in (str, str | None) or info.metadata:
         return True
     return not in_path and info.is_required()
 
@@ -192,8 +191,8 @@ def _can_fail(field: Any, *, in_path: bool) -> bool:
 def _validation_errors(dependant: Dependant) -> Iterator[ErrorKind]:
     if dependant.body_params:
         yield from (INVALID_JSON, INVALID_REQUEST)
-    optional = (*dependant.query_params, *dependant.header_params, *dependant.cookie_params)
-    if any(_can_fail(field, in_path=False) for field in optional) or any(
+    outside = (*dependant.query_params, *dependant.header_params, *dependant.cookie_params)
+    if any(_can_fail(field, in_path=False) for field in outside) or any(
         _can_fail(field, in_path=True) for field in dependant.path_params
     ):
         yield INVALID_REQUEST
