@@ -3,7 +3,8 @@
 Reads (``GET``) need any valid token; everything else (creating, changing, pausing, deleting a
 connector, altering its offsets, validating a config) needs the ``admin`` scope: a connector reads
 an agency's systems with the worker's credentials, so only the hub's operators may set one up.
-Health, readiness and metrics stay open for probes.
+Health, readiness and metrics stay open for probes, the API documentation (``/docs``,
+``/openapi.json``) for everyone.
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ from services.core.http.errors import problem_json
 _READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def is_write(method: str, path: str) -> bool:
+    return method not in _READS
+
+
 def admin_writes(principal: Principal, method: str, path: str) -> None:
-    if method not in _READS and not principal.is_admin:
+    if is_write(method, path) and not principal.is_admin:
         raise InsufficientScope((ADMIN,))
 
 
 class ConnectAuth(TokenGate):
+    refusals = (InsufficientScope,)
+    refuses = staticmethod(is_write)
+
     def __init__(self, app: ASGIApp) -> None:
         super().__init__(app, admin_writes, problem_json)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 
 from services.core.errors import BadRequest, UnsupportedMediaType
+from services.core.http.openapi import raising
 from services.registry.errors import MEDIA_TYPE, SchemaNotFound, SchemaTooLarge
 from services.registry.registry import Registry
 
@@ -52,6 +53,7 @@ def reply(body: Any, status_code: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status_code, media_type=MEDIA_TYPE)
 
 
+@raising(SchemaNotFound)
 def schema_id_param(schema_id: str) -> int:
     """A schema id from the path; anything that is not one is simply not found (40403)."""
     if not schema_id.isdigit() or len(schema_id) > 10:  # noqa: PLR2004 - ids are 32-bit

@@ -6,12 +6,16 @@ these codes are part of the API: 40401 subject not found, 42201 invalid schema, 
 
 from __future__ import annotations
 
+from typing import Final
+
 from services.core.errors import (
+    BadRequest,
     Conflict,
     NdxpError,
     NotFound,
     Unavailable,
     Unprocessable,
+    UnsupportedMediaType,
 )
 from services.core.http.errors import SCHEMA_REGISTRY_MEDIA_TYPE as MEDIA_TYPE
 from services.core.http.errors import confluent_json
@@ -92,5 +96,32 @@ class StoreError(Unavailable):
 class StoreTimeout(Unavailable):
     code, error_code = "store_timeout", 50002
 
+
+# What the routes answer beyond authentication and validation, as they declare it for the OpenAPI
+# document (``responses=raises(*REGISTER)``): a JSON body that is no schema request, a subject or
+# version not there, a write the mode or the store refuses.
+JSON_BODY: Final = (UnsupportedMediaType, BadRequest, SchemaTooLarge)
+SCHEMA_BODY: Final = (*JSON_BODY, InvalidSchema)
+VERSION: Final = (SubjectNotFound, VersionNotFound, InvalidVersion)
+WRITE: Final = (OperationNotPermitted, StoreError)
+LOOKUP: Final = (*SCHEMA_BODY, SubjectNotFound, SchemaNotFound)
+REGISTER: Final = (*SCHEMA_BODY, InvalidVersion, IncompatibleSchema, *WRITE)
+COMPATIBILITY: Final = (*SCHEMA_BODY, *VERSION)
+DELETE_SUBJECT: Final = (
+    SubjectNotFound,
+    SubjectNotSoftDeleted,
+    SubjectSoftDeleted,
+    ReferenceExists,
+    *WRITE,
+)
+DELETE_VERSION: Final = (
+    *VERSION,
+    VersionNotSoftDeleted,
+    VersionSoftDeleted,
+    ReferenceExists,
+    *WRITE,
+)
+SET_CONFIG: Final = (*JSON_BODY, InvalidCompatibilityLevel, StoreError)
+SET_MODE: Final = (*JSON_BODY, InvalidMode, *WRITE)
 
 __all__ = ["MEDIA_TYPE", "NdxpError", "confluent_json"]

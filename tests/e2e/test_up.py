@@ -27,6 +27,11 @@ def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> 
             body = httpx.get(f"{hub.url(name)}/readyz").json()
             assert body == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
             assert "ndxp_build_info" in httpx.get(f"{hub.url(name)}/metrics").text
+            # the API documentation is open, though every service requires tokens by default
+            assert httpx.get(f"{hub.url(name)}/docs").status_code == 200
+            assert httpx.get(f"{hub.url(name)}/openapi.json").json()["paths"]
+        for name, path in (("registry", "/subjects"), ("connect", "/connectors")):
+            assert httpx.get(f"{hub.url(name)}{path}").status_code == 401
 
         _check_demo(hub)
 

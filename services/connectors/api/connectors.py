@@ -8,8 +8,18 @@ from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, Field
 
 from services.connectors.api.deps import Worker
+from services.connectors.configs import ConfigInvalid
+from services.connectors.worker import ConnectorExists, ConnectorNotFound, NotStopped, SinkOffsets
+from services.core.errors import Unavailable
+from services.core.http.openapi import raises
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
+OFFSETS = (
+    ConnectorNotFound,
+    SinkOffsets,
+    NotStopped,
+    Unavailable,
+)  # altering a connector's offsets
 
 
 class NewConnector(BaseModel):
@@ -32,24 +42,28 @@ async def list_connectors(worker: Worker) -> list[str]:
     return worker.names()
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=raises(ConfigInvalid, ConnectorExists, Unavailable),
+)
 async def create_connector(body: NewConnector, worker: Worker) -> dict[str, Any]:
     return await worker.create(body.name, body.config)
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=raises(ConnectorNotFound))
 async def get_connector(name: str, worker: Worker) -> dict[str, Any]:
     await worker.sync()
     return worker.info(name)
 
 
-@router.get("/{name}/config")
+@router.get("/{name}/config", responses=raises(ConnectorNotFound))
 async def get_config(name: str, worker: Worker) -> dict[str, Any]:
     await worker.sync()
     return worker.config_of(name)
 
 
-@router.put("/{name}/config")
+@router.put("/{name}/config", responses=raises(ConfigInvalid, Unavailable))
 async def put_config(
     name: str, worker: Worker, response: Response, config: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
@@ -58,49 +72,69 @@ async def put_config(
     return info
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=raises(ConnectorNotFound, Unavailable),
+)
 async def delete_connector(name: str, worker: Worker) -> None:
     await worker.delete(name)
 
 
-@router.get("/{name}/status")
+@router.get("/{name}/status", responses=raises(ConnectorNotFound))
 async def get_status(name: str, worker: Worker) -> dict[str, Any]:
     await worker.sync()
     return worker.status(name)
 
 
-@router.put("/{name}/pause", status_code=status.HTTP_202_ACCEPTED)
+@router.put(
+    "/{name}/pause",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=raises(ConnectorNotFound, Unavailable),
+)
 async def pause(name: str, worker: Worker) -> None:
     await worker.set_target(name, "PAUSED")
 
 
-@router.put("/{name}/resume", status_code=status.HTTP_202_ACCEPTED)
+@router.put(
+    "/{name}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=raises(ConnectorNotFound, Unavailable),
+)
 async def resume(name: str, worker: Worker) -> None:
     await worker.set_target(name, "RUNNING")
 
 
-@router.put("/{name}/stop", status_code=status.HTTP_204_NO_CONTENT)
+@router.put(
+    "/{name}/stop",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=raises(ConnectorNotFound, Unavailable),
+)
 async def stop(name: str, worker: Worker) -> None:
     await worker.set_target(name, "STOPPED")
 
 
-@router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{name}/restart",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=raises(ConnectorNotFound, Unavailable),
+)
 async def restart(name: str, worker: Worker) -> None:
     await worker.restart(name)
 
 
-@router.get("/{name}/offsets")
+@router.get("/{name}/offsets", responses=raises(ConnectorNotFound))
 async def get_offsets(name: str, worker: Worker) -> dict[str, Any]:
     return await worker.offsets(name)
 
 
-@router.patch("/{name}/offsets")
+@router.patch("/{name}/offsets", responses=raises(*OFFSETS))
 async def alter_offsets(name: str, body: Offsets, worker: Worker) -> dict[str, str]:
     await worker.alter_offsets(name, body.offsets[0].offset)
     return {"message": "The offsets for this connector have been altered successfully"}
 
 
-@router.delete("/{name}/offsets")
+@router.delete("/{name}/offsets", responses=raises(*OFFSETS))
 async def reset_offsets(name: str, worker: Worker) -> dict[str, str]:
     await worker.alter_offsets(name, None)
     return {"message": "The offsets for this connector have been reset successfully"}

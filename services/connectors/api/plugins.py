@@ -10,6 +10,7 @@ from services.connectors.configs import config_errors
 from services.connectors.plugin import describe, plugins
 from services.connectors.secrets import masked_config
 from services.connectors.worker import ConnectorNotFound
+from services.core.http.openapi import raises
 
 router = APIRouter(prefix="/connector-plugins", tags=["connector-plugins"])
 
@@ -24,7 +25,7 @@ async def list_plugins() -> list[dict[str, Any]]:
     return [describe(name, cls) for name, cls in sorted(plugins().items())]
 
 
-@router.put("/{plugin}/config/validate")
+@router.put("/{plugin}/config/validate", responses=raises(PluginNotFound))
 async def validate_config(plugin: str, config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Kafka Connect's answer shape, trimmed: the error count and each key's errors."""
     if plugin not in plugins():

@@ -21,8 +21,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.core.auth.authenticator import Authenticator
-from services.core.auth.errors import InsufficientScope
+from services.core.auth.errors import AUTHENTICATION_ERRORS, InsufficientScope
 from services.core.auth.principal import Principal
+from services.core.http.openapi import raising
 
 
 def get_authenticator(request: Request) -> Authenticator:
@@ -30,6 +31,7 @@ def get_authenticator(request: Request) -> Authenticator:
     return authenticator
 
 
+@raising(*AUTHENTICATION_ERRORS)
 async def authenticate(request: Request) -> Principal:
     """The caller, from ``Authorization: Bearer <jwt>`` or ``Basic <client_id:secret>``; 401 when
     missing or invalid, 429 when the client is over its rate."""
@@ -45,6 +47,7 @@ def require(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency yielding the caller when it holds every one of ``scopes``, else 403."""
     needed = tuple(scopes)
 
+    @raising(InsufficientScope)
     async def dependency(principal: Authenticated) -> Principal:
         if not all(principal.has(scope) for scope in needed):
             raise InsufficientScope(needed)

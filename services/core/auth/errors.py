@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from services.core.errors import Forbidden, RateLimited, Unauthorized
+from services.core.errors import Forbidden, RateLimited, Unauthorized, Unavailable
 
 REALM: Final = "ndxp"
 
@@ -72,3 +72,8 @@ class ClientRateLimited(RateLimited):
             f"client {client_id} is over its request rate; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+# What authenticating a request can answer: no or bad credentials, the client over its rate, or
+# the keys of the token's issuer out of reach.
+AUTHENTICATION_ERRORS: Final = (MissingCredentials, InvalidToken, ClientRateLimited, Unavailable)

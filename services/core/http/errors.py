@@ -37,6 +37,27 @@ class ErrorInfo:
 
 ErrorRenderer = Callable[[ErrorInfo], Response]
 
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """An error as the API documents it: status, stable code, title (and Confluent's number)."""
+
+    status: int
+    code: str
+    title: str
+    error_code: int | None = None
+
+    def info(self, detail: str, errors: list[dict[str, Any]] | None = None) -> ErrorInfo:
+        return ErrorInfo(
+            self.status, self.code, self.title, detail, errors or [], error_code=self.error_code
+        )
+
+
+# The errors no exception class names: FastAPI's request validation, and any unexpected failure.
+INVALID_REQUEST = ErrorKind(422, "invalid_request", "Invalid request")
+INVALID_JSON = ErrorKind(400, "invalid_json", "Malformed JSON")
+INTERNAL_ERROR = ErrorKind(500, "internal_error", "Internal error")
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -69,13 +90,21 @@ def problem_json(info: ErrorInfo) -> Response:
 SCHEMA_REGISTRY_MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
+def confluent_code(status: int, error_code: int | None) -> int:
+    """The ``error_code`` Confluent's clients see: the finer code, else the HTTP status (50001
+    for any 5xx)."""
+    if error_code is not None:
+        return error_code
+    return 50001 if status >= 500 else status  # noqa: PLR2004
+
+
 def confluent_json(info: ErrorInfo) -> Response:
     """Confluent Schema Registry's error body (``{"error_code": 40401, "message": ...}``), which
     its clients branch on; errors without a finer code use the HTTP status (50001 for 5xx)."""
-    error_code = info.error_code
-    if error_code is None:
-        error_code = 50001 if info.status >= 500 else info.status  # noqa: PLR2004
-    body: dict[str, Any] = {"error_code": error_code, "message": info.detail}
+    body: dict[str, Any] = {
+        "error_code": confluent_code(info.status, info.error_code),
+        "message": info.detail,
+    }
     if info.errors:
         body["errors"] = info.errors
     return JSONResponse(
@@ -89,10 +118,8 @@ def _validation_info(exc: RequestValidationError) -> ErrorInfo:
         for err in exc.errors()
     ]
     if any(err["type"] == "json_invalid" for err in errors):
-        return ErrorInfo(
-            400, "invalid_json", "Malformed JSON", "the body is not valid JSON", errors
-        )
-    return ErrorInfo(422, "invalid_request", "Invalid request", "the request is invalid", errors)
+        return INVALID_JSON.info("the body is not valid JSON", errors)
+    return INVALID_REQUEST.info("the request is invalid", errors)
 
 
 def error_info(exc: Exception) -> ErrorInfo:
@@ -107,7 +134,7 @@ def error_info(exc: Exception) -> ErrorInfo:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         title = code.replace("_", " ").capitalize()
         return ErrorInfo(exc.status_code, code, title, str(exc.detail), [], dict(exc.headers or {}))
-    return ErrorInfo(500, "internal_error", "Internal error", "an unexpected error occurred")
+    return INTERNAL_ERROR.info("an unexpected error occurred")
 
 
 def setup_exception_handlers(app: FastAPI, render: ErrorRenderer = problem_json) -> None:

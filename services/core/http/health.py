@@ -29,6 +29,21 @@ async def kafka_ready(core: CoreState) -> None:
     await check_kafka(core.settings.kafka, bootstrap=core.kafka_bootstrap, timeout=CHECK_TIMEOUT)
 
 
+NOT_READY = {
+    "description": "Not ready: which of its checks failed (a readiness report, not an error)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["status", "checks"],
+                "properties": {
+                    "status": {"const": "not_ready"},
+                    "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            }
+        }
+    },
+}
 DEFAULT_CHECKS: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
 
 
@@ -48,7 +63,7 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: NOT_READY})
     async def readyz(core: Core) -> JSONResponse:
         results = await asyncio.gather(*(_run(check, core) for check in checks.values()))
         report = dict(zip(checks, results, strict=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -17,9 +17,11 @@ from services.core.config import ServiceSettings, masked
 from services.core.db.engine import create_engine, session_factory
 from services.core.db.migrate import migrate
 from services.core.errors import NdxpError
+from services.core.http.docs import docs_router
 from services.core.http.errors import ErrorRenderer, problem_json, setup_exception_handlers
 from services.core.http.health import ReadinessCheck, health_router
 from services.core.http.middleware import RequestContextMiddleware
+from services.core.http.openapi import document_errors
 from services.core.http.state import CoreState
 from services.core.logging import configure_logging
 from services.core.metrics import mark_started
@@ -67,7 +69,7 @@ def create_service_app(
     render: ErrorRenderer = problem_json,
     resources: Resources | None = None,
     checks: dict[str, ReadinessCheck] | None = None,
-    middleware: Iterable[Callable[[ASGIApp], ASGIApp]] = (),
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics."""
 
@@ -83,11 +85,17 @@ def create_service_app(
                 mark_started(service)
                 yield {"core": core, **extra}
 
-    app = FastAPI(title=f"ndxp {service}", version=__version__, lifespan=lifespan)
+    title = f"ndxp {service}"
+    # /docs is ndxp's own, serving Swagger UI from the service (no CDN); no ReDoc page
+    app = FastAPI(
+        title=title, version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    app.include_router(docs_router(title))
     app.include_router(health_router(checks))
     for router in routers:
         app.include_router(router)
     setup_exception_handlers(app, render)
+    document_errors(app, render, middleware)
     for extra in middleware:  # innermost first; the request context wraps them all
         app.add_middleware(extra)
     app.add_middleware(RequestContextMiddleware, service=service)

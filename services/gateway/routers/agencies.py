@@ -8,15 +8,17 @@ from fastapi import APIRouter, Depends, Response
 
 from services.core.auth.deps import require
 from services.core.auth.principal import ADMIN, Principal
+from services.core.http.openapi import raises
 from services.core.http.state import Core
 from services.gateway import identity
+from services.gateway import route_errors as errors
 from services.gateway.identity import AgencyIn, ClientIn
 
 router = APIRouter(prefix="/v1/admin/agencies", tags=["admin"])
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=raises(*errors.NEW_AGENCY))
 async def create_agency(body: AgencyIn, core: Core, _: Admin) -> dict[str, Any]:
     return identity.agency_document(await identity.create_agency(core.sessions, body))
 
@@ -27,24 +29,24 @@ async def list_agencies(core: Core, _: Admin) -> dict[str, Any]:
     return {"items": [identity.agency_document(a) for a in agencies]}
 
 
-@router.get("/{agency_id}")
+@router.get("/{agency_id}", responses=raises(*errors.AGENCY))
 async def get_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
     return identity.agency_document(await identity.get_agency(core.sessions, agency_id))
 
 
-@router.post("/{agency_id}/disable")
+@router.post("/{agency_id}/disable", responses=raises(*errors.AGENCY))
 async def disable_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
     agency = await identity.set_agency_enabled(core.sessions, agency_id, enabled=False)
     return identity.agency_document(agency)
 
 
-@router.post("/{agency_id}/enable")
+@router.post("/{agency_id}/enable", responses=raises(*errors.AGENCY))
 async def enable_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
     agency = await identity.set_agency_enabled(core.sessions, agency_id, enabled=True)
     return identity.agency_document(agency)
 
 
-@router.post("/{agency_id}/clients", status_code=201)
+@router.post("/{agency_id}/clients", status_code=201, responses=raises(*errors.NEW_CLIENT))
 async def create_client(
     agency_id: str, body: ClientIn, core: Core, _: Admin, response: Response
 ) -> dict[str, Any]:
@@ -53,7 +55,7 @@ async def create_client(
     return identity.issued_document(issued)
 
 
-@router.get("/{agency_id}/clients")
+@router.get("/{agency_id}/clients", responses=raises(*errors.AGENCY))
 async def list_clients(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
     clients = await identity.list_clients(core.sessions, agency_id)
     return {"items": [identity.client_document(c) for c in clients]}

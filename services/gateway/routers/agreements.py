@@ -8,14 +8,16 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.core.audit.deps import Audit as AuditDep
 from services.core.auth.deps import Authenticated
+from services.core.http.openapi import raises
 from services.gateway import agreements
+from services.gateway import route_errors as errors
 from services.gateway.agreement_terms import AgreementIn, AgreementQuery, Approval, Decision
 from services.gateway.resources import CatalogueDep
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=raises(*errors.NEW_AGREEMENT))
 async def request_agreement(
     body: AgreementIn,
     principal: Authenticated,
@@ -30,7 +32,7 @@ async def request_agreement(
     return document
 
 
-@router.get("")
+@router.get("", responses=raises(*errors.AGREEMENTS))
 async def list_agreements(
     query: Annotated[AgreementQuery, Query()],
     principal: Authenticated,
@@ -40,14 +42,14 @@ async def list_agreements(
     return await agreements.list_agreements(catalogue, audit, principal, query)
 
 
-@router.get("/{agreement_id}")
+@router.get("/{agreement_id}", responses=raises(*errors.AGREEMENT))
 async def get_agreement(
     agreement_id: str, principal: Authenticated, catalogue: CatalogueDep, audit: AuditDep
 ) -> dict[str, Any]:
     return await agreements.get_agreement(catalogue, audit, principal, agreement_id)
 
 
-@router.post("/{agreement_id}/approve")
+@router.post("/{agreement_id}/approve", responses=raises(*errors.APPROVAL))
 async def approve(
     agreement_id: str,
     principal: Authenticated,
@@ -62,7 +64,7 @@ async def approve(
     )
 
 
-@router.post("/{agreement_id}/reject")
+@router.post("/{agreement_id}/reject", responses=raises(*errors.DECISION))
 async def reject(
     agreement_id: str,
     body: Decision,
@@ -73,7 +75,7 @@ async def reject(
     return await agreements.reject(catalogue, audit, principal, agreement_id, body)
 
 
-@router.post("/{agreement_id}/revoke")
+@router.post("/{agreement_id}/revoke", responses=raises(*errors.DECISION))
 async def revoke(
     agreement_id: str,
     body: Decision,

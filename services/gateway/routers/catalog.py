@@ -7,21 +7,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.core.auth.deps import Authenticated
+from services.core.http.openapi import raises
 from services.gateway import catalog
+from services.gateway import route_errors as errors
 from services.gateway.catalog import CatalogQuery
 from services.gateway.resources import CatalogueDep
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
 
-@router.get("")
+@router.get("", responses=raises(*errors.CATALOG))
 async def search_catalog(
     query: Annotated[CatalogQuery, Query()], principal: Authenticated, catalogue: CatalogueDep
 ) -> dict[str, Any]:
     return await catalog.search(catalogue, principal, query)
 
 
-@router.get("/{dataset}")
+@router.get("/{dataset}", responses=raises(*errors.CATALOG_ENTRY))
 async def get_entry(
     dataset: str, principal: Authenticated, catalogue: CatalogueDep, request: Request
 ) -> dict[str, Any]:

@@ -8,27 +8,29 @@ from fastapi import APIRouter, Depends, Response
 
 from services.core.auth.deps import require
 from services.core.auth.principal import ADMIN, Principal
+from services.core.http.openapi import raises
 from services.core.http.state import Core
 from services.gateway import identity
+from services.gateway import route_errors as errors
 
 router = APIRouter(prefix="/v1/admin/clients", tags=["admin"])
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 
-@router.post("/{client_id}/rotate-secret")
+@router.post("/{client_id}/rotate-secret", responses=raises(*errors.CLIENT))
 async def rotate_secret(client_id: str, core: Core, _: Admin, response: Response) -> dict[str, Any]:
     issued = await identity.rotate_secret(core.sessions, client_id)
     response.headers["Cache-Control"] = "no-store"
     return identity.issued_document(issued)
 
 
-@router.post("/{client_id}/disable")
+@router.post("/{client_id}/disable", responses=raises(*errors.CLIENT))
 async def disable_client(client_id: str, core: Core, _: Admin) -> dict[str, Any]:
     client = await identity.set_client_enabled(core.sessions, client_id, enabled=False)
     return identity.client_document(client)
 
 
-@router.post("/{client_id}/enable")
+@router.post("/{client_id}/enable", responses=raises(*errors.CLIENT))
 async def enable_client(client_id: str, core: Core, _: Admin) -> dict[str, Any]:
     client = await identity.set_client_enabled(core.sessions, client_id, enabled=True)
     return identity.client_document(client)

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Request, Response
 from services.core.audit import AuditEvent
 from services.core.audit.deps import Audit
 from services.core.auth.deps import Authenticated
+from services.core.http.openapi import raises
 from services.gateway import datasets
+from services.gateway import route_errors as errors
 from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
 from services.gateway.resources import CatalogueDep
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=raises(*errors.NEW_DATASET))
 async def create_dataset(
     body: DatasetIn,
     principal: Authenticated,
@@ -36,7 +38,7 @@ async def create_dataset(
     return {**dataset_document(dataset, publisher), "contract": registered}
 
 
-@router.put("/{dataset}/contract")
+@router.put("/{dataset}/contract", responses=raises(*errors.EVOLVE_CONTRACT))
 async def evolve_contract(
     dataset: str,
     body: ContractIn,
@@ -54,7 +56,7 @@ async def evolve_contract(
     return evolved
 
 
-@router.patch("/{dataset}")
+@router.patch("/{dataset}", responses=raises(*errors.EDIT_DATASET))
 async def update_dataset(
     dataset: str, body: DatasetPatch, principal: Authenticated, catalogue: CatalogueDep
 ) -> dict[str, Any]:

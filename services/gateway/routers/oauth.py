@@ -5,26 +5,28 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.core.http.openapi import OAUTH2, raises
 from services.core.http.state import Core
+from services.gateway import route_errors as errors
 from services.gateway.oauth.metadata import INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
 from services.gateway.oauth.resources import Endpoints, Keys
 
 router = APIRouter(tags=["oauth2"])
 
 
-@router.post(TOKEN_PATH)
+@router.post(TOKEN_PATH, responses=raises(*errors.TOKEN, wire=OAUTH2))
 async def token(request: Request, endpoints: Endpoints) -> Response:
     """Client credentials grant (RFC 6749 §4.4): an RFC 9068 JWT access token."""
     return await endpoints.handle(request, "token")
 
 
-@router.post(INTROSPECT_PATH)
+@router.post(INTROSPECT_PATH, responses=raises(*errors.INTROSPECT, wire=OAUTH2))
 async def introspect(request: Request, endpoints: Endpoints) -> Response:
     """Token introspection (RFC 7662)."""
     return await endpoints.handle(request, "introspection")
 
 
-@router.post(REVOKE_PATH)
+@router.post(REVOKE_PATH, responses=raises(*errors.REVOKE, wire=OAUTH2))
 async def revoke(request: Request, endpoints: Endpoints) -> Response:
     """Token revocation (RFC 7009)."""
     return await endpoints.handle(request, "revocation")

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.core.auth.deps import require
 from services.core.auth.principal import PUBLISH, Principal
+from services.core.http.openapi import raises
 from services.gateway import publish
+from services.gateway import route_errors as errors
 from services.gateway.publish_body import AVRO, JSON, NDJSON, body_format, read_body
 from services.gateway.publish_encode import PublishRequest
 
@@ -18,9 +20,12 @@ router = APIRouter(prefix="/v1/datasets", tags=["publish"])
 
 Publisher = Annotated[Principal, Depends(require(PUBLISH))]
 
-_RECORDS: dict[str, Any] = {
-    "description": "Records: values or {key, value, event_id} envelopes.",
-    "schema": {"type": "array", "items": {"type": "object"}},
+_RECORDS: dict[str, Any] = {  # a media type has no description of its own: its schema does
+    "schema": {
+        "description": "Records: values or {key, value, event_id} envelopes.",
+        "type": "array",
+        "items": {},
+    }
 }
 OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -42,7 +47,12 @@ async def get_publish_state(request: Request) -> publish.PublishState:  # async:
 PublishStateDep = Annotated[publish.PublishState, Depends(get_publish_state)]
 
 
-@router.post("/{dataset}/events", status_code=201, openapi_extra=OPENAPI)
+@router.post(
+    "/{dataset}/events",
+    status_code=201,
+    openapi_extra=OPENAPI,
+    responses=raises(*errors.PUBLISH),
+)
 async def publish_events(
     dataset: str,
     principal: Publisher,

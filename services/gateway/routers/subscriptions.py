@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from services.core.audit.deps import Audit
 from services.core.auth.deps import require
 from services.core.auth.principal import SUBSCRIBE, Principal
+from services.core.http.openapi import raises
 from services.gateway import pull, stream, subscriptions
+from services.gateway import route_errors as errors
 from services.gateway.push import ConnectConfigsDep
 from services.gateway.subscribe import SubscribeDep
 from services.gateway.subscriptions import ResetIn, SubscriptionIn
@@ -28,7 +30,7 @@ class AckIn(BaseModel):
     cursor: str
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=raises(*errors.NEW_SUBSCRIPTION))
 async def create_subscription(
     body: SubscriptionIn,
     principal: Subscriber,
@@ -47,14 +49,14 @@ async def list_subscriptions(principal: Subscriber, sub: SubscribeDep) -> dict[s
     return {"subscriptions": await subscriptions.list_all(sub, principal)}
 
 
-@router.get("/{subscription_id}")
+@router.get("/{subscription_id}", responses=raises(*errors.SUBSCRIPTION))
 async def read_subscription(
     subscription_id: str, principal: Subscriber, sub: SubscribeDep
 ) -> dict[str, Any]:
     return await subscriptions.read(sub, principal, subscription_id)
 
 
-@router.delete("/{subscription_id}", status_code=204)
+@router.delete("/{subscription_id}", status_code=204, responses=raises(*errors.SUBSCRIPTION))
 async def delete_subscription(
     subscription_id: str,
     principal: Subscriber,
@@ -66,7 +68,7 @@ async def delete_subscription(
     return Response(status_code=204)
 
 
-@router.post("/{subscription_id}/reset")
+@router.post("/{subscription_id}/reset", responses=raises(*errors.RESET))
 async def reset_subscription(
     subscription_id: str,
     body: ResetIn,
@@ -77,7 +79,7 @@ async def reset_subscription(
     return await subscriptions.reset(sub, principal, subscription_id, body, auditor)
 
 
-@router.get("/{subscription_id}/events")
+@router.get("/{subscription_id}/events", responses=raises(*errors.PULL))
 async def pull_events(
     subscription_id: str,
     principal: Subscriber,
@@ -99,14 +101,14 @@ async def pull_events(
     return Response(body, media_type="application/json")
 
 
-@router.post("/{subscription_id}/ack")
+@router.post("/{subscription_id}/ack", responses=raises(*errors.ACK))
 async def ack_events(
     subscription_id: str, body: AckIn, principal: Subscriber, sub: SubscribeDep
 ) -> dict[str, Any]:
     return await pull.ack(sub, principal, subscription_id, body.cursor)
 
 
-@router.get("/{subscription_id}/stream")
+@router.get("/{subscription_id}/stream", responses=raises(*errors.STREAM))
 async def stream_events(
     subscription_id: str,
     principal: Subscriber,

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from services.core.http.openapi import raises
+from services.registry import errors
 from services.registry.deps import RegistryDep, read_json, reply
 from services.registry.registry import SchemaRequest
 
@@ -29,7 +31,7 @@ async def _test(
     return reply(answer)
 
 
-@router.post("/subjects/{subject}/versions/{version}")
+@router.post("/subjects/{subject}/versions/{version}", responses=raises(*errors.COMPATIBILITY))
 async def test_against_version(
     subject: str,
     version: str,
@@ -41,7 +43,7 @@ async def test_against_version(
     return await _test(subject, version, request, registry, normalize=normalize, verbose=verbose)
 
 
-@router.post("/subjects/{subject}/versions")
+@router.post("/subjects/{subject}/versions", responses=raises(*errors.COMPATIBILITY))
 async def test_against_subject(
     subject: str,
     request: Request,

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.core.http.openapi import raises
+from services.registry import errors
 from services.registry.deps import RegistryDep, read_json, reply
 
 router = APIRouter(tags=["config"])
@@ -16,17 +18,17 @@ async def get_global_config(registry: RegistryDep) -> Response:
     return reply(await registry.config(None, default_to_global=True))
 
 
-@router.put("/config")
+@router.put("/config", responses=raises(*errors.SET_CONFIG))
 async def put_global_config(request: Request, registry: RegistryDep) -> Response:
     return reply(await registry.set_config(None, await read_json(request, registry)))
 
 
-@router.delete("/config")
+@router.delete("/config", responses=raises(errors.StoreError))
 async def delete_global_config(registry: RegistryDep) -> Response:
     return reply(await registry.delete_config(None))
 
 
-@router.get("/config/{subject}")
+@router.get("/config/{subject}", responses=raises(errors.SubjectConfigNotFound))
 async def get_subject_config(
     subject: str,
     registry: RegistryDep,
@@ -35,12 +37,14 @@ async def get_subject_config(
     return reply(await registry.config(subject, default_to_global=default_to_global))
 
 
-@router.put("/config/{subject}")
+@router.put("/config/{subject}", responses=raises(*errors.SET_CONFIG))
 async def put_subject_config(subject: str, request: Request, registry: RegistryDep) -> Response:
     return reply(await registry.set_config(subject, await read_json(request, registry)))
 
 
-@router.delete("/config/{subject}")
+@router.delete(
+    "/config/{subject}", responses=raises(errors.SubjectConfigNotFound, errors.StoreError)
+)
 async def delete_subject_config(subject: str, registry: RegistryDep) -> Response:
     return reply(await registry.delete_config(subject))
 
@@ -50,18 +54,18 @@ async def get_global_mode(registry: RegistryDep) -> Response:
     return reply({"mode": await registry.mode(None, default_to_global=True)})
 
 
-@router.put("/mode")
+@router.put("/mode", responses=raises(*errors.SET_MODE))
 async def put_global_mode(request: Request, registry: RegistryDep, force: bool = False) -> Response:
     body = await read_json(request, registry)
     return reply({"mode": await registry.set_mode(None, body, force=force)})
 
 
-@router.delete("/mode")
+@router.delete("/mode", responses=raises(errors.StoreError))
 async def delete_global_mode(registry: RegistryDep) -> Response:
     return reply({"mode": await registry.delete_mode(None)})
 
 
-@router.get("/mode/{subject}")
+@router.get("/mode/{subject}", responses=raises(errors.SubjectModeNotFound))
 async def get_subject_mode(
     subject: str,
     registry: RegistryDep,
@@ -70,7 +74,7 @@ async def get_subject_mode(
     return reply({"mode": await registry.mode(subject, default_to_global=default_to_global)})
 
 
-@router.put("/mode/{subject}")
+@router.put("/mode/{subject}", responses=raises(*errors.SET_MODE))
 async def put_subject_mode(
     subject: str, request: Request, registry: RegistryDep, force: bool = False
 ) -> Response:
@@ -78,6 +82,6 @@ async def put_subject_mode(
     return reply({"mode": await registry.set_mode(subject, body, force=force)})
 
 
-@router.delete("/mode/{subject}")
+@router.delete("/mode/{subject}", responses=raises(errors.SubjectModeNotFound, errors.StoreError))
 async def delete_subject_mode(subject: str, registry: RegistryDep) -> Response:
     return reply({"mode": await registry.delete_mode(subject)})

@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from services.core.avro.pii import field_catalogue, pii_fields
+from services.core.http.openapi import raises
+from services.registry import errors
 from services.registry.deps import RegistryDep, reply
 from services.registry.lint import lint_contract
 from services.registry.registry import subject_namespace
@@ -17,7 +19,9 @@ from services.registry.registry import subject_namespace
 router = APIRouter(prefix="/ndxp", tags=["ndxp"])
 
 
-@router.get("/contracts/{subject}")
+@router.get(
+    "/contracts/{subject}", responses=raises(errors.SubjectNotFound, errors.VersionNotFound)
+)
 async def get_contract(subject: str, registry: RegistryDep) -> Response:
     latest = await registry.version(subject, "latest", deleted=False)
     parsed = await registry.parsed_by_id(latest["id"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from services.core.errors import Unavailable
+from services.core.http.openapi import raises
 from services.core.http.state import Core
 from services.core.kafka.admin import check_kafka
 from services.registry.deps import reply
@@ -21,7 +23,7 @@ async def contexts() -> Response:
     return reply(["."])
 
 
-@router.get("/v1/metadata/id")
+@router.get("/v1/metadata/id", responses=raises(Unavailable))
 async def metadata_id(core: Core) -> Response:
     cluster = await check_kafka(core.settings.kafka, bootstrap=core.kafka_bootstrap)
     clusters = {"kafka-cluster": cluster.get("cluster_id"), "schema-registry-cluster": "ndxp"}

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.core.http.openapi import raises
+from services.registry import errors
 from services.registry.deps import RegistryDep, read_json, reply
 from services.registry.registry import SchemaRequest
 
@@ -25,7 +27,7 @@ async def list_subjects(
     )
 
 
-@router.post("/{subject}")
+@router.post("/{subject}", responses=raises(*errors.LOOKUP))
 async def lookup_schema(
     subject: str,
     request: Request,
@@ -37,12 +39,12 @@ async def lookup_schema(
     return reply(await registry.lookup(subject, body, normalize=normalize, deleted=deleted))
 
 
-@router.delete("/{subject}")
+@router.delete("/{subject}", responses=raises(*errors.DELETE_SUBJECT))
 async def delete_subject(subject: str, registry: RegistryDep, permanent: bool = False) -> Response:
     return reply(await registry.delete_subject(subject, permanent=permanent))
 
 
-@router.get("/{subject}/versions")
+@router.get("/{subject}/versions", responses=raises(errors.SubjectNotFound))
 async def list_versions(
     subject: str,
     registry: RegistryDep,
@@ -52,7 +54,7 @@ async def list_versions(
     return reply(await registry.versions(subject, deleted=deleted, deleted_only=deleted_only))
 
 
-@router.post("/{subject}/versions")
+@router.post("/{subject}/versions", responses=raises(*errors.REGISTER))
 async def register_schema(
     subject: str, request: Request, registry: RegistryDep, normalize: bool = False
 ) -> Response:
@@ -64,14 +66,14 @@ async def register_schema(
     return reply(answer)
 
 
-@router.get("/{subject}/versions/{version}")
+@router.get("/{subject}/versions/{version}", responses=raises(*errors.VERSION))
 async def get_version(
     subject: str, version: str, registry: RegistryDep, deleted: bool = False
 ) -> Response:
     return reply(await registry.version(subject, version, deleted=deleted))
 
 
-@router.get("/{subject}/versions/{version}/schema")
+@router.get("/{subject}/versions/{version}/schema", responses=raises(*errors.VERSION))
 async def get_version_schema(
     subject: str, version: str, registry: RegistryDep, deleted: bool = False
 ) -> Response:
@@ -79,12 +81,12 @@ async def get_version_schema(
     return Response(found["schema"], media_type="application/vnd.schemaregistry.v1+json")
 
 
-@router.get("/{subject}/versions/{version}/referencedby")
+@router.get("/{subject}/versions/{version}/referencedby", responses=raises(*errors.VERSION))
 async def referenced_by(subject: str, version: str, registry: RegistryDep) -> Response:
     return reply(await registry.referenced_by(subject, version))
 
 
-@router.delete("/{subject}/versions/{version}")
+@router.delete("/{subject}/versions/{version}", responses=raises(*errors.DELETE_VERSION))
 async def delete_version(
     subject: str, version: str, registry: RegistryDep, permanent: bool = False
 ) -> Response:
