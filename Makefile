@@ -6,10 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-connect clean
 
-$(STAMP): pyproject.toml
+# ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
+# through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
+EXAMPLE_PLUGIN := examples/ndxp-feed-source
+
+$(STAMP): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -e '$(EXAMPLE_PLUGIN)[dev]'
 	touch $@
 
 install: $(STAMP)
@@ -35,6 +39,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/ndxp schemas lint
+	$(BIN)/ndxp schemas lint $(wildcard examples/*/schemas/*/*.avsc)
 
 fmt: install
 	$(BIN)/ruff check --fix .

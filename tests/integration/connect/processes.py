@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,3 +88,18 @@ def worker_env(settings: ConnectSettings) -> dict[str, str]:
         "NDXP_CONNECT_RETRY_BACKOFF": "0.1",
         "NDXP_LOG_LEVEL": "INFO",
     }
+
+
+@asynccontextmanager
+async def workers(processes: Sequence[WorkerProcess]) -> AsyncIterator[None]:
+    """Stops every process of ``processes`` at the end, also those started inside the block (pass
+    the list they are added to); on a failure prints the end of each one's log first."""
+    try:
+        yield
+    except BaseException:
+        for process in processes:  # what the workers said, for the failure report
+            print(f"--- {process.log}:\n{process.log.read_text()[-4000:]}")  # noqa: T201
+        raise
+    finally:
+        for process in processes:
+            process.stop()

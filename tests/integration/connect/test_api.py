@@ -29,6 +29,7 @@ async def test_plugins_and_config_validation(connect: Connect) -> None:
         plugins = (await http.get("/connector-plugins")).json()
         kinds = {p["class"]: p["type"] for p in plugins}
         assert kinds == {
+            "feed-source": "source",  # the example third-party plugin `make install` installs
             "file-source": "source",
             "rest-source": "source",
             "soap-source": "source",

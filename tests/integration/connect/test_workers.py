@@ -6,8 +6,6 @@ import asyncio
 import random
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -28,7 +26,7 @@ from tests.integration.connect.conftest import (
     sql_config,
     until,
 )
-from tests.integration.connect.processes import WorkerProcess, worker_env
+from tests.integration.connect.processes import WorkerProcess, worker_env, workers
 
 ROWS = 100_000
 BATCH = 2_000
@@ -61,19 +59,6 @@ async def end_offset(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-@asynccontextmanager
-async def workers(*processes: WorkerProcess) -> AsyncIterator[None]:
-    try:
-        yield
-    except BaseException:
-        for process in processes:  # what the workers said, for the failure report
-            print(f"--- {process.log}:\n{process.log.read_text()[-4000:]}")  # noqa: T201
-        raise
-    finally:
-        for process in processes:
-            process.stop()
-
-
 async def test_a_worker_sigkilled_three_times_loses_nothing_and_repeats_at_most_a_batch(
     tmp_path: Path, dataset: Dataset, kafka_bootstrap: str, registry_url: str
 ) -> None:
@@ -93,7 +78,7 @@ async def test_a_worker_sigkilled_three_times_loses_nothing_and_repeats_at_most_
         await worker.start()
         return worker
 
-    async with workers(*started):
+    async with workers(started):
         worker = await new_worker()
         async with httpx.AsyncClient(base_url=worker.url) as http:
             created = await http.post("/connectors", json={"name": name, "config": config})
@@ -146,7 +131,7 @@ async def test_when_a_worker_dies_its_connectors_resume_on_the_other(
     names = [f"share{i}-{dataset.agency}" for i in range(6)]
     config = sql_config(dataset, source, batch_size=50)
 
-    async with workers(first, second):
+    async with workers([first, second]):
         await first.start()
         await second.start()
         async with (
