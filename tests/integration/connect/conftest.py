@@ -52,17 +52,24 @@ class Dataset:
         return f"{self.agency}.{self.name}.v1"
 
 
-@pytest.fixture
-async def dataset(registry_url: str, kafka_bootstrap: str) -> Dataset:
-    ds = Dataset(f"a{uuid.uuid4().hex[:10]}", "people")
+async def register_dataset(
+    registry_url: str, bootstrap: str, name: str, schema: dict[str, Any]
+) -> Dataset:
+    """A dataset of a new agency: its contract registered and its topic created."""
+    ds = Dataset(f"a{uuid.uuid4().hex[:10]}", name)
     async with httpx.AsyncClient(base_url=registry_url) as http:
         response = await http.post(
-            f"/subjects/{ds.topic}-value/versions", json={"schema": json.dumps(PERSON)}
+            f"/subjects/{ds.topic}-value/versions", json={"schema": json.dumps(schema)}
         )
         assert response.status_code == 200, response.text
-    await ensure_topic(KafkaSettings(bootstrap=kafka_bootstrap), TopicSpec(ds.topic))
+    await ensure_topic(KafkaSettings(bootstrap=bootstrap), TopicSpec(ds.topic))
     # the registry is shared by the session: the contract's id is whatever it was given
     return Dataset(ds.agency, ds.name, response.json()["id"])
+
+
+@pytest.fixture
+async def dataset(registry_url: str, kafka_bootstrap: str) -> Dataset:
+    return await register_dataset(registry_url, kafka_bootstrap, "people", PERSON)
 
 
 def connect_settings(

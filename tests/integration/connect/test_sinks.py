@@ -54,6 +54,7 @@ async def test_a_table_replicated_through_its_dataset_with_a_mask_on_the_way(
         "url": source_url,
         "table": "people_copy",
         "key_fields": ["id"],
+        "start": "earliest",  # the rows the source writes while the sink starts too
         "transforms": [{"type": "mask", "fields": ["name"], "keep_last": 3}],
     }
     async with connect.serve() as http:
@@ -121,6 +122,7 @@ async def test_webhook_sink_signs_batches_and_dead_letters_what_the_endpoint_ref
             "secret": SECRET,
             "batch_size": 10,
             "backoff_seconds": 0.05,
+            "start": "earliest",
         }
         async with connect.serve() as http:
             created = await http.post("/connectors", json={"name": sink, "config": sink_config})
