@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from services.connectors.app import create_app
+from services.core.avro.codec import compile_contract, encode
 from services.core.config import AuthSettings, ConnectSettings, KafkaSettings
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.consumer import create_consumer
+from services.core.kafka.producer import Record, create_producer, send_batch, start_producer
 from tests.fixtures.servers import serve_app
 
 PERSON = {
@@ -134,6 +136,20 @@ async def insert_people(url: str, ids: range, bad_every: int = 0) -> set[int]:
         )
     await engine.dispose()
     return bad
+
+
+async def publish_people(bootstrap: str, dataset: Dataset, ids: range) -> None:
+    """Write people ``ids`` to the dataset's topic, as the gateway would (``PERSON`` contract)."""
+    contract = compile_contract(dataset.schema_id, PERSON)
+    records = [
+        Record(str(i).encode(), encode(contract, {"id": i, "name": f"Người {i}", "age": i}))
+        for i in ids
+    ]
+    producer = await start_producer(create_producer(KafkaSettings(bootstrap=bootstrap)))
+    try:
+        await send_batch(producer, dataset.topic, records)
+    finally:
+        await producer.stop()
 
 
 async def read_topic(

@@ -10,24 +10,8 @@ from typing import Any
 
 import httpx
 
-from services.core.avro.codec import compile_contract, encode
-from services.core.config import KafkaSettings
-from services.core.kafka.producer import Record, create_producer, send_batch, start_producer
-from tests.integration.connect.conftest import PERSON, Connect, Dataset, until
+from tests.integration.connect.conftest import Connect, Dataset, publish_people, until
 from tests.integration.connect.test_sinks import rows
-
-
-async def publish(bootstrap: str, dataset: Dataset, ids: range) -> None:
-    contract = compile_contract(dataset.schema_id, PERSON)
-    records = [
-        Record(str(i).encode(), encode(contract, {"id": i, "name": f"Người {i}", "age": i}))
-        for i in ids
-    ]
-    producer = await start_producer(create_producer(KafkaSettings(bootstrap=bootstrap)))
-    try:
-        await send_batch(producer, dataset.topic, records)
-    finally:
-        await producer.stop()
 
 
 def sink_config(dataset: Dataset, url: str, table: str, **extra: Any) -> dict[str, Any]:
@@ -50,11 +34,11 @@ async def placed(http: httpx.AsyncClient, name: str) -> Any:
 async def test_earliest_latest_and_a_time(
     connect: Connect, dataset: Dataset, source_url: str, kafka_bootstrap: str
 ) -> None:
-    await publish(kafka_bootstrap, dataset, range(1, 6))
+    await publish_people(kafka_bootstrap, dataset, range(1, 6))
     await asyncio.sleep(0.05)
     cut = datetime.now(UTC)
     await asyncio.sleep(0.05)
-    await publish(kafka_bootstrap, dataset, range(6, 11))
+    await publish_people(kafka_bootstrap, dataset, range(6, 11))
     sinks = {
         "earliest": sink_config(dataset, source_url, "t_earliest", start="earliest"),
         "latest": sink_config(dataset, source_url, "t_latest"),  # the default
@@ -74,7 +58,7 @@ async def test_earliest_latest_and_a_time(
             assert created.status_code == 201, created.text
         latest = await until(lambda: placed(http, names["latest"]), 30, "latest placed")
         assert latest[0]["offset"] == {"kafka_offset": 10}  # the end when it started
-        await publish(kafka_bootstrap, dataset, range(11, 16))
+        await publish_people(kafka_bootstrap, dataset, range(11, 16))
 
         async def copied(table: str, count: int) -> bool:
             return len(await ids(table)) == count
@@ -85,7 +69,7 @@ async def test_earliest_latest_and_a_time(
 
         # A restart continues from the commits: "latest" is not resolved again.
         assert (await http.post(f"/connectors/{names['latest']}/restart")).status_code == 204
-        await publish(kafka_bootstrap, dataset, range(16, 18))
+        await publish_people(kafka_bootstrap, dataset, range(16, 18))
         await until(lambda: copied("t_latest", 7), 30, "t_latest after the restart")
         await until(lambda: copied("t_earliest", 17), 30, "t_earliest after the restart")
         await until(lambda: copied("t_time", 12), 30, "t_time after the restart")
