@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Final, Literal
 from uuid import UUID
@@ -80,7 +80,8 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
-def _to_int(value: Any) -> int:
+def to_int(value: Any) -> int:
+    """A whole number: ``"42"``, ``"4.0"``, ``"1e3"``; ``"4.5"`` is not one."""
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float) and value.is_integer():
@@ -91,14 +92,16 @@ def _to_int(value: Any) -> int:
     return int(number)
 
 
-def _to_float(value: Any) -> float:
+def to_float(value: Any) -> float:
+    """A finite number, through its exact decimal (never ``float("nan")``'s spellings)."""
     number = float(value) if isinstance(value, int | float) else float(_decimal(value))
     if not math.isfinite(number):
         raise Uncastable("not a finite number in a double's range")
     return number
 
 
-def _to_boolean(value: Any) -> bool:
+def to_boolean(value: Any) -> bool:
+    """true/false, yes/no, 1/0 (any case, text or number)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float | Decimal) and value in (0, 1):  # a tuple: no hash of NaN
@@ -108,42 +111,68 @@ def _to_boolean(value: Any) -> bool:
     raise Uncastable("expected true/false, 1/0 or yes/no")
 
 
-def _to_date(value: Any) -> str:
+def to_decimal_text(value: Any) -> str:
+    """The exact decimal, as text without an exponent where that is a reasonable length."""
+    return _plain(_decimal(value))
+
+
+def parse_date(value: Any, fmt: str | None = None) -> date:
+    """A calendar date: a ``date``, a naive midnight ``datetime`` (Oracle's DATE comes as one),
+    or text: ``YYYY-MM-DD``, else ``fmt`` (``strptime``'s codes, e.g. ``%d/%m/%Y``), or without
+    ``fmt`` the day-first ``dd/mm/yyyy`` of Vietnamese exports."""
     if isinstance(value, datetime):
-        if value.tzinfo is None and value.time() == time():  # Oracle's DATE comes as a datetime
-            return value.date().isoformat()
+        if value.tzinfo is None and value.time() == time():
+            return value.date()
         raise Uncastable("has a time of day or a UTC offset")
     if isinstance(value, date):
-        return value.isoformat()
+        return value
     if isinstance(value, str):
         text = value.strip()
         if _ISO_DATE.fullmatch(text):
             year, month, day = map(int, text.split("-"))
-            return date(year, month, day).isoformat()
-        if match := _DAY_FIRST.fullmatch(text):
+            return date(year, month, day)
+        if fmt is not None:
+            try:
+                return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a day has no zone
+            except ValueError:
+                pass
+        elif match := _DAY_FIRST.fullmatch(text):
             day, month, year = map(int, match.groups())
-            return date(year, month, day).isoformat()
-    raise Uncastable("expected YYYY-MM-DD or dd/mm/yyyy")
+            return date(year, month, day)
+    raise Uncastable(f"expected YYYY-MM-DD or {fmt or 'dd/mm/yyyy'}")
 
 
-def _to_timestamp(value: Any) -> str:
+def parse_timestamp(value: Any, fmt: str | None = None, zone: tzinfo | None = UTC) -> datetime:
+    """An instant: a ``datetime``, a ``date`` (its midnight), or text in ``fmt`` (``strptime``'s
+    codes) or ISO 8601. A time without a UTC offset is a wall-clock time in ``zone`` (None: it
+    stays naive). Digits finer than microseconds are refused, never rounded away."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)  # noqa: DTZ001 - UTC, below
+        moment = datetime(value.year, value.month, value.day)  # noqa: DTZ001 - the zone below
     elif isinstance(value, str):
         text = value.strip()
         if _SUB_MICROSECOND.search(text):
             raise Uncastable("finer than microseconds")
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise Uncastable("expected ISO 8601, e.g. 2025-03-14T09:30:15+07:00") from None
+        moment = _moment(text, fmt)
     else:
         raise Uncastable()
-    if moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _iso(moment)
+    if moment.utcoffset() is None and zone is not None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def _moment(text: str, fmt: str | None) -> datetime:
+    if fmt is not None:
+        try:
+            return datetime.strptime(text, fmt)  # noqa: DTZ007 - naive ones get the zone after
+        except ValueError:
+            pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        expected = f"{fmt} or ISO 8601" if fmt else "ISO 8601, e.g. 2025-03-14T09:30:15+07:00"
+        raise Uncastable(f"expected {expected}") from None
 
 
 def _iso(moment: datetime) -> str:
@@ -155,11 +184,11 @@ def _iso(moment: datetime) -> str:
 
 CastType = Literal["int", "float", "boolean", "string", "date", "timestamp", "decimal"]
 CASTS: Final[dict[str, Callable[[Any], Any]]] = {
-    "int": _to_int,
-    "float": _to_float,
-    "boolean": _to_boolean,
+    "int": to_int,
+    "float": to_float,
+    "boolean": to_boolean,
     "string": to_text,
-    "date": _to_date,
-    "timestamp": _to_timestamp,
-    "decimal": lambda value: _plain(_decimal(value)),
+    "date": lambda value: parse_date(value).isoformat(),
+    "timestamp": lambda value: _iso(parse_timestamp(value)),
+    "decimal": to_decimal_text,
 }

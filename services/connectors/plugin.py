@@ -149,13 +149,3 @@ def plugins() -> dict[str, type[Connector]]:
         else:
             log.error("connector plugin %s (%s) is not a Connector class", entry.name, entry.value)
     return found
-
-
-def describe(name: str, cls: type[Connector]) -> dict[str, Any]:
-    """A plugin as ``GET /connector-plugins`` lists it."""
-    return {
-        "class": name,
-        "type": cls.kind,
-        "version": cls.version,
-        "config_schema": cls.Config.model_json_schema(),
-    }

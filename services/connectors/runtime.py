@@ -1,13 +1,16 @@
-"""Running one connector. A source: poll → map → transform → validate and encode → write →
-commit; a sink: :mod:`services.connectors.sink`.
+"""Running one connector. A source: poll → map → transform → convert text to the contract's types
+→ validate and encode → write → commit; a sink: :mod:`services.connectors.sink`.
 
 Each connector is an asyncio task. A batch's good records go to the dataset topic with a
-deterministic event id, its bad ones (unmappable, or not matching the contract) to
-``ndxp.dlq.<connector>`` with the reason; only when Kafka acknowledged both is the source offset
-committed, so a crash repeats at most the uncommitted batch, with the same event ids. With
-``errors.tolerance`` ``none`` the first bad record fails the connector and nothing of its batch is
-written. Polls and writes that fail are retried with exponential back-off; a connector that keeps
-failing is FAILED with the reason, and the other connectors keep running.
+deterministic event id, its bad ones (unmappable, unconvertible, or not matching the contract) to
+``ndxp.dlq.<connector>`` with the reason (``errors.tolerance`` ``all``, the default); only when
+Kafka acknowledged both is the source offset committed, so a crash repeats at most the uncommitted
+batch, with the same event ids. With ``errors.tolerance`` ``none`` the first bad record fails the
+connector and nothing of its batch is written. A plugin whose config is a
+:class:`~services.connectors.text_values.TextValues` has its strings converted to the contract's
+types first (:mod:`services.connectors.text_values`). Polls and writes that fail are retried with
+exponential back-off; a connector that keeps failing is FAILED with the reason, and the other
+connectors keep running.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ from services.connectors.plugin import (
 )
 from services.connectors.sink import run_sink
 from services.connectors.store import TopicTable
+from services.connectors.text_values import (
+    Converter,
+    TextValues,
+    Unconvertible,
+    text_converter,
+)
 from services.connectors.transforms import TransformError, Transforms
 from services.core.audit import AuditLog
 from services.core.avro.codec import Contract, RecordInvalid, encode
@@ -107,7 +116,10 @@ class Runtime:
             await self.retry(f"starting the {plugin.kind}", plugin.start)
             if isinstance(plugin, SourceConnector):
                 contract = await self.retry("fetching the contract", partial(self.contract, cfg))
-                await self.loop(run, plugin, contract)
+                convert = None
+                if isinstance(cfg.settings, TextValues):
+                    convert = text_converter(contract.root, cfg.settings)
+                await self.loop(run, plugin, contract, convert)
             else:
                 assert isinstance(plugin, SinkConnector)  # noqa: S101 - the two kinds
                 await run_sink(self, run, plugin)
@@ -129,7 +141,9 @@ class Runtime:
         except NoContract as exc:
             raise ConnectorFailed(f"the registry has no contract {subject!r}") from exc
 
-    async def loop(self, run: Run, plugin: SourceConnector, contract: Contract) -> None:
+    async def loop(
+        self, run: Run, plugin: SourceConnector, contract: Contract, convert: Converter | None
+    ) -> None:
         topic = dataset_topic(run.config.agency, run.config.dataset)
         # another worker may have run it until a moment ago
         await self.retry("reading the committed offset", self.offsets.sync)
@@ -138,7 +152,7 @@ class Runtime:
             await run.running.wait()
             batch = await self.retry("polling the source", partial(plugin.poll, offset))
             if batch.records:
-                await self.write(run, contract, topic, batch.records)
+                await self.write(run, contract, topic, batch.records, convert)
             if batch.offset != offset and batch.offset is not None:
                 committed = batch.offset
                 await self.retry(
@@ -148,7 +162,14 @@ class Runtime:
             if not batch.more:
                 await asyncio.sleep(plugin.poll_interval)
 
-    async def write(self, run: Run, contract: Contract, topic: str, records: Any) -> None:
+    async def write(
+        self,
+        run: Run,
+        contract: Contract,
+        topic: str,
+        records: Any,
+        convert: Converter | None = None,
+    ) -> None:
         good: list[Record] = []
         bad: list[Record] = []
         size = 0
@@ -161,6 +182,8 @@ class Runtime:
         transforms = run.config.transforms
         for each in records:
             record = transformed(transforms, each) if transforms else each
+            if convert is not None:
+                record = converted(convert, record)
             payload, reason = self.encode(contract, record)
             if reason is not None:
                 if run.config.tolerance == "none":
@@ -214,6 +237,17 @@ class Runtime:
             key=record.key,
             value=value,
         )
+
+
+def converted(convert: Converter, record: SourceRecord) -> SourceRecord:
+    """``record`` with its text converted to the contract's types, or a DLQ record saying which
+    fields could not be (its value as the transforms left it, as for any contract mismatch)."""
+    if record.value is None or record.error is not None:
+        return record
+    try:
+        return replace(record, value=convert(record.value))
+    except Unconvertible as exc:
+        return replace(record, error=f"cannot convert to the contract's types: {exc}")
 
 
 def transformed(transforms: Transforms, record: SourceRecord) -> SourceRecord:

@@ -2,20 +2,28 @@
 
 The connector consumes its dataset's topic in its own consumer group (``ndxp-connect-<name>``,
 :func:`~services.core.kafka.topics.connector_group`), so it resumes where it left off on any
-worker. Each record is decoded with its writer's schema (the id
-in its wire-format header, fetched from the registry once) and, when the connector delivers under
-an agreement (the ``agreement`` config key), resolved to the agreement's derived reader schema, the
-same delivery rule as the gateway's pull and stream (:mod:`services.core.sharing.delivery`): fields
-the agreement does not grant, personal data included, never reach the plugin. The agreement is
-checked before every batch; once it is revoked or expired the connector stops with FAILED and the
-reason, its offsets left where delivery stopped.
+worker. On its first run the group has no committed offsets: the sink commits its ``start``
+(``latest``, the default, ``earliest`` or a time) as the group's offsets before joining it
+(:func:`~services.core.kafka.positions.place_new_group`), so a restart before the first delivery
+does not move it. A push subscription's connector finds the offsets the gateway committed when
+the subscription was created (from the subscription's own ``start``) and continues from them.
+
+Each record is decoded with its writer's schema (the id in its wire-format header, fetched from
+the registry once) and, when the connector delivers under an agreement (the ``agreement`` config
+key), resolved to the agreement's derived reader schema, the same delivery rule as the gateway's
+pull and stream (:mod:`services.core.sharing.delivery`): fields the agreement does not grant,
+personal data included, never reach the plugin. The agreement is checked before every batch; once
+it is revoked or expired the connector stops with FAILED and the reason, its offsets left where
+delivery stopped.
 
 A batch goes to :meth:`~services.connectors.plugin.SinkConnector.put`; a failure of the whole
 batch is retried with back-off (the target may be down), then fails the connector. Records that
 cannot be decoded or transformed, and those the plugin rejected, go to ``ndxp.dlq.<connector>``.
-Only then are the consumer offsets committed, so a crash delivers a batch again, never loses one
-(records carry their event id, and the webhook's delivery id, for receivers to drop repeats).
-Deliveries under an agreement are counted in the sharing metrics and audited, as the gateway's are.
+With ``errors.tolerance`` ``none`` the first such record fails the connector instead, its batch
+not committed. Only then are the consumer offsets committed, so a crash delivers a batch again,
+never loses one (records carry their event id, and the webhook's delivery id, for receivers to
+drop repeats). Deliveries under an agreement are counted in the sharing metrics and audited, as
+the gateway's are.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from services.core.errors import NdxpError
 from services.core.kafka.admin import admin_client
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.headers import EVENT_ID, SCHEMA_ID, decode_headers
+from services.core.kafka.positions import place_new_group
 from services.core.kafka.producer import send_batch
 from services.core.kafka.topics import connector_group, dataset_topic, dlq_topic
 from services.core.sharing.agreements import AgreementInactive, effective_state
@@ -68,6 +77,10 @@ async def run_sink(runtime: Runtime, run: Run, plugin: SinkConnector) -> None:
         runtime.kafka, topic, group_id=connector_group(run.name), max_poll_records=batch_size
     )
     try:
+        await runtime.retry(
+            "placing a new consumer group at its start",
+            partial(place_new_group, runtime.kafka, topic, connector_group(run.name), cfg.start),
+        )
         await runtime.retry("joining the consumer group", consumer.start)
         sink = _Sink(runtime, run, plugin, consumer)
         # An agreement revoked while the connector was away fails it now, not at the next record.
@@ -117,9 +130,11 @@ class _Sink:
         good, bad = await self.runtime.retry(
             "decoding the records", partial(self.decoded, records, reader)
         )
+        self.tolerate(bad)
         rejected = await self.runtime.retry("delivering to the target", lambda: self.put(good))
         refused = {id(each.record) for each in rejected}
         bad += [(each.record, each.reason) for each in rejected]
+        self.tolerate(bad)
         await self.runtime.retry("writing to the DLQ", lambda: self.dead_letter(bad))
         await self.runtime.retry("committing offsets", self.consumer.commit)
         delivered = [record for record in good if id(record) not in refused]
@@ -148,6 +163,15 @@ class _Sink:
             else:
                 good.append(record)
         return good, bad
+
+    def tolerate(self, bad: list[tuple[SinkRecord, str]]) -> None:
+        """Fail the connector on a bad record when ``errors.tolerance`` is ``none``."""
+        if bad and self.run.config.tolerance == "none":
+            record, reason = bad[0]
+            raise ConnectorFailed(
+                f"record at {record.topic}/{record.partition}/{record.offset} cannot be delivered "
+                f"and errors.tolerance is none: {reason}"
+            )
 
     async def put(self, records: list[SinkRecord]) -> Sequence[Any]:
         if not records:

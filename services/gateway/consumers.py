@@ -30,6 +30,7 @@ from services.core.errors import NotFound, Unavailable
 from services.core.kafka.admin import admin_client
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.errors import kafka_errors
+from services.core.kafka.positions import StartAt, partitions_of, start_offsets
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,9 @@ class SubscriptionConsumer:
     async def refresh(self) -> list[TopicPartition]:
         """Assign every partition of the topic (partitions added since are picked up)."""
         async with _bounded("Kafka metadata"):
-            client = self.consumer._client  # only topics added are tracked by the metadata
-            await client.add_topic(self.topic)
-            found = self.consumer.partitions_for_topic(self.topic)
-            if not found:
-                await client.force_metadata_update()
-                found = self.consumer.partitions_for_topic(self.topic)
-        if not found:
+            wanted = await partitions_of(self.consumer, self.topic)
+        if not wanted:
             raise NotFound(f"the dataset's Kafka topic {self.topic!r} does not exist")
-        wanted = [TopicPartition(self.topic, p) for p in sorted(found)]
         if wanted != self._partitions:
             self.consumer.assign(wanted)
             self._partitions = wanted
@@ -94,11 +89,11 @@ class SubscriptionConsumer:
             found = await self.consumer.end_offsets(self._partitions)
         return {tp.partition: offset for tp, offset in found.items()}
 
-    async def offsets_at(self, millis: int) -> dict[int, int | None]:
-        """The first offset at or after ``millis`` on every partition (None: nothing that late)."""
-        async with _bounded("Kafka offsets for times"):
-            found = await self.consumer.offsets_for_times(dict.fromkeys(self._partitions, millis))
-        return {tp.partition: None if hit is None else hit.offset for tp, hit in found.items()}
+    async def start_at(self, start: StartAt) -> dict[int, int]:
+        """The offsets ``start`` (earliest, latest or a time) means on every partition."""
+        async with _bounded("Kafka offsets"):
+            found = await start_offsets(self.consumer, self._partitions, start)
+        return {tp.partition: offset for tp, offset in found.items()}
 
     async def committed(self) -> Committed:
         """The group's committed offsets (one request for every partition). A partition with none

@@ -165,15 +165,9 @@ async def resolve_start(
     consumer: SubscriptionConsumer, start: Start, keep: Mapping[int, int] | None
 ) -> dict[int, int]:
     """The offsets ``start`` means on every partition; ``keep``: the current position (reset)."""
-    if start == "earliest":
-        return await consumer.beginnings()
+    if not isinstance(start, OffsetsStart):
+        return await consumer.start_at(start)
     ends = await consumer.ends()
-    if start == "latest":
-        return ends
-    if isinstance(start, datetime):
-        found = await consumer.offsets_at(max(0, int(start.timestamp() * 1000)))
-        return {p: ends[p] if offset is None else offset for p, offset in found.items()}
-    assert isinstance(start, OffsetsStart)  # noqa: S101 - the pydantic union's last branch
     beginnings = await consumer.beginnings()
     offsets = dict(ends if keep is None else keep)
     for partition, offset in start.offsets.items():

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from services.connectors.configs import config_errors
-from services.connectors.plugin import describe, plugins
-from services.connectors.secrets import masked_config
+from services.connectors.config_info import config_infos
+from services.connectors.configs import describe
+from services.connectors.plugin import plugins
 from services.connectors.worker import ConnectorNotFound
 from services.core.http.openapi import raises
 
@@ -22,28 +22,14 @@ class PluginNotFound(ConnectorNotFound):
 
 @router.get("")
 async def list_plugins() -> list[dict[str, Any]]:
+    """Every installed plugin with the JSON schema of its config: the shared keys and its own."""
     return [describe(name, cls) for name, cls in sorted(plugins().items())]
 
 
 @router.put("/{plugin}/config/validate", responses=raises(PluginNotFound))
 async def validate_config(plugin: str, config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    """Kafka Connect's answer shape, trimmed: the error count and each key's errors."""
-    if plugin not in plugins():
+    """Kafka Connect's ``ConfigInfos``: every key's definition, value and errors."""
+    cls = plugins().get(plugin)
+    if cls is None:
         raise PluginNotFound(f"no plugin {plugin!r} is installed")
-    errors = config_errors(config, plugin)
-    shown = masked_config(config)
-    names = sorted({*config, *(error["name"] for error in errors)})
-    return {
-        "name": plugin,
-        "error_count": len(errors),
-        "configs": [
-            {
-                "value": {
-                    "name": name,
-                    "value": shown.get(name),
-                    "errors": [e["message"] for e in errors if e["name"] == name],
-                }
-            }
-            for name in names
-        ],
-    }
+    return config_infos(plugin, cls, config)

@@ -23,7 +23,9 @@ encoding, a CSV without a header, XML not well-formed, too big) must send nothin
 ``failed/`` with ``<name>.reason.txt`` saying why. A row that cannot be mapped (a missing mapped
 column, a line that is not a JSON object) is a record with ``error`` set, which the worker
 dead-letters, and for a row that could not be parsed the value ``{"source": <the row's text>}``,
-so the DLQ shows what the file held; its file still counts as processed.
+so the DLQ shows what the file held; its file still counts as processed. The worker converts the
+strings to the contract's types (``date_format``, ``timestamp_format``, ``timezone``:
+:mod:`services.connectors.text_values`); a value that cannot be converted sends its row to the DLQ.
 
 The offset names the file (name and the sha256 of its content, so a new file dropped under an old
 name is read again) and the row reached, so a crash resumes mid-file; a record's position is
@@ -48,8 +50,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from services.connectors.plugin import Batch, Offset, PluginConfig, SourceConnector, SourceRecord
+from services.connectors.plugin import Batch, Offset, SourceConnector, SourceRecord
 from services.connectors.plugins.file_formats import Format, Normalization, Row, Unreadable, parse
+from services.connectors.text_values import TextValues
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ PROCESSED, FAILED = "processed", "failed"
 SHORT_DIGEST = 16  # hex digits of the sha256 in record positions: names a file's content
 
 
-class FileSourceConfig(PluginConfig):
+class FileSourceConfig(TextValues):
     directory: Path = Field(
         description="Directory the files are dropped in; processed/ and failed/ are made in it."
     )

@@ -17,7 +17,9 @@ cycle reads every item again (with the same event ids), as a bulk source does.
 
 A failing API (transport error, 5xx, 429, any other 4xx) or token endpoint raises: the worker
 retries the poll with back-off and fails the connector after its retry budget. An item that cannot
-be mapped is a record with ``error``, which the worker dead-letters.
+be mapped is a record with ``error``, which the worker dead-letters. APIs often send numbers, flags
+and dates as strings: the worker converts them to the contract's types (``date_format``,
+``timestamp_format``, ``timezone``: :mod:`services.connectors.text_values`).
 
 The config models are in :mod:`.rest_config`, the cycle's offset, the watermark order and the
 ``Link`` parser in :mod:`.rest_paging`; OAuth2 tokens come from

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, SecretStr
 
 from services.connectors.credentials import ClientAuth
 from services.connectors.plugin import PluginConfig
+from services.connectors.text_values import TextValues
 
 
 def _http_url(url: str) -> str:
@@ -97,7 +98,7 @@ class Watermark(PluginConfig):
     param: str = Field(description="Query parameter the last cycle's watermark is sent in.")
 
 
-class RestSourceConfig(PluginConfig):
+class RestSourceConfig(TextValues):
     url: HttpUrl = Field(description="The API endpoint listing the items (http or https).")
     params: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Query parameters of every request."

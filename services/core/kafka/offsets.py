@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from services.core.config import KafkaSettings
 from services.core.errors import NotFound, Unavailable
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.errors import kafka_errors
+from services.core.kafka.positions import partitions_of
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -102,15 +103,9 @@ async def topic_offsets(
 
 
 async def _read(consumer: AIOKafkaConsumer, topic: str) -> TopicOffsets:
-    client = consumer._client  # it tracks (and refreshes) metadata only of the topics added
-    await client.add_topic(topic)
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:  # new since the last refresh, or gone: ask the cluster once more
-        await client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
+    wanted = await partitions_of(consumer, topic)
+    if not wanted:
         raise NotFound(f"Kafka topic {topic!r} does not exist")
-    wanted = [TopicPartition(topic, p) for p in sorted(partitions)]
     beginning = await consumer.beginning_offsets(wanted)
     end = await consumer.end_offsets(wanted)
     return TopicOffsets(

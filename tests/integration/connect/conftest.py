@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from services.connectors.app import create_app
+from services.core.avro.codec import compile_contract, encode
 from services.core.config import AuthSettings, ConnectSettings, KafkaSettings
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.consumer import create_consumer
+from services.core.kafka.producer import Record, create_producer, send_batch, start_producer
 from tests.fixtures.servers import serve_app
 
 PERSON = {
@@ -52,24 +54,24 @@ class Dataset:
         return f"{self.agency}.{self.name}.v1"
 
 
-async def new_dataset(
-    registry_url: str, kafka_bootstrap: str, name: str, schema: dict[str, Any]
+async def register_dataset(
+    registry_url: str, bootstrap: str, name: str, schema: dict[str, Any]
 ) -> Dataset:
-    """Dataset ``name`` of a new agency: ``schema`` registered as its contract, its topic made."""
+    """A dataset of a new agency: its contract registered and its topic created."""
     ds = Dataset(f"a{uuid.uuid4().hex[:10]}", name)
     async with httpx.AsyncClient(base_url=registry_url) as http:
         response = await http.post(
             f"/subjects/{ds.topic}-value/versions", json={"schema": json.dumps(schema)}
         )
         assert response.status_code == 200, response.text
-    await ensure_topic(KafkaSettings(bootstrap=kafka_bootstrap), TopicSpec(ds.topic))
+    await ensure_topic(KafkaSettings(bootstrap=bootstrap), TopicSpec(ds.topic))
     # the registry is shared by the session: the contract's id is whatever it was given
     return Dataset(ds.agency, ds.name, response.json()["id"])
 
 
 @pytest.fixture
 async def dataset(registry_url: str, kafka_bootstrap: str) -> Dataset:
-    return await new_dataset(registry_url, kafka_bootstrap, "people", PERSON)
+    return await register_dataset(registry_url, kafka_bootstrap, "people", PERSON)
 
 
 def connect_settings(
@@ -134,6 +136,20 @@ async def insert_people(url: str, ids: range, bad_every: int = 0) -> set[int]:
         )
     await engine.dispose()
     return bad
+
+
+async def publish_people(bootstrap: str, dataset: Dataset, ids: range) -> None:
+    """Write people ``ids`` to the dataset's topic, as the gateway would (``PERSON`` contract)."""
+    contract = compile_contract(dataset.schema_id, PERSON)
+    records = [
+        Record(str(i).encode(), encode(contract, {"id": i, "name": f"Người {i}", "age": i}))
+        for i in ids
+    ]
+    producer = await start_producer(create_producer(KafkaSettings(bootstrap=bootstrap)))
+    try:
+        await send_batch(producer, dataset.topic, records)
+    finally:
+        await producer.stop()
 
 
 async def read_topic(

@@ -47,6 +47,36 @@ async def test_plugins_and_config_validation(connect: Connect) -> None:
         assert errors["dataset"]
         assert errors["tabel"]  # unknown keys are errors, not ignored
 
+        # Kafka Connect's ConfigInfos: every key, given or not, with its definition and value
+        assert body["groups"] == ["Common", "sql-source"]
+        configs = {c["definition"]["name"]: c for c in body["configs"]}
+        tolerance = configs["errors.tolerance"]
+        assert tolerance["definition"]["default_value"] == "all"
+        assert tolerance["definition"]["group"] == "Common"
+        assert tolerance["value"] == {
+            "name": "errors.tolerance",
+            "value": "all",
+            "recommended_values": ["none", "all"],
+            "errors": [],
+            "visible": True,
+        }
+        assert configs["connector.class"]["value"]["value"] == "sql-source"
+        assert configs["dataset"]["definition"]["required"] is True
+        assert configs["transforms"]["definition"]["type"] == "LIST"
+        assert configs["batch_size"]["definition"]["default_value"] == "1000"
+        assert "start" not in configs  # a key of sinks
+        sink = {"dataset": "moh.people", "url": "sqlite://", "table": "t", "key_fields": ["id"]}
+        answer = await http.put("/connector-plugins/sql-sink/config/validate", json=sink)
+        sink_keys = {c["definition"]["name"]: c for c in answer.json()["configs"]}
+        assert answer.json()["error_count"] == 0
+        assert sink_keys["start"]["value"]["value"] == "latest"
+        assert sink_keys["start"]["value"]["recommended_values"] == ["earliest", "latest"]
+        assert sink_keys["agreement"]["definition"]["group"] == "Common"
+        schema = next(p for p in plugins if p["class"] == "sql-sink")["config_schema"]
+        assert schema["properties"]["errors.tolerance"]["default"] == "all"
+        assert schema["properties"]["start"]["default"] == "latest"
+        assert {"connector.class", "dataset", "url", "table"} <= set(schema["required"])
+
         response = await http.put("/connector-plugins/nope/config/validate", json={})
         assert response.status_code == 404
         response = await http.post("/connectors", json={"name": "bad-one", "config": bad})

@@ -29,7 +29,7 @@ from tests.integration.connect.conftest import (
     Connect,
     Dataset,
     connect_settings,
-    new_dataset,
+    register_dataset,
     read_topic,
     until,
 )
@@ -44,7 +44,7 @@ TOKEN = "feed-token-of-the-ministry"
 @pytest.fixture
 async def legal_documents(registry_url: str, kafka_bootstrap: str) -> Dataset:
     """A dataset with the example's contract (the registry's lint warns of its namespace only)."""
-    return await new_dataset(registry_url, kafka_bootstrap, "legal-documents", CONTRACT)
+    return await register_dataset(registry_url, kafka_bootstrap, "legal-documents", CONTRACT)
 
 
 def example_config(dataset: Dataset, url: str) -> dict[str, Any]:

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from services.core.avro.codec import compile_contract, decode
-from services.core.config import KafkaSettings
-from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.headers import EVENT_ID, decode_headers
 from tests.fixtures.encodings import cp1258
-from tests.integration.connect.conftest import Connect, Dataset, read_topic, wait_for_state
+from tests.integration.connect.conftest import (
+    Connect,
+    Dataset,
+    read_topic,
+    register_dataset,
+    wait_for_state,
+)
 
 # CSV and XML values are strings: typing them is the cast transform's job, not this test's.
 CITIZEN = {
@@ -40,14 +42,7 @@ ALL = UTF8_PEOPLE | CP1258_PEOPLE | JSONL_PEOPLE | XML_PEOPLE
 
 @pytest.fixture
 async def citizens(registry_url: str, kafka_bootstrap: str) -> Dataset:
-    ds = Dataset(f"a{uuid.uuid4().hex[:10]}", "citizens")
-    async with httpx.AsyncClient(base_url=registry_url) as http:
-        response = await http.post(
-            f"/subjects/{ds.topic}-value/versions", json={"schema": json.dumps(CITIZEN)}
-        )
-        assert response.status_code == 200, response.text
-    await ensure_topic(KafkaSettings(bootstrap=kafka_bootstrap), TopicSpec(ds.topic))
-    return Dataset(ds.agency, ds.name, response.json()["id"])
+    return await register_dataset(registry_url, kafka_bootstrap, "citizens", CITIZEN)
 
 
 def csv_text(people: dict[str, str]) -> str:

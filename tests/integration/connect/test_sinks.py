@@ -17,6 +17,7 @@ from tests.integration.connect.conftest import (
     Connect,
     Dataset,
     insert_people,
+    publish_people,
     read_topic,
     sql_config,
     until,
@@ -54,6 +55,7 @@ async def test_a_table_replicated_through_its_dataset_with_a_mask_on_the_way(
         "url": source_url,
         "table": "people_copy",
         "key_fields": ["id"],
+        "start": "earliest",  # the rows the source writes while the sink starts too
         "transforms": [{"type": "mask", "fields": ["name"], "keep_last": 3}],
     }
     async with connect.serve() as http:
@@ -121,6 +123,7 @@ async def test_webhook_sink_signs_batches_and_dead_letters_what_the_endpoint_ref
             "secret": SECRET,
             "batch_size": 10,
             "backoff_seconds": 0.05,
+            "start": "earliest",
         }
         async with connect.serve() as http:
             created = await http.post("/connectors", json={"name": sink, "config": sink_config})
@@ -150,3 +153,30 @@ async def test_webhook_sink_signs_batches_and_dead_letters_what_the_endpoint_ref
         assert headers[EVENT_ID]
     assert all(record["event_id"] for record in receiver.records)
     assert got == sorted(got)  # one partition, delivered in order
+
+
+async def test_a_sink_with_tolerance_none_fails_on_a_refused_record_and_commits_nothing(
+    connect: Connect, dataset: Dataset, kafka_bootstrap: str
+) -> None:
+    await publish_people(kafka_bootstrap, dataset, range(1, 4))
+    receiver = Receiver(SECRET)
+    receiver.fail_next(1, 422, body='{"error": "unknown ward"}')
+    name = f"strict-hook-{dataset.agency}"
+    with serve_app(receiver.app()) as endpoint:
+        config = {
+            "connector.class": "webhook-sink",
+            "dataset": dataset.ref,
+            "errors.tolerance": "none",
+            "start": "earliest",
+            "url": f"{endpoint.url}/hook",
+            "secret": SECRET,
+        }
+        async with connect.serve() as http:
+            created = await http.post("/connectors", json={"name": name, "config": config})
+            assert created.status_code == 201, created.text
+            status = await wait_for_state(http, name, "FAILED")
+            offsets = (await http.get(f"/connectors/{name}/offsets")).json()
+    assert "errors.tolerance is none: HTTP 422" in status["connector"]["trace"]
+    # the start placed at offset 0 and nothing committed after it: a restart delivers again
+    assert [o["offset"] for o in offsets["offsets"]] == [{"kafka_offset": 0}]
+    assert not await read_topic(kafka_bootstrap, f"ndxp.dlq.{name}", 0, settle=0.5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -20,8 +19,6 @@ import httpx
 import pytest
 
 from services.core.avro.codec import compile_contract, decode
-from services.core.config import KafkaSettings
-from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.headers import EVENT_ID, decode_headers
 from tests.fixtures.servers import RunningServer, serve_app
 from tests.integration.connect.conftest import (
@@ -29,6 +26,7 @@ from tests.integration.connect.conftest import (
     Connect,
     Dataset,
     read_topic,
+    register_dataset,
     wait_for_state,
 )
 from tests.integration.connect.soap_service import Person, SoapService
@@ -273,14 +271,7 @@ RICH = {
 
 @pytest.fixture
 async def residents(registry_url: str, kafka_bootstrap: str) -> Dataset:
-    ds = Dataset(f"a{uuid.uuid4().hex[:10]}", "residents")
-    async with httpx.AsyncClient(base_url=registry_url) as http:
-        response = await http.post(
-            f"/subjects/{ds.topic}-value/versions", json={"schema": json.dumps(RICH)}
-        )
-        assert response.status_code == 200, response.text
-    await ensure_topic(KafkaSettings(bootstrap=kafka_bootstrap), TopicSpec(ds.topic))
-    return Dataset(ds.agency, ds.name, response.json()["id"])
+    return await register_dataset(registry_url, kafka_bootstrap, "residents", RICH)
 
 
 async def test_dates_decimals_and_instants_and_absent_elements_reach_the_contract(

@@ -1,14 +1,18 @@
-"""Connector configs: worker keys, secrets by reference and masked, YAML definitions, slots."""
+"""Connector configs: shared keys and their defaults, the plugin schema and the validate answer,
+secrets by reference and masked, YAML definitions, slots."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from services.connectors.commands import CommandFailed, definitions
-from services.connectors.configs import ConfigInvalid, config_errors, parse_config
+from services.connectors.config_info import config_infos
+from services.connectors.configs import ConfigInvalid, config_errors, config_schema, parse_config
 from services.connectors.group import SLOTS, slot_of
+from services.connectors.plugin import plugins
 from services.connectors.secrets import MASK, UnresolvedReference, masked_config, resolve
 
 SQL = {
@@ -105,3 +109,72 @@ def test_every_worker_puts_a_connector_in_the_same_slot() -> None:
     assert slots == [slot_of(name) for name in names]
     assert all(0 <= slot < SLOTS for slot in slots)
     assert len(set(slots)) == SLOTS  # 500 names spread over every slot
+
+
+SINK = {
+    "connector.class": "sql-sink",
+    "dataset": "moh.people",
+    "url": "sqlite+aiosqlite:///x.db",
+    "table": "people",
+    "key_fields": ["id"],
+}
+
+
+def test_the_shared_keys_have_their_defaults() -> None:
+    source, sink = parse_config(SQL), parse_config(SINK)
+    assert source.tolerance == sink.tolerance == "all"  # bad rows to the DLQ unless told
+    assert sink.start == "latest"
+    assert parse_config({**SQL, "errors.tolerance": "none"}).tolerance == "none"
+    moment = parse_config({**SINK, "start": "2025-03-14T09:00:00+07:00"}).start
+    assert moment == datetime(2025, 3, 14, 2, tzinfo=UTC)
+    assert parse_config({**SINK, "start": "earliest", "agreement": "a1"}).agreement == "a1"
+
+
+def test_shared_key_errors_name_the_key() -> None:
+    errors = config_errors(
+        {**SINK, "errors.tolerance": "some", "start": "2025-03-14", "dataset": "moh"}
+    )
+    assert {e["name"] for e in errors} == {"errors.tolerance", "start", "dataset"}
+    assert config_errors({**SQL, "start": "latest"}) == [
+        {"name": "start", "message": "a key of sink connectors only"}
+    ]
+
+
+def test_the_plugin_schema_lists_the_shared_keys_then_the_plugins_own() -> None:
+    schema = config_schema(plugins()["file-source"])
+    keys = list(schema["properties"])
+    assert keys[:4] == ["connector.class", "dataset", "errors.tolerance", "transforms"]
+    assert {"directory", "date_format", "timestamp_format", "timezone"} <= set(keys)
+    assert "start" not in keys and "agreement" not in keys
+    assert schema["properties"]["timezone"]["default"] == "Asia/Ho_Chi_Minh"
+    assert schema["additionalProperties"] is False
+
+
+def test_the_validate_answer_has_kafka_connects_shape() -> None:
+    answer = config_infos("sql-sink", plugins()["sql-sink"], {**SINK, "auth": 1})
+    assert set(answer) == {"name", "error_count", "groups", "configs"}
+    assert answer["error_count"] == 1
+    for config in answer["configs"]:
+        assert set(config["definition"]) == {
+            "name",
+            "type",
+            "required",
+            "default_value",
+            "importance",
+            "documentation",
+            "group",
+            "order",
+            "width",
+            "display_name",
+            "dependents",
+        }
+        assert set(config["value"]) == {
+            "name",
+            "value",
+            "recommended_values",
+            "errors",
+            "visible",
+        }
+    by_name = {c["value"]["name"]: c["value"] for c in answer["configs"]}
+    assert by_name["auth"]["errors"] == ["Extra inputs are not permitted"]
+    assert by_name["url"]["value"] == SINK["url"]
