@@ -29,8 +29,8 @@ from tests.integration.connect.conftest import (
     Connect,
     Dataset,
     connect_settings,
-    register_dataset,
     read_topic,
+    register_dataset,
     until,
 )
 from tests.integration.connect.feed_server import Entry, Feed, atom, create_feed_app, doc, rss
