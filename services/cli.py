@@ -6,43 +6,29 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
-from services import demo
 from services.connectors import commands as connect_commands
 from services.core.audit import commands as audit_commands
-from services.core.config import (
-    ConnectSettings,
-    GatewaySettings,
-    RegistrySettings,
-    ServiceSettings,
-)
+from services.core.config import ServiceSettings
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
-from services.core.local_kafka import LocalKafka, die_with_parent, ensure_kafka
+from services.core.http.draining import DrainingServer
+from services.core.local_kafka import ensure_kafka
 from services.core.logging import configure_logging
 from services.gateway import commands as identity_commands
 from services.gateway.oauth import commands as key_commands
+from services.hub import up as hub_up
+from services.hub.parts import SERVICES
 from services.registry import sync
 from services.registry.contracts import discover, lint_files
 
 log = logging.getLogger("ndxp")
-
-SERVICES: dict[str, tuple[str, type[ServiceSettings]]] = {
-    "registry": ("services.registry.app", RegistrySettings),
-    "gateway": ("services.gateway.app", GatewaySettings),
-    "connect": ("services.connectors.app", ConnectSettings),
-}
-CHILD_STOP_TIMEOUT = 15.0
 
 
 def serve(name: str, host: str | None, port: int | None, workers: int = 1) -> None:
@@ -65,127 +51,22 @@ def serve(name: str, host: str | None, port: int | None, workers: int = 1) -> No
             host=settings.host,
             port=settings.port,
             log_config=None,
+            timeout_graceful_shutdown=settings.shutdown_grace,
         )
         return
     factory = __import__(module, fromlist=["create_app"]).create_app
-    uvicorn.run(factory(settings), host=settings.host, port=settings.port, log_config=None)
-
-
-@dataclass
-class Child:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-
-
-def _spawn(name: str, host: str, port: int, env: dict[str, str]) -> Child:
-    argv = [sys.executable, "-m", "services.cli", name, "--host", host, "--port", str(port)]
-    process = subprocess.Popen(
-        argv,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-        start_new_session=True,
+    config = uvicorn.Config(
+        factory(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        # Open streams and long polls would otherwise hold the process until they end.
+        timeout_graceful_shutdown=settings.shutdown_grace,
     )
-    return Child(name, f"http://{host}:{port}", process)
-
-
-async def _wait_ready(children: Sequence[Child], within: float) -> None:
-    deadline = time.monotonic() + within
-    pending = list(children)
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        while pending and time.monotonic() < deadline:
-            for child in list(pending):
-                if child.process.poll() is not None:
-                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}")
-                try:
-                    if (await client.get(f"{child.url}/readyz")).status_code == 200:  # noqa: PLR2004
-                        pending.remove(child)
-                except httpx.TransportError:
-                    pass
-            await asyncio.sleep(0.3)
-    if pending:
-        raise RuntimeError(f"not ready after {within:.0f}s: {[c.name for c in pending]}")
-
-
-def _stop_children(children: Sequence[Child]) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + CHILD_STOP_TIMEOUT
-    for child in children:
-        try:
-            child.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s ignored SIGTERM; killing it", child.name)
-            child.process.kill()
-            child.process.wait()
-
-
-async def up(args: argparse.Namespace) -> int:
-    """Kafka (unless NDXP_KAFKA_BOOTSTRAP names one), then registry, gateway and connect."""
-    settings = ServiceSettings()
-    configure_logging(settings.log)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-
-    env = dict(os.environ)
-    broker: LocalKafka | None = None
-    children: list[Child] = []
-    try:
-        if not settings.kafka.bootstrap:
-            broker = LocalKafka(
-                settings.kafka,
-                settings.data_dir / "kafka",
-                host=args.host,
-                port=settings.kafka.local_port,
-                controller_port=settings.kafka.local_controller_port,
-            )
-            env["NDXP_KAFKA_BOOTSTRAP"] = await broker.start()
-        engine = create_engine(settings.database_url)
-        try:
-            log.info("database at revision %s", await migrate(engine))
-            demo_client = await demo.seed_identity(settings, engine)
-        finally:
-            await engine.dispose()
-        env["NDXP_MIGRATE_ON_START"] = "false"  # done once above, not raced by three services
-        ports = {
-            name: getattr(args, f"{name}_port") or SERVICES[name][1]().port for name in SERVICES
-        }
-        # The gateway's URL: its tokens name it and the other services fetch its JWKS from it.
-        host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host
-        env.setdefault("NDXP_AUTH_ISSUER", f"http://{host}:{ports['gateway']}")
-        env.setdefault("NDXP_GATEWAY_REGISTRY_URL", f"http://{host}:{ports['registry']}")
-        env.setdefault("NDXP_CONNECT_REGISTRY_URL", f"http://{host}:{ports['registry']}")
-        for name, port in ports.items():
-            children.append(_spawn(name, args.host, port, env))
-        await _wait_ready(children, args.ready_timeout)
-        log.info("ndxp is up: %s", ", ".join(f"{c.name} {c.url}" for c in children))
-        if demo_client is not None:
-            await demo.seed_dataset(f"http://{host}:{ports['gateway']}", demo_client)
-            log.info(
-                "demo agency %r, dataset %s.%s; client credentials in %s",
-                demo.AGENCY, demo.AGENCY, demo.DATASET, demo.credentials_file(settings),
-            )  # fmt: skip
-        while not stop.is_set():
-            exited = [c for c in children if c.process.poll() is not None]
-            if exited:
-                log.error(
-                    "%s exited with %s; stopping", exited[0].name, exited[0].process.returncode
-                )
-                return 1
-            if broker is not None and not broker.running:
-                log.error("the Kafka broker exited; see %s", broker.log_file)
-                return 1
-            await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=0.5)
-        log.info("stopping")
-        return 0
-    finally:
-        _stop_children(children)
-        if broker is not None:
-            broker.stop()
+    server = DrainingServer(config)
+    server.run()
+    if not server.started:  # as uvicorn.run: the app's startup or the bind failed
+        sys.exit(STARTUP_FAILURE)
 
 
 async def migrate_database() -> None:
@@ -219,11 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ndxp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up_cmd = commands.add_parser("up", help="run the whole hub locally, Kafka included")
-    up_cmd.add_argument("--host", default="127.0.0.1")
-    for name in SERVICES:
-        up_cmd.add_argument(f"--{name}-port", type=int, default=None)
-    up_cmd.add_argument("--ready-timeout", type=float, default=120.0)
+    hub_up.add_parser(commands)
 
     for name in SERVICES:
         svc = commands.add_parser(name, help=f"run the {name} service alone")
@@ -262,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "up":
-        return asyncio.run(up(args))
+        return asyncio.run(hub_up.up(args))
     if args.command == "connect" and args.connect_command:
         return connect_commands.run(args)
     if args.command in SERVICES:

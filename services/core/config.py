@@ -172,6 +172,17 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = Field(
         default=True, description="Apply Alembic migrations when the service starts."
     )
+    ready_after: Path | None = Field(
+        default=None,
+        description="/readyz answers 503 (check `startup`) until this file exists; `ndxp up` "
+        "writes it once the demo is seeded.",
+    )
+    shutdown_grace: int = Field(
+        default=2,
+        ge=0,
+        description="Seconds open requests (streams, long polls) get to end when the service is "
+        "told to stop; then they are cancelled.",
+    )
     # The listener; each service names its own variables (NDXP_GATEWAY_PORT, ...).
     host: str = "127.0.0.1"
     port: int = 0
@@ -293,6 +304,26 @@ class ConnectSettings(ServiceSettings):
         gt=0,
         validation_alias="NDXP_CONNECT_RETRY_BACKOFF",
         description="First back-off in seconds; doubled after each failed try.",
+    )
+
+
+class UpSettings(BaseSettings):
+    """How ``ndxp up`` supervises what it starts: the back-off between restarts of a part that
+    exited, and how many restarts it allows before it stops the whole hub."""
+
+    model_config = SettingsConfigDict(env_prefix="NDXP_UP_", extra="ignore")
+
+    restart_limit: int = Field(
+        default=5, ge=0, description="Restarts of one part within restart_window; one more: stop."
+    )
+    restart_window: float = Field(default=60.0, gt=0, description="Seconds; see restart_limit.")
+    backoff_initial: float = Field(default=0.5, gt=0, description="First restart's delay, s.")
+    backoff_max: float = Field(default=10.0, gt=0, description="Longest delay; it doubles to it.")
+    stable_after: float = Field(
+        default=30.0, gt=0, description="A part up this long starts again from backoff_initial."
+    )
+    stop_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a part has to stop on SIGTERM; then SIGKILL."
     )
 
 

@@ -246,6 +246,12 @@ class LocalKafka:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of a broker that exited by itself (negative: the signal); None while it
+        runs, and before a start or after :meth:`stop`."""
+        return None if self._process is None else self._process.poll()
+
     def prepare(self) -> list[str]:
         """Fetch jars, write the configuration, format storage once; return the java argv."""
         java = find_java()

@@ -1,7 +1,8 @@
 """Pull delivery: long polls that return records and a cursor, acknowledged by committing it.
 
 ``GET /v1/subscriptions/{id}/events?max=500&wait=10`` waits up to ``wait`` seconds for at least
-one record and returns up to ``max`` of them with a cursor. Every pull starts from the
+one record and returns up to ``max`` of them with a cursor (a gateway told to stop answers within
+a second, with what it has). Every pull starts from the
 subscription's committed offsets, whichever replica serves it, so records come again until they
 are acknowledged: at least once. ``POST /v1/subscriptions/{id}/ack {"cursor": ...}`` commits the
 cursor's offsets (never backwards; a cursor from before the last reset is refused with 409).
@@ -16,16 +17,19 @@ has a lag of 0.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
+from services.core.http.draining import draining
 from services.core.sharing.delivery import (
     Delivered,
     account,
     observe_lag,
     ordered,
 )
+from services.gateway.consumers import SubscriptionConsumer
 from services.gateway.cursor import Cursor
 from services.gateway.subscribe import Subscribe
 from services.gateway.subscriptions import load, open_delivery, record_lag
@@ -34,6 +38,7 @@ MAX_RECORDS: Final = 1_000
 MAX_WAIT: Final = 30.0
 # With wait=0 and records waiting, one fetch round trip is still needed to hand them out.
 NO_WAIT_FETCH: Final = 1.0
+DRAIN_CHECK: Final = 1.0  # a long poll notices a stopping gateway within this many seconds
 
 
 async def pull(
@@ -59,7 +64,7 @@ async def pull(
         waiting = any(o < ends.get(p, o) for p, o in committed.offsets.items())
         fetched: dict[Any, list[Any]] = {}
         if wait > 0 or waiting:
-            fetched = await consumer.fetch(max_records, wait if wait > 0 else NO_WAIT_FETCH)
+            fetched = await _fetch(consumer, max_records, wait if wait > 0 else NO_WAIT_FETCH)
         records = ordered(fetched)
         positions = await consumer.positions()
         consumer.handed_out = positions
@@ -73,6 +78,19 @@ async def pull(
     await account(auditor, principal, found, agreement=agreement, channel="pull", batch=batch)
     cursor = Cursor(found.id, committed.epoch, positions).encode()
     return b'{"records":[' + b",".join(batch.parts) + b'],"cursor":"' + cursor.encode() + b'"}'
+
+
+async def _fetch(
+    consumer: SubscriptionConsumer, max_records: int, wait: float
+) -> dict[Any, list[Any]]:
+    """The records that come within ``wait`` seconds; none once the gateway is told to stop
+    (the server waits for this request to end before it can)."""
+    deadline = time.monotonic() + wait
+    while True:
+        remaining = deadline - time.monotonic()
+        fetched = await consumer.fetch(max_records, max(0.0, min(remaining, DRAIN_CHECK)))
+        if fetched or remaining <= DRAIN_CHECK or draining():
+            return fetched
 
 
 async def ack(

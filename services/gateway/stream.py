@@ -19,7 +19,8 @@ takes precedence over them.
 **Checks.** Every second the agreement must still be active, the subscription neither reset nor
 deleted, and the caller's token not expired; otherwise the stream sends ``event: closed`` with
 ``data: {"reason", "detail"}`` and ends (revoking or expiring an agreement closes its streams
-within about a second). A ``: keepalive`` comment is sent after 15 s without records.
+within about a second). A gateway told to stop ends its streams the same way (``shutting_down``)
+within a second. A ``: keepalive`` comment is sent after 15 s without records.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
 from services.core.db.models import Agreement, Subscription
 from services.core.errors import NdxpError
+from services.core.http.draining import draining
 from services.core.sharing.agreements import active_agreement
 from services.core.sharing.delivery import (
     Delivered,
@@ -148,6 +150,8 @@ class Stream:
         last_write = time.monotonic()
         next_check = last_write + CHECK_SECONDS
         while True:
+            if draining():  # the server waits for this response to end before it can stop
+                raise _Closed("shutting_down", "the gateway is stopping; reconnect to go on")
             done = self.checkpoint
             if done is not None and done.done():
                 self.checkpoint = None

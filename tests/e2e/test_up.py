@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.hub import SERVICES, Hub, start_hub
+from tests.fixtures.hub import SERVICES, Hub, alive, start_hub
 
 
 def _check_demo(hub: Hub) -> None:
@@ -25,7 +25,10 @@ def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> 
     try:
         for name in SERVICES:
             body = httpx.get(f"{hub.url(name)}/readyz").json()
-            assert body == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
+            assert body == {
+                "status": "ready",
+                "checks": {"database": "ok", "kafka": "ok", "startup": "ok"},
+            }
             assert "ndxp_build_info" in httpx.get(f"{hub.url(name)}/metrics").text
             # the API documentation is open, though every service requires tokens by default
             assert httpx.get(f"{hub.url(name)}/docs").status_code == 200
@@ -42,22 +45,10 @@ def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> 
 
         assert hub.stop() == 0
         deadline = time.monotonic() + 10
-        while (left := _alive(family)) and time.monotonic() < deadline:
+        while (left := alive(family)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not left, [family[pid] for pid in left]
     finally:
         if hub.process.poll() is None:
             hub.process.kill()
             hub.process.wait()
-
-
-def _alive(family: dict[int, str]) -> set[int]:
-    alive = set()
-    for pid in family:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive

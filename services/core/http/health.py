@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[CoreState], Awaitable[None]]
 CHECK_TIMEOUT = 5.0
+STARTUP = "startup"
+
+
+class Starting(Exception):  # a check's outcome, reported in /readyz, never raised to a client
+    """The service runs, but whoever started it has not finished starting the rest yet."""
 
 
 async def database_ready(core: CoreState) -> None:
@@ -44,6 +49,16 @@ NOT_READY = {
         }
     },
 }
+
+
+async def startup_done(core: CoreState) -> None:
+    """``NDXP_READY_AFTER``'s file exists: ``ndxp up`` has seeded the demo (or had nothing to do),
+    so no client that waits for readiness meets a hub without it."""
+    marker = core.settings.ready_after
+    if marker is not None and not marker.exists():
+        raise Starting(f"the hub is still starting ({marker} not written yet)")
+
+
 DEFAULT_CHECKS: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
 
 
@@ -65,12 +80,13 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
 
     @router.get("/readyz", responses={503: NOT_READY})
     async def readyz(core: Core) -> JSONResponse:
-        results = await asyncio.gather(*(_run(check, core) for check in checks.values()))
-        report = dict(zip(checks, results, strict=True))
+        active = checks if core.settings.ready_after is None else {**checks, STARTUP: startup_done}
+        results = await asyncio.gather(*(_run(check, core) for check in active.values()))
+        report = dict(zip(active, results, strict=True))
         ready = all(result == "ok" for result in results)
         READY.labels(core.service).set(1 if ready else 0)
-        if not ready:
-            log.warning("not ready: %s", report)
+        if any(result != "ok" for name, result in report.items() if name != STARTUP):
+            log.warning("not ready: %s", report)  # startup's wait is expected: not worth a line
         body = {"status": "ready" if ready else "not_ready", "checks": report}
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -34,9 +34,15 @@ def kafka_errors(what: str = "Kafka") -> Iterator[None]:
     except (KafkaTimeoutError, KafkaUnavailableError, TimeoutError, OSError) as exc:
         raise Unavailable(f"{what} unavailable: {_describe(exc)}") from exc
     except KafkaError as exc:
-        if not exc.retriable:
+        if not (exc.retriable or _retriable(exc.__cause__)):
             raise
         raise Unavailable(f"{what} unavailable: {_describe(exc)}") from exc
+
+
+def _retriable(cause: BaseException | None) -> bool:
+    """aiokafka wraps some connection failures in a bare ``KafkaError`` (a producer looking for
+    its transaction coordinator when the broker goes away): the cause says what it was."""
+    return isinstance(cause, OSError) or (isinstance(cause, KafkaError) and cause.retriable)
 
 
 def _describe(exc: BaseException) -> str:

@@ -114,8 +114,10 @@ async def test_the_example_plugin_runs_in_a_worker_sending_each_version_once(
     assert described["type"] == "source"
     assert described["version"] == "0.1.0"
     schema = described["config_schema"]
-    assert schema["required"] == ["url"]
+    # the plugin's own keys beside the shared ones every connector takes
+    assert set(schema["required"]) == {"connector.class", "dataset", "url"}
     assert {"url", "token", "poll_interval_seconds", "max_bytes"} <= set(schema["properties"])
+    assert {"errors.tolerance", "transforms"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
     assert shown["token"] == "${env:MOJ_FEED_TOKEN}"  # the reference, never the secret
 
