@@ -19,6 +19,7 @@ import uvicorn
 
 from services import demo
 from services.connectors import commands as connect_commands
+from services.connectors.credentials import given_secret
 from services.core.audit import commands as audit_commands
 from services.core.cli import credentials
 from services.core.cli.errors import run_guarded
@@ -279,6 +280,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "connect" and args.connect_command:
         return connect_commands.run(args)
     if args.command in SERVICES:
+        if args.command == "connect":  # a client id without its secret is said before starting
+            given_secret(ConnectSettings())
         # alone: on NDXP_KAFKA_BOOTSTRAP's cluster, or the broker `ndxp up` runs for the data dir
         os.environ["NDXP_KAFKA_BOOTSTRAP"] = asyncio.run(kafka_bootstrap(ServiceSettings()))
         serve(args.command, args.host, args.port, args.workers)

@@ -71,6 +71,18 @@ def test_a_service_started_alone_without_a_broker_says_so(tmp_path: Path) -> Non
     assert line == f"ndxp connect: no Kafka broker runs for {tmp_path}; set NDXP_KAFKA_BOOTSTRAP"
 
 
+def test_connect_given_half_a_client_says_so_before_starting(tmp_path: Path) -> None:
+    line = one_line(run("connect", NDXP_DATA_DIR=str(tmp_path), NDXP_CONNECT_CLIENT_ID="c"), 1)
+    assert line == (
+        "ndxp connect: NDXP_CONNECT_CLIENT_ID needs NDXP_CONNECT_CLIENT_SECRET or "
+        "NDXP_CONNECT_CLIENT_SECRET_FILE, and a secret needs the client id"
+    )
+    missing = tmp_path / "no-secret"
+    env = {"NDXP_CONNECT_CLIENT_ID": "c", "NDXP_CONNECT_CLIENT_SECRET_FILE": str(missing)}
+    line = one_line(run("connect", NDXP_DATA_DIR=str(tmp_path), **env), 1)
+    assert line.startswith("ndxp connect: NDXP_CONNECT_CLIENT_SECRET_FILE: [Errno 2] ")
+
+
 def test_a_service_that_is_down_is_one_line(tmp_path: Path) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     env = {"NDXP_DATA_DIR": str(tmp_path)}

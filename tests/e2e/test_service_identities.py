@@ -7,6 +7,7 @@ and tells a refusal in one line; ``ndxp audit verify --kafka`` finds the hub's b
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import signal
@@ -108,6 +109,21 @@ def system_clients(hub: Hub) -> dict[str, str]:
     return {f[0]: f[2] for f in (line.split("\t") for line in listed.stdout.splitlines())}
 
 
+def reads_contracts_as_the_system_agency(hub: Hub, own: dict[str, str], topic: str) -> None:
+    """The gateway issues the identity's token (agency ``ndxp``, its one scope) and the registry
+    takes it for reads."""
+    issued = httpx.post(f"{hub.gateway}/oauth2/token", data={"grant_type": "client_credentials"},
+                        auth=(own["client_id"], own["client_secret"]), timeout=30)  # fmt: skip
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert (claims["agency"], claims["scope"]) == ("ndxp", "catalog:read")
+    reads = httpx.get(
+        f"{hub.url('registry')}/subjects", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert reads.status_code == 200 and f"{topic}-value" in reads.json()
+
+
 async def test_a_connector_applied_with_nothing_exported_runs_and_its_records_land(
     hub: Hub, tmp_path: Path
 ) -> None:
@@ -125,9 +141,11 @@ async def test_a_connector_applied_with_nothing_exported_runs_and_its_records_la
 
     identity = hub.data_dir / "identities" / "connect.json"
     assert stat.S_IMODE(identity.stat().st_mode) == 0o600
-    own = json.loads(identity.read_text())["client_id"]
-    assert system_clients(hub) == {own: "catalog:read"}  # the least scope that reads contracts
+    own = json.loads(identity.read_text())
+    assert system_clients(hub) == {own["client_id"]: "catalog:read"}  # the least that reads
+    reads_contracts_as_the_system_agency(hub, own, topic)
     assert "Traceback" not in hub.log
+    assert "alembic" not in hub.log  # ndxp logs the revision; Alembic's INFO lines stay out
 
 
 def test_connect_started_alone_gets_its_own_identity_and_given_credentials_win(
