@@ -88,7 +88,7 @@ def file_connector(tmp_path: Path, topic: str) -> tuple[str, Path]:
 
 def wait_running(hub: Hub, url: str, name: str) -> None:
     """Until the worker at ``url`` says the connector runs (then ``ndxp connect list`` agrees)."""
-    headers, deadline = hub.headers(), time.monotonic() + 30
+    headers, deadline = hub.headers(), time.monotonic() + 60
     while True:
         status = httpx.get(f"{url}/connectors/{name}/status", headers=headers, timeout=10)
         state = status.json()["connector"]["state"] if status.status_code == 200 else "missing"
