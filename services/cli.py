@@ -14,8 +14,15 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from services.connectors import commands as connect_commands
+from services.connectors.credentials import given_secret
 from services.core.audit import commands as audit_commands
-from services.core.config import ServiceSettings
+from services.core.cli import credentials
+from services.core.cli.errors import run_guarded
+from services.core.cli.kafka import kafka_bootstrap
+from services.core.config import (
+    ConnectSettings,
+    ServiceSettings,
+)
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.http.draining import DrainingServer
@@ -89,7 +96,9 @@ def schemas_command(args: argparse.Namespace) -> int:
                 print(f"{path}: {finding}")  # noqa: T201 - the command's output
         print(f"{len(paths)} contract(s) linted, {'findings' if failed else 'all clean'}")  # noqa: T201
         return 1 if failed else 0
-    outcomes = sync.run(args.registry, discover(args.root), write=args.schemas_command == "push")
+    caller = credentials.resolve(args, ServiceSettings().data_dir, os.environ)
+    write = args.schemas_command == "push"
+    outcomes = sync.run(args.registry, discover(args.root), caller, write=write)
     for outcome in outcomes:
         line = f"{outcome.contract.subject}: {outcome.status}"
         print(f"{line} ({outcome.detail})" if outcome.detail else line)  # noqa: T201
@@ -125,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = schema_cmds.add_parser(name, help=text)
         cmd.add_argument("--registry", default="http://127.0.0.1:8081", help="registry URL")
         cmd.add_argument("--root", type=Path, default=Path(), help="where schemas/ is")
+        credentials.add_options(cmd)
 
     db = commands.add_parser("db", help="the control-plane database")
     db_cmds = db.add_subparsers(dest="db_command", required=True)
@@ -137,12 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; an expected failure is one line on stderr and a non-zero status."""
     args = build_parser().parse_args(argv)
+    sub = getattr(args, f"{args.command}_command", None)
+    name = " ".join(part for part in ("ndxp", args.command, sub) if part)
+    return run_guarded(name, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "up":
         return asyncio.run(hub_up.up(args))
     if args.command == "connect" and args.connect_command:
         return connect_commands.run(args)
     if args.command in SERVICES:
+        if args.command == "connect":  # a client id without its secret is said before starting
+            given_secret(ConnectSettings())
+        # alone: on NDXP_KAFKA_BOOTSTRAP's cluster, or the broker `ndxp up` runs for the data dir
+        os.environ["NDXP_KAFKA_BOOTSTRAP"] = asyncio.run(kafka_bootstrap(ServiceSettings()))
         serve(args.command, args.host, args.port, args.workers)
         return 0
     if args.command == "schemas":

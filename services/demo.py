@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import httpx
 
+from services.core.auth.identities import DEMO_CLIENT_FILE, ClientSecret, write_client_file
 from services.core.auth.principal import SCOPES
 from services.core.config import ServiceSettings
 from services.core.db.engine import session_factory
@@ -43,7 +44,7 @@ CONTRACT: Final = {
 
 
 def credentials_file(settings: ServiceSettings) -> Path:
-    return settings.data_dir / "demo-client.json"
+    return settings.data_dir / DEMO_CLIENT_FILE
 
 
 def enabled() -> bool:
@@ -66,11 +67,8 @@ async def seed_identity(settings: ServiceSettings, engine: Any) -> dict[str, str
     issued = await create_client(
         sessions, AGENCY, ClientIn(name="demo tool", scopes=sorted(SCOPES))
     )
-    found = {"client_id": issued.client.id, "client_secret": issued.secret}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(found, indent=2) + "\n")
-    return found
+    write_client_file(path, ClientSecret(issued.client.id, issued.secret))
+    return {"client_id": issued.client.id, "client_secret": issued.secret}
 
 
 async def seed_dataset(gateway_url: str, client: dict[str, str]) -> None:

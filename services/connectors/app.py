@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from services.connectors.api import connectors, plugins
 from services.connectors.auth import ConnectAuth
-from services.connectors.credentials import ClientCredentials, RegistryAuth
+from services.connectors.credentials import registry_auth
 from services.connectors.failures import Retry
 from services.connectors.group import Membership
 from services.connectors.runtime import Runtime
@@ -30,14 +30,6 @@ from services.core.kafka.producer import create_producer, start_producer
 _HTTP_TIMEOUT = 10.0
 
 
-def registry_auth(settings: ConnectSettings, http: httpx.AsyncClient) -> RegistryAuth:
-    """Connect's own credentials at the registry, when it is given a client."""
-    if not (settings.token_url and settings.client_id and settings.client_secret):
-        return RegistryAuth()
-    secret = settings.client_secret.get_secret_value()
-    return RegistryAuth(ClientCredentials(http, settings.token_url, settings.client_id, secret))
-
-
 def create_app(settings: ConnectSettings | None = None) -> FastAPI:
     settings = settings or ConnectSettings()
 
@@ -47,6 +39,7 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
             producer = await start_producer(create_producer(settings.kafka))
             stack.push_async_callback(producer.stop)
             http = await stack.enter_async_context(httpx.AsyncClient(timeout=_HTTP_TIMEOUT))
+            auth = await registry_auth(settings, core.sessions, http)
             registry = RegistryClient(settings.registry_url)
             stack.push_async_callback(registry.close)
             tables = [
@@ -61,7 +54,7 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
                 producer,
                 offsets,
                 ContractCache(registry),
-                registry_auth(settings, http),
+                auth,
                 Retry(settings.retry_attempts, settings.retry_backoff),
                 worker_id=f"{settings.host}:{settings.port}/{os.getpid()}",
                 kafka=settings.kafka,

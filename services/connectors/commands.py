@@ -7,9 +7,10 @@ more YAML documents; ``ndxp connect apply`` creates or replaces each (``PUT
 nothing. Secrets belong in the workers' environment, referenced as ``${env:NAME}``; ``export``
 writes what the API shows, secrets masked.
 
-The worker is ``--url`` (``NDXP_CONNECT_URL``, default ``http://127.0.0.1:8083``); the token is
-``--token`` (``NDXP_TOKEN``) or fetched with connect's own client (``NDXP_CONNECT_TOKEN_URL``,
-``NDXP_CONNECT_CLIENT_ID``, ``NDXP_CONNECT_CLIENT_SECRET``); writes need the ``admin`` scope.
+The worker is ``--url`` (``NDXP_CONNECT_URL``, default ``http://127.0.0.1:8083``); the caller's
+credentials are given as to every command that calls a service
+(:mod:`services.core.cli.credentials`: ``--token``, ``--client-id/--client-secret``, ``NDXP_*``,
+else the data dir's demo client); writes need the ``admin`` scope.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -25,13 +25,16 @@ from typing import Any, Final
 import httpx
 import yaml
 
+from services.core.cli import credentials
+from services.core.cli.errors import CommandError
+from services.core.cli.http import ServiceClient, answer_detail
 from services.core.config import ConnectSettings
 
 ACTIONS: Final = ("pause", "resume", "stop", "restart")
 HTTP_OK: Final = 300
 
 
-class CommandFailed(Exception):
+class CommandFailed(CommandError):
     """The worker refused, or a file is not a connector definition; the message says why."""
 
 
@@ -39,8 +42,8 @@ def add_parsers(connect: argparse.ArgumentParser) -> None:
     """``ndxp connect`` runs a worker; ``ndxp connect <command>`` operates one."""
     commands = connect.add_subparsers(dest="connect_command")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=os.environ.get("NDXP_CONNECT_URL", _default_url()))
-    common.add_argument("--token", default=os.environ.get("NDXP_TOKEN"))
+    common.add_argument("--url", help="the worker (NDXP_CONNECT_URL, else connect's own port)")
+    credentials.add_options(common)
     apply = commands.add_parser("apply", parents=[common], help="create or update from YAML")
     apply.add_argument("files", nargs="+", type=Path)
     commands.add_parser("list", parents=[common], help="connectors and their states")
@@ -50,8 +53,8 @@ def add_parsers(connect: argparse.ArgumentParser) -> None:
         cmd.add_argument("name")
 
 
-def _default_url() -> str:
-    return f"http://127.0.0.1:{ConnectSettings().port}"
+def _url(args: argparse.Namespace, settings: ConnectSettings) -> str:
+    return args.url or os.environ.get("NDXP_CONNECT_URL") or f"http://127.0.0.1:{settings.port}"
 
 
 def definitions(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -73,31 +76,14 @@ def definitions(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``ndxp connect <command>``; prints the outcome, returns the exit status."""
-    try:
-        with httpx.Client(base_url=args.url, timeout=30.0) as http:
-            http.headers.update(_authorization(args, http))
-            for line in _execute(args, http):
-                print(line)  # noqa: T201 - the command's output
-    except (CommandFailed, httpx.HTTPError) as exc:
-        print(f"ndxp connect {args.connect_command}: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    return 0
-
-
-def _authorization(args: argparse.Namespace, http: httpx.Client) -> dict[str, str]:
-    if args.token:
-        return {"authorization": f"Bearer {args.token}"}
+    """Run ``ndxp connect <command>``; prints the outcome. A refusal raises
+    :class:`~services.core.cli.errors.CommandError` (exit status 1)."""
     settings = ConnectSettings()
-    if settings.token_url and settings.client_id and settings.client_secret:
-        response = http.post(
-            settings.token_url,
-            data={"grant_type": "client_credentials"},
-            auth=(settings.client_id, settings.client_secret.get_secret_value()),
-        )
-        _check(response)
-        return {"authorization": f"Bearer {response.json()['access_token']}"}
-    return {}
+    caller = credentials.resolve(args, settings.data_dir, os.environ)
+    with ServiceClient(_url(args, settings), caller) as http:
+        for line in _execute(args, http):
+            print(line)  # noqa: T201 - the command's output
+    return 0
 
 
 def _execute(args: argparse.Namespace, http: httpx.Client) -> Iterator[str]:
@@ -132,13 +118,8 @@ def _execute(args: argparse.Namespace, http: httpx.Client) -> Iterator[str]:
 
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code >= HTTP_OK:
-        try:
-            body = response.json()
-            detail = body.get("detail") or body.get("message") or body
-        except ValueError:
-            detail = response.text[:300]
         raise CommandFailed(
             f"{response.request.method} {response.request.url.path}: "
-            f"{response.status_code} {detail}"
+            f"{response.status_code} {answer_detail(response)}"
         )
     return response

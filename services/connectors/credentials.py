@@ -1,217 +1,151 @@
-"""OAuth 2.0 client credentials (RFC 6749 §4.4), as a client of someone else's authorization server.
+"""Connect's own credentials at the hub's registry, and the client credentials plugins use.
 
-The one place that fetches, caches and renews such tokens, for two callers:
+Which client connect is:
 
-- ``rest-source``, authenticating to an agency's API: :class:`ClientCredentialsAuth` is an httpx
-  auth flow, so the token request goes through the API client's transport, and a 401 from the API
-  (the token revoked early, keys rotated, a clock skew) fetches a new token and sends the request
-  again, once.
-- connect itself at the hub's registry (``NDXP_CONNECT_TOKEN_URL``, ``NDXP_CONNECT_CLIENT_ID``,
-  ``NDXP_CONNECT_CLIENT_SECRET``: a client of the hub's gateway with the scopes its connectors
-  need): :class:`ClientCredentials` awaits a token for a header set by hand (:class:`RegistryAuth`);
-  concurrent callers share one token request, and a caller refused with 401 calls
-  :meth:`ClientCredentials.renew`.
+- the one it is given, the production path: ``NDXP_CONNECT_CLIENT_ID`` with
+  ``NDXP_CONNECT_CLIENT_SECRET`` or ``NDXP_CONNECT_CLIENT_SECRET_FILE`` (a mounted container
+  secret); its token is sent from the first call;
+- else its own identity in the control plane (:mod:`services.core.auth.identities`: a client of
+  the system agency, created on first start, secret in ``<data dir>/identities/connect.json``),
+  sent once the registry asks for credentials, so a registry open on loopback never needs a
+  gateway.
 
-A token is kept until shortly before it expires: ``expires_in`` less a margin (clocks and queues
-are not exact), or :data:`DEFAULT_LIFETIME` when the server does not say (RFC 6749 §5.1 makes it
-optional). The client authenticates to the token endpoint with HTTP Basic (``client_secret_basic``,
-RFC 6749's default) or with form fields (``client_secret_post``). An endpoint that refuses, or
-answers without a token, raises :class:`TokenRefused` with its status and the start of its answer.
+Tokens come from ``NDXP_CONNECT_TOKEN_URL``, or the gateway's token endpoint under
+``NDXP_AUTH_ISSUER``. Registry reads need any valid token, so connect asks for ``catalog:read``
+only, the narrowest scope there is. The gateway may not listen yet (``ndxp up`` starts the services
+together) or be restarting: a registry call then waits for the token endpoint (up to
+:data:`TOKEN_PATIENCE`) instead of failing its connector.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
-import time
-from base64 import b64encode
-from collections.abc import Awaitable, Callable, Generator
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
-from urllib.parse import quote_plus
+from typing import Final, TypeVar
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.connectors.excerpts import excerpt
+from services.core.auth.client_credentials import (
+    ClientAuth,
+    ClientCredentials,
+    ClientCredentialsAuth,
+    TokenRefused,
+    token_endpoint,
+)
+from services.core.auth.identities import service_identity
+from services.core.auth.principal import CATALOG_READ
 from services.core.avro.registry_client import RegistryUnauthorized
-from services.core.errors import Unavailable
+from services.core.config import ConnectSettings
+from services.core.errors import NdxpError
 
+__all__ = [
+    "ClientAuth",
+    "ClientCredentials",
+    "ClientCredentialsAuth",
+    "RegistryAuth",
+    "TokenRefused",
+    "registry_auth",
+]
+
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-EARLY_SECONDS: Final = 30.0  # renew this long before expiry, or a tenth of a shorter lifetime
-DEFAULT_LIFETIME: Final = 300.0  # seconds, when the server does not say
-DEFAULT_TIMEOUT: Final = 30.0  # seconds, of the token request
-
-ClientAuth = Literal["basic", "post"]
-Flow = Generator[httpx.Request, httpx.Response, None]
-
-
-class TokenRefused(Unavailable):
-    code = "token_refused"
-    title = "Token refused"
+SERVICE: Final = "connect"
+SCOPES: Final = (CATALOG_READ,)
+TOKEN_PATIENCE: Final = 60.0  # seconds a registry call waits for an unreachable token endpoint
+_FIRST_WAIT: Final = 0.5
+_LONGEST_WAIT: Final = 5.0
 
 
-class ClientCredentialsAuth(httpx.Auth):
-    """Bearer tokens of one client, as an httpx auth flow: fetched when first needed, kept until
-    shortly before they expire, and fetched again (once per request) when the server answers 401.
-
-    The token request is sent by whoever drives :meth:`fetch`: the httpx client of the request
-    being authenticated, or :meth:`ClientCredentials.token`. ``clock`` (seconds, monotonic) is for
-    tests.
-    """
-
-    requires_response_body = True  # a token endpoint's answer is read before the flow sees it
-
-    def __init__(
-        self,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str | None = None,
-        *,
-        client_auth: ClientAuth = "basic",
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.scope = scope
-        self.client_auth = client_auth
-        self.timeout = httpx.Timeout(timeout)
-        self.clock = clock
-        self.access_token: str | None = None
-        self.renew_at = -math.inf
-
-    @property
-    def fresh(self) -> bool:
-        """Whether the token held may still be sent."""
-        return self.access_token is not None and self.clock() < self.renew_at
-
-    def renew(self) -> None:
-        """Forget the token held (the resource server refused it): the next use fetches one."""
-        self.access_token = None
-
-    def auth_flow(self, request: httpx.Request) -> Flow:
-        if not self.fresh:
-            yield from self.fetch()
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
-        response = yield request
-        if response.status_code == httpx.codes.UNAUTHORIZED:  # revoked early, or a clock skew
-            yield from self.fetch()
-            request.headers["Authorization"] = f"Bearer {self.access_token}"
-            yield request
-
-    def fetch(self) -> Flow:
-        """Ask the token endpoint for a new token and keep it: yields the token request, takes
-        its response (its body read), and raises :class:`TokenRefused` when it holds no token."""
-        response = yield self._token_request()
-        self._keep(response)
-
-    def _token_request(self) -> httpx.Request:
-        form = {"grant_type": "client_credentials"}
-        if self.scope:
-            form["scope"] = self.scope
-        headers = {"Accept": "application/json"}
-        if self.client_auth == "post":
-            form |= {"client_id": self.client_id, "client_secret": self.client_secret}
-        else:  # RFC 6749 §2.3.1: form-encode both, then HTTP Basic
-            pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}"
-            headers["Authorization"] = f"Basic {b64encode(pair.encode()).decode()}"
-        # httpx gives a client's timeout only to the requests it builds, not to those of an auth
-        # flow: without this a stuck token endpoint would hang its caller
-        extensions = {"timeout": self.timeout.as_dict()}
-        return httpx.Request(
-            "POST", self.token_url, data=form, headers=headers, extensions=extensions
-        )
-
-    def _keep(self, response: httpx.Response) -> None:
-        if not response.is_success:
-            raise self._refused(f"answered {response.status_code}: {excerpt(response.text)}")
-        try:
-            body = response.json()
-            token = body["access_token"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise self._refused(f"gave no access_token: {excerpt(response.text)}") from exc
-        if not isinstance(token, str) or not token:
-            raise self._refused("gave an access_token that is not a string")
-        lifetime = _lifetime(body.get("expires_in"))
-        self.access_token = token
-        self.renew_at = self.clock() + lifetime - min(EARLY_SECONDS, lifetime / 10)
-
-    def _refused(self, what: str) -> TokenRefused:
-        where = httpx.URL(self.token_url).copy_with(query=None)  # a query may hold a key
-        return TokenRefused(f"the token endpoint {where} {what} (client {self.client_id!r})")
-
-
-def _lifetime(expires_in: Any) -> float:
-    """Seconds the token is valid for: ``expires_in`` when it is a positive number."""
-    try:
-        seconds = float(expires_in)
-    except (TypeError, ValueError):
-        return DEFAULT_LIFETIME
-    return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_LIFETIME
-
-
-class ClientCredentials(ClientCredentialsAuth):
-    """The same tokens, awaited by a caller that sets ``Authorization`` itself; the token request
-    goes through ``http`` with its timeout. Concurrent callers share one token request."""
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str | None = None,
-        *,
-        client_auth: ClientAuth = "basic",
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            token_url,
-            client_id,
-            client_secret,
-            scope,
-            client_auth=client_auth,
-            timeout=http.timeout,
-            clock=clock,
-        )
-        self.http = http
-        self._lock = asyncio.Lock()
-
-    async def token(self) -> str:
-        """A valid access token, fetched when the one held is missing or about to expire."""
-        async with self._lock:
-            if not self.fresh:
-                flow = self.fetch()
-                response = await self.http.send(next(flow))
-                with contextlib.suppress(StopIteration):  # the end of the flow: the token is kept
-                    flow.send(response)
-            assert self.access_token is not None  # noqa: S101 - fetch sets it or raises
-            return self.access_token
+class CredentialsMisconfigured(NdxpError):
+    code = "configuration_error"
 
 
 @dataclass
 class RegistryAuth:
     """The ``Authorization`` connect sends to the registry: a bearer token of its own client, or
-    nothing (a registry open on loopback, as in a one-machine hub)."""
+    nothing (no client, or ``sending`` False until the registry first answers 401)."""
 
     credentials: ClientCredentials | None = None
+    sending: bool = True
+    patience: float = TOKEN_PATIENCE
+    first_wait: float = _FIRST_WAIT
 
     async def header(self) -> str | None:
-        if self.credentials is None:
+        if self.credentials is None or not self.sending:
             return None
-        return f"Bearer {await self.credentials.token()}"
+        return f"Bearer {await self._token(self.credentials)}"
 
     async def call(self, request: Callable[[str | None], Awaitable[T]]) -> T:
         """``request(authorization)``, and once more with a new token if the registry refused
-        the one held (revoked, or signed with a key rotated away)."""
+        the one held (revoked, signed with a key rotated away) or wanted one."""
         try:
             return await request(await self.header())
         except RegistryUnauthorized:
             if self.credentials is None:
                 raise
-            self.credentials.renew()
+            if self.sending:
+                self.credentials.renew()
+            self.sending = True
             return await request(await self.header())
+
+    async def _token(self, credentials: ClientCredentials) -> str:
+        """A token, waiting while the endpoint cannot answer (not listening, or a 5xx)."""
+        waited, delay = 0.0, self.first_wait
+        while True:
+            try:
+                return await credentials.token()
+            except (httpx.TransportError, TokenRefused) as exc:
+                if not _transient(exc):
+                    raise
+                if waited >= self.patience:
+                    raise TokenRefused(
+                        f"the token endpoint {credentials.endpoint} did not answer for "
+                        f"{waited:.0f}s: {exc!s} (client {credentials.client_id!r})"
+                    ) from exc
+                log.warning("the token endpoint %s cannot answer yet (%s); waiting %.1fs",
+                            credentials.endpoint, exc, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, _LONGEST_WAIT)
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, TokenRefused):
+        return exc.answered is not None and exc.answered >= 500  # noqa: PLR2004 - server errors
+    return True
+
+
+async def registry_auth(
+    settings: ConnectSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+) -> RegistryAuth:
+    """Connect's credentials at the registry: the client it is given, else its own identity."""
+    token_url = settings.token_url or token_endpoint(settings.auth.issuer)
+    given = given_secret(settings)
+    if settings.client_id and given:
+        return RegistryAuth(ClientCredentials(http, token_url, settings.client_id, given))
+    own = await service_identity(sessions, settings.data_dir, SERVICE, SCOPES)
+    credentials = ClientCredentials(http, token_url, own.client_id, own.secret)
+    return RegistryAuth(credentials, sending=False)
+
+
+def given_secret(settings: ConnectSettings) -> str | None:
+    """The secret of the client connect is given, from the environment or a file; a client id
+    without a secret (or the reverse) is a mistake said at start, not a 401 later."""
+    secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+    if settings.client_secret_file is not None:
+        try:
+            secret = settings.client_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialsMisconfigured(f"NDXP_CONNECT_CLIENT_SECRET_FILE: {exc}") from exc
+    if bool(settings.client_id) != bool(secret):
+        raise CredentialsMisconfigured(
+            "NDXP_CONNECT_CLIENT_ID needs NDXP_CONNECT_CLIENT_SECRET or "
+            "NDXP_CONNECT_CLIENT_SECRET_FILE, and a secret needs the client id"
+        )
+    return secret

@@ -289,10 +289,20 @@ class ConnectSettings(ServiceSettings):
     token_url: str | None = Field(
         None,
         validation_alias="NDXP_CONNECT_TOKEN_URL",
-        description="OAuth2 token endpoint for connect's own client (registry reads).",
+        description="OAuth2 token endpoint for connect's own client (registry reads); unset: "
+        "the gateway's, under NDXP_AUTH_ISSUER.",
     )
-    client_id: str | None = Field(None, validation_alias="NDXP_CONNECT_CLIENT_ID")
+    client_id: str | None = Field(
+        None,
+        validation_alias="NDXP_CONNECT_CLIENT_ID",
+        description="Connect's client; unset: its own identity, created in the control plane.",
+    )
     client_secret: SecretStr | None = Field(None, validation_alias="NDXP_CONNECT_CLIENT_SECRET")
+    client_secret_file: Path | None = Field(
+        None,
+        validation_alias="NDXP_CONNECT_CLIENT_SECRET_FILE",
+        description="A file holding the client's secret (a mounted container secret).",
+    )
     retry_attempts: int = Field(
         5,
         ge=1,

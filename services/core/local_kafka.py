@@ -4,7 +4,8 @@ Used by ``ndxp up`` and by the test suite. The jars are resolved once into
 ``<cache_dir>/kafka-<version>/libs`` with Maven (``deploy/local/kafka/pom.xml``), or taken from the
 official binary tarball where Maven is missing. The broker runs as a child ``java`` process that
 dies with its parent (``PR_SET_PDEATHSIG``), logs to a file, and is stopped with SIGTERM, then
-SIGKILL after a timeout.
+SIGKILL after a timeout. While it runs, ``broker.json`` in its directory names its bootstrap
+address and process, so a command on the same data dir finds it (:func:`running_broker`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import base64
 import contextlib
 import ctypes
+import json
 import logging
+import os
 import re
 import shutil
 import signal
@@ -39,6 +42,8 @@ POM = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka" / "pom.
 TARBALL_URL = "https://archive.apache.org/dist/kafka/{v}/kafka_2.13-{v}.tgz"
 MIN_JAVA = 17
 _PR_SET_PDEATHSIG = 1
+BROKER_FILE = "broker.json"  # in the broker's directory while it runs
+_FIND_TIMEOUT = 5.0  # seconds a found broker has to answer
 
 LOG4J2 = """\
 status = warn
@@ -219,6 +224,33 @@ async def _answers(bootstrap: str) -> bool:
         await client.close()
 
 
+def local_broker_dir(data_dir: Path) -> Path:
+    """Where ``ndxp up`` keeps the broker of a data dir."""
+    return data_dir / "kafka"
+
+
+async def running_broker(work_dir: Path, within: float = _FIND_TIMEOUT) -> str | None:
+    """The bootstrap address of the broker running in ``work_dir``, if its process lives and it
+    answers; None otherwise (never started, stopped, or killed leaving its file behind)."""
+    try:
+        found = json.loads((work_dir / BROKER_FILE).read_text())
+        bootstrap, pid = str(found["bootstrap"]), int(found["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    with _quiet("aiokafka"):
+        try:
+            answers = await asyncio.wait_for(_answers(bootstrap), within)
+        except TimeoutError:
+            return None
+    return bootstrap if answers else None
+
+
 @dataclass
 class LocalKafka:
     """A single-node KRaft broker in ``work_dir``; start and stop it as often as needed."""
@@ -241,6 +273,10 @@ class LocalKafka:
     @property
     def data_dir(self) -> Path:
         return self.work_dir / "data"
+
+    @property
+    def broker_file(self) -> Path:
+        return self.work_dir / BROKER_FILE
 
     @property
     def running(self) -> bool:
@@ -307,6 +343,10 @@ class LocalKafka:
         except BaseException:
             self.stop()
             raise
+        assert self._process is not None  # noqa: S101 - started above
+        self.broker_file.write_text(
+            json.dumps({"bootstrap": self.bootstrap, "pid": self._process.pid})
+        )
         log.info("kafka broker ready on %s", self.bootstrap)
         return self.bootstrap
 
@@ -325,7 +365,10 @@ class LocalKafka:
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (a clean, flushed shutdown), then SIGKILL if it is still there after timeout."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        self.broker_file.unlink(missing_ok=True)
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:

@@ -53,3 +53,8 @@ def configure_logging(settings: LogSettings) -> None:
     root.setLevel(settings.level)
     # aiokafka logs every reconnect attempt at ERROR; warnings are what an operator needs.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # Alembic tells at INFO how it talks to the database each time a revision is read or a
+    # service starts; ndxp logs the revision itself. DEBUG shows everything again.
+    logging.getLogger("alembic").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    )

@@ -1,14 +1,13 @@
 """``ndxp agencies ...`` and ``ndxp clients ...``: bootstrap and operate identities from a shell.
 
 They work on the control-plane database directly (``NDXP_DATABASE_URL`` or the data dir's SQLite
-file), migrating it first, so the first admin client can be made before any gateway runs. They
-call the same functions as the admin API.
+file), which must exist (``ndxp db migrate`` creates it), so the first admin client can be made
+before any gateway runs. They call the same functions as the admin API.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.core.auth.principal import SCOPES
+from services.core.cli.control_plane import control_plane
 from services.core.config import ServiceSettings
-from services.core.db.engine import create_engine, session_factory
-from services.core.db.migrate import migrate
+from services.core.db.engine import session_factory
 from services.core.db.models import AGENCY_KINDS, Agency, Client
 from services.core.errors import NdxpError
 from services.gateway import identity
@@ -63,22 +62,17 @@ def add_parsers(commands: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Run ``ndxp agencies|clients <command>``; 1 with a message on stderr if it is refused."""
     handler = _HANDLERS[(args.command, getattr(args, f"{args.command}_command"))]
-    settings = ServiceSettings()
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # stdout and stderr are for the operator
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        await handler(session_factory(engine), args)
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"])
-            _err(f"error: {where}: {error['msg'].removeprefix('Value error, ')}")
-        return 1
-    except NdxpError as exc:
-        _err(f"error: {exc.message}")
-        return 1
-    finally:
-        await engine.dispose()
+    async with control_plane(ServiceSettings()) as engine:
+        try:
+            await handler(session_factory(engine), args)
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = ".".join(str(part) for part in error["loc"])
+                _err(f"error: {where}: {error['msg'].removeprefix('Value error, ')}")
+            return 1
+        except NdxpError as exc:
+            _err(f"error: {exc.message}")
+            return 1
     return 0
 
 

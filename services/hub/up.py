@@ -25,7 +25,7 @@ from services.core.config import ServiceSettings, UpSettings
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.http.health import STARTUP
-from services.core.local_kafka import LocalKafka
+from services.core.local_kafka import LocalKafka, local_broker_dir
 from services.core.logging import configure_logging
 from services.hub.parts import SERVICES, BrokerPart, ServicePart
 from services.hub.supervisor import Supervisor
@@ -78,7 +78,7 @@ async def _run(args: argparse.Namespace, settings: ServiceSettings, supervisor: 
     if not settings.kafka.bootstrap:
         broker = LocalKafka(
             settings.kafka,
-            settings.data_dir / "kafka",
+            local_broker_dir(settings.data_dir),
             host=args.host,
             port=settings.kafka.local_port,
             controller_port=settings.kafka.local_controller_port,

@@ -1,6 +1,8 @@
 """Contracts as code against a running registry: ``ndxp schemas check`` and ``ndxp schemas push``.
 
-Speaks only the Confluent API, so it works against ndxp's registry or any compatible one.
+Speaks only the Confluent API, so it works against ndxp's registry or any compatible one. The
+caller's credentials are given as to every command that calls a service
+(:mod:`services.core.cli.credentials`); reads need any valid token, pushes ``registry:write``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from services.core.cli.credentials import Credentials
+from services.core.cli.http import ServiceClient
 from services.registry.contracts import Contract
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -68,6 +72,8 @@ def push(client: httpx.Client, contract: Contract) -> Outcome:
     return Outcome(contract, status, answer.json().get("message", answer.text))
 
 
-def run(registry_url: str, contracts: Sequence[Contract], *, write: bool) -> list[Outcome]:
-    with httpx.Client(base_url=registry_url, timeout=30.0) as client:
+def run(
+    registry_url: str, contracts: Sequence[Contract], credentials: Credentials, *, write: bool
+) -> list[Outcome]:
+    with ServiceClient(registry_url, credentials) as client:
         return [push(client, c) if write else check(client, c) for c in contracts]

@@ -5,20 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.fixtures.cli import ndxp as run_ndxp
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def ndxp(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_ndxp(*args, cwd=cwd)
 
 
 def test_lint_passes_on_the_shipped_contracts() -> None:

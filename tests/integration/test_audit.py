@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,24 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.audit import AuditEvent, AuditLog
 from services.core.audit.check import verify_database, verify_topic
 from services.core.config import KafkaSettings
-from services.core.db.engine import create_engine, session_factory
-from services.core.db.migrate import migrate
 from services.core.db.models import AuditRecord
 from services.core.errors import Unavailable
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.producer import create_producer, start_producer
 from services.core.logging import request_id
+from tests.fixtures.cli import ndxp
 from tests.fixtures.kafka import kafka_test_settings
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -136,5 +124,4 @@ def dialect(database_url: str) -> str:
 
 
 def ndxp_audit_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "services.cli", "audit", "verify"]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    return ndxp("audit", "verify", env=env)

@@ -1,4 +1,8 @@
-"""``ndxp audit verify [--kafka]``: is the audit trail intact?"""
+"""``ndxp audit verify [--kafka]``: is the audit trail intact?
+
+It reads the control plane as the services left it, and with ``--kafka`` the audit topic of
+``NDXP_KAFKA_BOOTSTRAP``'s cluster, or of the broker ``ndxp up`` runs for the data dir.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import argparse
 from typing import Any, Final
 
 from services.core.audit.check import verify_database, verify_topic
+from services.core.cli.control_plane import control_plane
+from services.core.cli.kafka import kafka_bootstrap
 from services.core.config import ServiceSettings
-from services.core.db.engine import create_engine, session_factory
-from services.core.db.migrate import migrate
+from services.core.db.engine import session_factory
 from services.core.kafka.topics import AUDIT_TOPIC
 
 COMMANDS: Final = frozenset({"audit"})
@@ -26,16 +31,15 @@ def add_parsers(commands: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Exit 0 when the chain is intact (and, with ``--kafka``, the topic matches), else 1."""
     settings = ServiceSettings()
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
+    kafka = settings.kafka
+    if args.kafka:  # before reading the index: a missing broker is told at once
+        kafka = kafka.model_copy(update={"bootstrap": await kafka_bootstrap(settings)})
+    async with control_plane(settings) as engine:
         sessions = session_factory(engine)
         report = await verify_database(sessions)
         problems = list(report.problems)
         if args.kafka:
-            problems += await verify_topic(sessions, settings.kafka, AUDIT_TOPIC)
-    finally:
-        await engine.dispose()
+            problems += await verify_topic(sessions, kafka, AUDIT_TOPIC)
     for problem in problems:
         print(f"audit: {problem}")  # noqa: T201 - the command's output
     if problems:

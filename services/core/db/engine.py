@@ -39,13 +39,24 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True)
 
-    database = parsed.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed, echo=echo)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database, or SQLite in memory."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

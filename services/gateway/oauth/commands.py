@@ -1,19 +1,19 @@
 """``ndxp keys rotate [--immediate]`` and ``ndxp keys list``: the token signing keys.
 
 They work on the control-plane database directly, with the same key-encryption key as the
-gateways (``NDXP_AUTH_KEY_ENCRYPTION_KEY``, or the data dir's key file), migrating it first.
+gateways (``NDXP_AUTH_KEY_ENCRYPTION_KEY``, or the data dir's key file); ``ndxp db migrate``
+creates the database.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from typing import Any, Final
 
+from services.core.cli.control_plane import control_plane
+from services.core.cli.errors import CommandError
 from services.core.config import GatewaySettings
-from services.core.db.engine import create_engine, session_factory
-from services.core.db.migrate import migrate
+from services.core.db.engine import session_factory
 from services.gateway.oauth.kek import KeyEncryptionError
 from services.gateway.oauth.keys import KeyStore, StoredKey, choose_signing_key, key_state
 
@@ -42,11 +42,16 @@ def _line(key: StoredKey, state: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    settings = GatewaySettings()
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # stdout and stderr are for the operator
-    engine = create_engine(settings.database_url)
     try:
-        await migrate(engine)
+        await _run(args)
+    except KeyEncryptionError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> None:
+    settings = GatewaySettings()
+    async with control_plane(settings) as engine:
         store = KeyStore(session_factory(engine), settings)
         if args.keys_command == "rotate":
             current = choose_signing_key(await store.keys(fresh=True), store.now())
@@ -63,9 +68,3 @@ async def run(args: argparse.Namespace) -> int:
             signing = choose_signing_key(keys, now)
             for key in sorted(keys, key=lambda k: k.created_at):
                 print(_line(key, key_state(key, signing, now, store.grace)))  # noqa: T201
-    except KeyEncryptionError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the command's diagnostics
-        return 1
-    finally:
-        await engine.dispose()
-    return 0

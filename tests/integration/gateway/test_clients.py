@@ -7,13 +7,13 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
 
 from tests.fixtures.catalog import Caller, Hub
+from tests.fixtures.cli import ndxp as run_ndxp
 from tests.integration.gateway.catalog_data import problem
 
 TOKEN = "/oauth2/token"
@@ -124,14 +124,7 @@ async def test_only_admins(hub: Hub) -> None:
 
 def ndxp(hub: Hub, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NDXP_DATABASE_URL": hub.gateway.settings.database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return run_ndxp(*args, env=env)
 
 
 def secret_of(output: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
@@ -20,6 +19,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import update
 
 from services.core.db.models import SigningKey
+from tests.fixtures.cli import ndxp as run_ndxp
 from tests.fixtures.gateway import Gateway, bearer, gateway_settings, serve_gateway
 
 CACHE_SECONDS = 4  # JWKS cache: a rotated key signs 4 s after it is published
@@ -137,14 +137,7 @@ def ndxp(gateway: Gateway, *args: str, kek: str | None = None) -> subprocess.Com
         "NDXP_AUTH_KEY_ENCRYPTION_KEY": kek or settings.auth.key_encryption_key.get_secret_value(),
         "NDXP_AUTH_JWKS_CACHE_SECONDS": str(CACHE_SECONDS),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return run_ndxp(*args, env=env)
 
 
 async def states(gateway: Gateway) -> dict[str, str]:

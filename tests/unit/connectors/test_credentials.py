@@ -1,180 +1,36 @@
-"""OAuth2 client credentials without a network: the token endpoint and the API are httpx mock
-transports, the clock a number the test moves."""
+"""Connect's credentials at the registry, without a network: the token endpoint is an httpx mock
+transport, the registry a function that refuses or answers."""
 
 from __future__ import annotations
-
-import asyncio
-import base64
-import re
-import uuid
-from typing import Any
 
 import httpx
 import pytest
 
-from services.connectors.credentials import (
-    ClientCredentials,
-    ClientCredentialsAuth,
-    RegistryAuth,
-    TokenRefused,
-)
+from services.connectors.credentials import RegistryAuth
+from services.core.auth.client_credentials import ClientCredentials, TokenRefused
 from services.core.avro.registry_client import RegistryUnauthorized
-
-TOKEN_URL = "https://idp.example.vn/oauth2/token"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class TokenEndpoint:
-    """Issues a new token to every request it accepts and remembers the forms it was sent."""
-
-    def __init__(self, expires_in: Any = 300, status: int = 200, body: str | None = None) -> None:
-        self.expires_in = expires_in
-        self.status = status
-        self.body = body
-        self.forms: list[dict[str, str]] = []
-        self.authorizations: list[str | None] = []
-        self.timeouts: list[dict[str, Any]] = []
-        self.issued: list[str] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert request.method == "POST"
-        assert str(request.url) == TOKEN_URL
-        self.forms.append(dict(httpx.QueryParams(request.content.decode())))
-        self.authorizations.append(request.headers.get("authorization"))
-        self.timeouts.append(request.extensions["timeout"])
-        if self.body is not None:
-            return httpx.Response(self.status, text=self.body)
-        self.issued.append(token := f"token-{uuid.uuid4().hex[:8]}")
-        body: dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
-        if self.expires_in is not None:
-            body["expires_in"] = self.expires_in
-        return httpx.Response(self.status, json=body)
-
-
-def credentials(
-    endpoint: TokenEndpoint, clock: Clock, http_timeout: float = 10.0, **options: Any
-) -> tuple[ClientCredentials, httpx.AsyncClient]:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint), timeout=http_timeout)
-    client = ClientCredentials(
-        http, TOKEN_URL, "connect/1", "s:ecret", "registry:read", clock=clock, **options
-    )
-    return client, http
-
-
-async def test_a_token_is_kept_until_shortly_before_it_expires() -> None:
-    endpoint, clock = TokenEndpoint(expires_in=300), Clock()
-    client, http = credentials(endpoint, clock)
-    async with http:
-        first = await client.token()
-        assert await client.token() == first
-        clock.now += 269  # 300 s less the 30 s margin is 270 s
-        assert await client.token() == first
-        clock.now += 1
-        second = await client.token()
-    assert endpoint.issued == [first, second]
-    assert endpoint.forms == [{"grant_type": "client_credentials", "scope": "registry:read"}] * 2
-    # RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic
-    basic = base64.b64encode(b"connect%2F1:s%3Aecret").decode()
-    assert endpoint.authorizations == [f"Basic {basic}"] * 2
-    assert endpoint.timeouts[0]["read"] == 10.0  # the client's own timeout, given explicitly
-
-
-@pytest.mark.parametrize(
-    ("expires_in", "kept"),
-    [
-        (20, 18.0),  # a short lifetime loses a tenth, not the whole margin
-        ("3600", 3570.0),  # a number as text, as some servers send it
-        (None, 270.0),  # not said (RFC 6749 §5.1 makes it optional): five minutes
-        (0, 270.0),
-        ("soon", 270.0),
-    ],
+from tests.unit.core.auth.test_client_credentials import (
+    TOKEN_URL,
+    Clock,
+    TokenEndpoint,
+    credentials,
 )
-async def test_the_lifetime_comes_from_expires_in(expires_in: Any, kept: float) -> None:
-    endpoint, clock = TokenEndpoint(expires_in=expires_in), Clock()
-    client, http = credentials(endpoint, clock)
-    async with http:
-        first = await client.token()
-        clock.now += kept - 0.001
-        assert await client.token() == first
-        clock.now += 0.001
-        assert await client.token() != first
-    assert len(endpoint.issued) == 2
 
 
-async def test_concurrent_callers_share_one_token_request() -> None:
-    endpoint, clock = TokenEndpoint(), Clock()
-    client, http = credentials(endpoint, clock)
-    async with http:
-        tokens = await asyncio.gather(*(client.token() for _ in range(5)))
-    assert set(tokens) == set(endpoint.issued)
-    assert len(endpoint.issued) == 1
+class Registry:
+    """Answers "schema" to requests with a token it accepts; 401 otherwise."""
 
+    def __init__(self, accepted: set[str] | None = None) -> None:
+        self.accepted = accepted
+        self.seen: list[str | None] = []
 
-async def test_renew_forgets_the_token_so_the_next_caller_gets_a_new_one() -> None:
-    endpoint, clock = TokenEndpoint(expires_in=3600), Clock()
-    client, http = credentials(endpoint, clock)
-    async with http:
-        first = await client.token()
-        client.renew()  # the registry answered 401: revoked, or its keys rotated
-        second = await client.token()
-        assert await client.token() == second
-    assert endpoint.issued == [first, second]
-    assert first != second
-
-
-async def test_client_secret_post_sends_the_client_in_the_form() -> None:
-    endpoint, clock = TokenEndpoint(), Clock()
-    client, http = credentials(endpoint, clock, client_auth="post")
-    async with http:
-        await client.token()
-    assert endpoint.forms == [
-        {
-            "grant_type": "client_credentials",
-            "scope": "registry:read",
-            "client_id": "connect/1",
-            "client_secret": "s:ecret",
-        }
-    ]
-    assert endpoint.authorizations == [None]
-
-
-@pytest.mark.parametrize(
-    ("status", "body", "message"),
-    [
-        (
-            401,
-            '{"error": "invalid_client",\n  "error_description": "unknown client"}',
-            'answered 401: {"error": "invalid_client", "error_description": "unknown client"}',
-        ),
-        (503, "x" * 500, "answered 503: " + "x" * 200 + "…"),
-        (200, '{"token_type": "Bearer"}', 'gave no access_token: {"token_type": "Bearer"}'),
-        (200, "<html>sign in</html>", "gave no access_token: <html>sign in</html>"),
-        (200, '{"access_token": 42}', "gave an access_token that is not a string"),
-    ],
-)
-async def test_a_refusal_says_where_who_and_what_the_endpoint_answered(
-    status: int, body: str, message: str
-) -> None:
-    endpoint, clock = TokenEndpoint(status=status, body=body), Clock()
-    client, http = credentials(endpoint, clock)
-    async with http:
-        with pytest.raises(TokenRefused) as refused:
-            await client.token()
-        with pytest.raises(TokenRefused):  # nothing was kept: asked again
-            await client.token()
-    text = str(refused.value)
-    assert text.startswith(f"the token endpoint {TOKEN_URL} {message}")
-    assert text.endswith("(client 'connect/1')")
-    assert "s:ecret" not in text
-    assert refused.value.status == 503  # the hub's error: a dependency is unavailable
-    assert len(endpoint.forms) == 2
+    async def __call__(self, authorization: str | None) -> str:
+        self.seen.append(authorization)
+        if authorization is None or (
+            self.accepted is not None and authorization.removeprefix("Bearer ") not in self.accepted
+        ):
+            raise RegistryUnauthorized("the schema registry answered 401")
+        return "schema"
 
 
 async def test_registry_auth_is_a_bearer_header_or_nothing() -> None:
@@ -182,6 +38,7 @@ async def test_registry_auth_is_a_bearer_header_or_nothing() -> None:
     client, http = credentials(endpoint, clock)
     async with http:
         assert await RegistryAuth().header() is None
+        assert await RegistryAuth(client, sending=False).header() is None
         header = await RegistryAuth(client).header()
     assert header == f"Bearer {endpoint.issued[0]}"
 
@@ -200,47 +57,72 @@ async def test_a_registry_refusal_renews_the_token_and_tries_once_more() -> None
     async with http:
         assert await RegistryAuth(client).call(read) == "schema"
         with pytest.raises(RegistryUnauthorized):
-            await RegistryAuth().call(_always_refused)
+            await RegistryAuth().call(Registry())
     assert seen == [f"Bearer {endpoint.issued[0]}", f"Bearer {endpoint.issued[1]}"]
 
 
-async def _always_refused(authorization: str | None) -> str:
-    raise RegistryUnauthorized("the schema registry answered 401")
-
-
-async def test_the_auth_flow_fetches_a_new_token_once_when_the_api_answers_401() -> None:
+async def test_an_identity_is_sent_once_the_registry_asks_for_one() -> None:
     endpoint, clock = TokenEndpoint(), Clock()
-    revoked: set[str] = set()
-    seen: list[str] = []
-    refusing = False
-
-    def transport(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth2/token":
-            return endpoint(request)
-        token = request.headers["authorization"].removeprefix("Bearer ")
-        seen.append(token)
-        return httpx.Response(401 if refusing or token in revoked else 200, json=[])
-
-    auth = ClientCredentialsAuth(
-        TOKEN_URL, "rest/1", "secret", client_auth="post", timeout=3, clock=clock
-    )
-    async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(transport)) as http:
-        assert (await http.get("https://api.example.vn/people")).status_code == 200
-        revoked.add(endpoint.issued[0])
-        assert (await http.get("https://api.example.vn/people")).status_code == 200
-        refusing = True  # the new token is refused too: the caller sees the 401
-        assert (await http.get("https://api.example.vn/people")).status_code == 401
-    first, second, third = endpoint.issued
-    assert seen == [first, first, second, second, third]
-    assert all(timeout["read"] == 3 for timeout in endpoint.timeouts)
+    client, http = credentials(endpoint, clock)
+    registry = Registry()
+    auth = RegistryAuth(client, sending=False)
+    async with http:
+        assert await auth.call(registry) == "schema"
+        assert await auth.call(registry) == "schema"
+    token = f"Bearer {endpoint.issued[0]}"
+    assert registry.seen == [None, token, token]  # asked once, then sent every time
+    assert len(endpoint.issued) == 1
 
 
-async def test_the_token_url_s_query_is_not_shown() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"error": "invalid_scope"})
+async def test_an_open_registry_never_needs_the_token_endpoint() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
-        client = ClientCredentials(http, f"{TOKEN_URL}?api_key=k3y", "c", "s")
-        with pytest.raises(TokenRefused, match=re.escape(f"{TOKEN_URL} answered 400")) as refused:
-            await client.token()
-    assert "k3y" not in str(refused.value)
+    async def open_registry(authorization: str | None) -> str:
+        assert authorization is None
+        return "schema"
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(unreachable)) as http:
+        auth = RegistryAuth(ClientCredentials(http, TOKEN_URL, "c", "s"), sending=False)
+        assert await auth.call(open_registry) == "schema"
+
+
+async def test_a_token_endpoint_not_listening_yet_is_waited_for() -> None:
+    endpoint = TokenEndpoint()
+    tries: list[str] = []
+
+    def starting(request: httpx.Request) -> httpx.Response:
+        tries.append(str(request.url))
+        if len(tries) <= 2:  # the gateway is still starting
+            raise httpx.ConnectError("connection refused", request=request)
+        if len(tries) == 3:  # listening, not ready
+            return httpx.Response(503, json={"detail": "starting"})
+        return endpoint(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(starting)) as http:
+        client = ClientCredentials(http, TOKEN_URL, "c", "s")
+        auth = RegistryAuth(client, first_wait=0.01)
+        registry = Registry()
+        assert await auth.call(registry) == "schema"
+    assert len(tries) == 4
+    assert registry.seen == [f"Bearer {endpoint.issued[0]}"]
+
+
+async def test_the_wait_ends_and_a_refused_client_is_not_waited_for() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(unreachable)) as http:
+        auth = RegistryAuth(
+            ClientCredentials(http, f"{TOKEN_URL}?k=v", "c", "s"), patience=0.05, first_wait=0.01
+        )
+        with pytest.raises(TokenRefused, match=f"{TOKEN_URL} did not answer for") as gave_up:
+            await auth.call(Registry())
+    assert "k=v" not in str(gave_up.value)
+
+    endpoint, clock = TokenEndpoint(status=401, body='{"error": "invalid_client"}'), Clock()
+    client, http = credentials(endpoint, clock)
+    async with http:
+        with pytest.raises(TokenRefused, match="answered 401"):
+            await RegistryAuth(client, patience=60).call(Registry())
+    assert len(endpoint.forms) == 1  # a wrong secret does not get better by waiting

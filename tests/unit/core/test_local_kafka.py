@@ -1,8 +1,12 @@
-"""The local broker's configuration and the Java version check, without starting anything."""
+"""The local broker's configuration, the Java version check and finding a running broker, without
+starting one."""
 
 from __future__ import annotations
 
+import json
+import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,8 +15,10 @@ from services.core import local_kafka
 from services.core.local_kafka import (
     KafkaLaunchError,
     broker_properties,
+    free_port,
     java_major_version,
     render_properties,
+    running_broker,
 )
 
 
@@ -93,3 +99,20 @@ def test_cluster_ids_never_look_like_options() -> None:
     ids = {local_kafka._cluster_id() for _ in range(5000)}
     assert len(ids) == 5000
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+async def test_no_broker_is_found_where_none_runs(tmp_path: Path) -> None:
+    assert await running_broker(tmp_path) is None  # never started here
+    port = free_port()
+    for pid in (_exited_pid(), os.getpid()):  # killed leaving its file; or alive, not answering
+        running = {"bootstrap": f"127.0.0.1:{port}", "pid": pid}
+        (tmp_path / "broker.json").write_text(json.dumps(running))
+        assert await running_broker(tmp_path, within=3) is None
+    (tmp_path / "broker.json").write_text("{not json")
+    assert await running_broker(tmp_path) is None
+
+
+def _exited_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
