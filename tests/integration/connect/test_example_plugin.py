@@ -147,7 +147,7 @@ async def test_the_example_config_is_checked_against_the_plugin_s_model(connect:
         )
     errors = {c["value"]["name"]: c["value"]["errors"] for c in answer.json()["configs"]}
     assert answer.json()["error_count"] == 2
-    assert errors["url"] == ["Value error, must be an http:// or https:// URL"]
+    assert errors["url"] == ["must be an http:// or https:// URL"]
     assert errors["tokn"] == ["Extra inputs are not permitted"]
 
 
