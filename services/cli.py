@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -105,6 +105,20 @@ def schemas_command(args: argparse.Namespace) -> int:
     return 1 if any(outcome.failed for outcome in outcomes) else 0
 
 
+def token_command(args: argparse.Namespace) -> int:
+    """``ndxp token``: an access token on stdout, for ``curl -H "Authorization: Bearer ..."``."""
+    caller = credentials.resolve(args, ServiceSettings().data_dir, os.environ)
+    print(credentials.issue_token(caller, args.scope))  # noqa: T201 - the command's output
+    return 0
+
+
+# Commands that call a service with the caller's credentials.
+CALLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "schemas": schemas_command,
+    "token": token_command,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ndxp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--root", type=Path, default=Path(), help="where schemas/ is")
         credentials.add_options(cmd)
 
+    token = commands.add_parser(
+        "token", help="print an access token (the demo client's when no credentials are given)"
+    )
+    token.add_argument(
+        "--scope", help="ask for fewer scopes than the client holds (space-separated)"
+    )
+    credentials.add_options(token)
+
     db = commands.add_parser("db", help="the control-plane database")
     db_cmds = db.add_subparsers(dest="db_command", required=True)
     db_cmds.add_parser("migrate", help="apply the migrations")
@@ -166,8 +188,8 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["NDXP_KAFKA_BOOTSTRAP"] = asyncio.run(kafka_bootstrap(ServiceSettings()))
         serve(args.command, args.host, args.port, args.workers)
         return 0
-    if args.command == "schemas":
-        return schemas_command(args)
+    if args.command in CALLERS:
+        return CALLERS[args.command](args)
     configure_logging(ServiceSettings().log)
     for module in (identity_commands, key_commands, audit_commands):
         if args.command in module.COMMANDS:

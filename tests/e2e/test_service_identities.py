@@ -255,3 +255,37 @@ def test_audit_verify_finds_the_hub_s_broker(hub: Hub) -> None:
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("audit trail intact: ")
     assert verified.stderr == ""  # nothing of Alembic's
+
+
+def test_ndxp_token_prints_a_token_of_the_credentials_given(hub: Hub, tmp_path: Path) -> None:
+    def me(token: str) -> dict[str, object]:
+        answer = httpx.get(f"{hub.gateway}/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        found: dict[str, object] = answer.json()
+        return found
+
+    demo_token = ndxp("token", env=cli_env(hub))
+    assert demo_token.returncode == 0, demo_token.stderr
+    assert me(demo_token.stdout.strip())["client_id"] == hub.demo_client()["client_id"]
+
+    narrowed = ndxp("token", "--scope", "publish catalog:read", env=cli_env(hub))
+    assert narrowed.returncode == 0, narrowed.stderr
+    assert me(narrowed.stdout.strip())["scopes"] == ["catalog:read", "publish"]
+
+    client = hub.demo_client()
+    nowhere = clean_env(NDXP_DATA_DIR=str(tmp_path / "elsewhere"), NDXP_GATEWAY_URL=hub.gateway)
+    given = ndxp("token", "--client-id", client["client_id"],
+                 "--client-secret", client["client_secret"], env=nowhere)  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert me(given.stdout.strip())["agency"] == "demo"
+
+    refused = ndxp("token", "--client-id", client["client_id"], "--client-secret", "x", env=nowhere)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith(
+        f"ndxp token: the token endpoint {hub.gateway}/oauth2/token answered 401"
+    )
+    assert line.endswith(f"tried client {client['client_id']} from --client-id/--client-secret")
+    none = ndxp("token", env=nowhere)
+    assert none.returncode == 2
+    assert "no client to get a token for" in none.stderr

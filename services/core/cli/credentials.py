@@ -27,9 +27,14 @@ from pathlib import Path
 
 import httpx
 
-from services.core.auth.client_credentials import ClientCredentialsAuth, Flow, token_endpoint
+from services.core.auth.client_credentials import (
+    ClientCredentialsAuth,
+    Flow,
+    TokenRefused,
+    token_endpoint,
+)
 from services.core.auth.identities import DEMO_CLIENT_FILE, ClientFileError, read_client_file
-from services.core.cli.errors import SET_UP, CommandError
+from services.core.cli.errors import SET_UP, CommandError, unreachable
 from services.core.config import AuthSettings
 
 
@@ -119,3 +124,33 @@ def resolve(args: argparse.Namespace, data_dir: Path, environ: Mapping[str, str]
 def _client(gateway: str, client_id: str, secret: str, source: str) -> Credentials:
     auth = ClientCredentialsAuth(token_endpoint(gateway), client_id, secret)
     return Credentials(auth, f"client {client_id} {source}", auth.endpoint)
+
+
+def issue_token(credentials: Credentials, scope: str | None = None) -> str:
+    """An access token of ``credentials`` for ``ndxp token``: a given token as it is, or one the
+    gateway issues now to the client (narrowed to ``scope``, space-separated, when given)."""
+    auth = credentials.auth
+    if isinstance(auth, BearerToken):
+        if scope:
+            raise CommandError("--scope narrows a client's token, not a given token", SET_UP)
+        return auth.token
+    client = auth.client if isinstance(auth, WhenAsked) else auth
+    if not isinstance(client, ClientCredentialsAuth):
+        raise CommandError(f"no client to get a token for: {credentials.tried}", SET_UP)
+    client.scope = scope
+    flow = client.fetch()
+    request = next(flow)
+    try:
+        with httpx.Client() as http:
+            response = http.send(request)
+            response.read()
+        flow.send(response)
+    except StopIteration:
+        pass
+    except httpx.TransportError as exc:
+        raise unreachable(exc) from exc
+    except TokenRefused as exc:
+        raise CommandError(f"{exc}; tried {credentials.tried}") from exc
+    if client.access_token is None:  # fetch() either keeps a token or raises
+        raise CommandError(f"no token from {client.endpoint}; tried {credentials.tried}")
+    return client.access_token
