@@ -136,7 +136,7 @@ def test_quickstart_runs_as_written(tmp_path: Path) -> None:
         # The webhook got a signed delivery; metrics and the audit trail tell what was shared.
         assert re.search(r"t=\d+,v1=[0-9a-f]{64}", transcript), transcript
         assert "ndxp_events_delivered_total{" in transcript
-        assert re.search(r"\tdeliver\tdemo\tmoh\t[1-9]", transcript), transcript
+        assert re.search(r"\tdeliver\tmoh\tdemo\tmoh\t[1-9]", transcript), transcript
         assert "audit trail intact" in transcript
     finally:
         _stop(hub)
