@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -289,3 +290,54 @@ def test_ndxp_token_prints_a_token_of_the_credentials_given(hub: Hub, tmp_path: 
     none = ndxp("token", env=nowhere)
     assert none.returncode == 2
     assert "no client to get a token for" in none.stderr
+
+
+def publish_readings(hub: Hub, topic: str, readings: list[dict[str, object]]) -> None:
+    dataset = topic.removesuffix(".v1")
+    answer = httpx.post(f"{hub.gateway}/v1/datasets/{dataset}/events", json=readings,
+                        headers=hub.headers(), timeout=30)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+
+
+def rows_of(database: Path, want: int) -> list[tuple[object, ...]]:
+    """The sink's table once it holds ``want`` rows (sorted), within a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        rows: list[tuple[object, ...]] = []
+        if database.exists():
+            with (
+                contextlib.closing(sqlite3.connect(database)) as db,
+                contextlib.suppress(sqlite3.OperationalError),  # the table is not made yet
+            ):
+                rows = db.execute("SELECT station_code, aqi FROM readings").fetchall()
+        if len(rows) >= want or time.monotonic() > deadline:
+            return sorted(rows)
+        time.sleep(0.3)
+
+
+def test_admin_sinks_start_where_told_on_the_default_hub(hub: Hub, tmp_path: Path) -> None:
+    topic = create_dataset(hub)
+    publish_readings(hub, topic, READINGS[:2])  # before either sink exists
+    sinks = {}
+    for start in ("earliest", "latest"):
+        name = f"sink-{start}-{uuid.uuid4().hex[:6]}"
+        sinks[start] = tmp_path / f"{start}.db"
+        config = {
+            "connector.class": "sql-sink",
+            "dataset": topic.removesuffix(".v1"),
+            "url": f"sqlite:///{sinks[start]}",
+            "table": "readings",
+            "key_fields": ["station_code"],
+            "auto_create": True,
+            "start": start,
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"connectors": [{"name": name, "config": config}]}))
+        applied = ndxp("connect", "apply", str(path), "--url", hub.url("connect"),
+                       env=cli_env(hub))  # fmt: skip
+        assert applied.returncode == 0, applied.stderr
+        wait_running(hub, hub.url("connect"), name)
+    publish_readings(hub, topic, READINGS[2:])
+
+    assert rows_of(sinks["earliest"], 3) == [("HN-00", 40), ("HN-01", 41), ("HN-02", 42)]
+    assert rows_of(sinks["latest"], 1) == [("HN-02", 42)]
