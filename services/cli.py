@@ -28,6 +28,7 @@ from services.core.config import (
 )
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
+from services.core.files import private_dir
 from services.core.local_kafka import LocalKafka, die_with_parent, ensure_kafka
 from services.core.logging import configure_logging
 from services.gateway import commands as identity_commands
@@ -131,6 +132,7 @@ async def up(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
+    private_dir(settings.data_dir)  # it holds the control plane, keys and credentials
     env = dict(os.environ)
     broker: LocalKafka | None = None
     children: list[Child] = []

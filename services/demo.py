@@ -17,6 +17,7 @@ from services.core.auth.principal import SCOPES
 from services.core.config import ServiceSettings
 from services.core.db.engine import session_factory
 from services.core.errors import Conflict
+from services.core.files import write_private
 from services.gateway.identity import AgencyIn, ClientIn, create_agency, create_client
 
 log = logging.getLogger("ndxp.demo")
@@ -67,9 +68,7 @@ async def seed_identity(settings: ServiceSettings, engine: Any) -> dict[str, str
         sessions, AGENCY, ClientIn(name="demo tool", scopes=sorted(SCOPES))
     )
     found = {"client_id": issued.client.id, "client_secret": issued.secret}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(found, indent=2) + "\n")
+    write_private(path, json.dumps(found, indent=2) + "\n")
     return found
 
 
