@@ -18,6 +18,7 @@ from services.core.auth.principal import SCOPES
 from services.core.config import ServiceSettings
 from services.core.db.engine import session_factory
 from services.core.errors import Conflict
+from services.core.files import private_file
 from services.gateway.identity import AgencyIn, ClientIn, create_agency, create_client
 
 log = logging.getLogger("ndxp.demo")
@@ -57,7 +58,7 @@ async def seed_identity(settings: ServiceSettings, engine: Any) -> dict[str, str
     if not enabled():
         return None
     if path.exists():
-        found: dict[str, str] = json.loads(path.read_text())
+        found: dict[str, str] = json.loads(private_file(path).read_text())
         return found
     sessions = session_factory(engine)
     try:

@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 
 from services.core.config import KafkaSettings
 from services.core.errors import NdxpError
+from services.core.files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +295,7 @@ class LocalKafka:
         libs = ensure_kafka(self.settings)
         self.port = self.port or free_port(self.host)
         self.controller_port = self.controller_port or free_port(self.host)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.work_dir)  # the broker's log dirs hold every dataset's events
         props = broker_properties(
             self.data_dir, host=self.host, port=self.port, controller_port=self.controller_port
         )

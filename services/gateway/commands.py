@@ -22,6 +22,7 @@ from services.core.db.models import AGENCY_KINDS, Agency, Client
 from services.core.errors import NdxpError
 from services.gateway import identity
 from services.gateway.identity import AgencyIn, ClientIn, IssuedSecret, Sessions
+from services.gateway.last_admin import admin_clients
 
 Handler = Callable[[Sessions, argparse.Namespace], Awaitable[None]]
 
@@ -113,7 +114,11 @@ async def _list_agencies(sessions: Sessions, _: argparse.Namespace) -> None:
 
 async def _set_agency(sessions: Sessions, args: argparse.Namespace) -> None:
     enabled = args.agencies_command == "enable"
-    _out(_agency_line(await identity.set_agency_enabled(sessions, args.id, enabled)))
+    # The operator on the hub's machine may disable the last admin: the same command undoes it.
+    agency = await identity.set_agency_enabled(sessions, args.id, enabled, keep_admin=False)
+    _out(_agency_line(agency))
+    if not enabled:
+        await _warn_without_admin(sessions, f"ndxp agencies enable {args.id}")
 
 
 async def _create_client(sessions: Sessions, args: argparse.Namespace) -> None:
@@ -132,7 +137,19 @@ async def _rotate(sessions: Sessions, args: argparse.Namespace) -> None:
 
 async def _set_client(sessions: Sessions, args: argparse.Namespace) -> None:
     enabled = args.clients_command == "enable"
-    _out(_client_line(await identity.set_client_enabled(sessions, args.client_id, enabled)))
+    client = await identity.set_client_enabled(sessions, args.client_id, enabled, keep_admin=False)
+    _out(_client_line(client))
+    if not enabled:
+        await _warn_without_admin(sessions, f"ndxp clients enable {args.client_id}")
+
+
+async def _warn_without_admin(sessions: Sessions, undo: str) -> None:
+    async with sessions() as session:
+        if not await admin_clients(session):
+            _err(
+                "warning: no enabled admin client is left, so nobody can use the admin API "
+                f"until one is enabled (`{undo}`) or created (`ndxp clients create`)"
+            )
 
 
 _HANDLERS: dict[tuple[str, str], Handler] = {

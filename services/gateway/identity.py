@@ -25,6 +25,7 @@ from services.core.auth.secrets import hash_secret, new_secret
 from services.core.db.models import Agency, Client
 from services.core.errors import Conflict, NotFound
 from services.core.kafka.topics import check_agency
+from services.gateway.last_admin import admin_clients, keep_an_admin
 
 CLIENT_ID_MAX: Final = 64
 _SUFFIX_ALPHABET: Final = string.ascii_lowercase + string.digits
@@ -123,11 +124,17 @@ async def get_agency(sessions: Sessions, agency_id: str) -> Agency:
         return await _agency(session, agency_id)
 
 
-async def set_agency_enabled(sessions: Sessions, agency_id: str, enabled: bool) -> Agency:
-    """Disable (or enable again) an agency; its clients get no tokens while it is disabled."""
+async def set_agency_enabled(
+    sessions: Sessions, agency_id: str, enabled: bool, *, keep_admin: bool = True
+) -> Agency:
+    """Disable (or enable again) an agency; its clients get no tokens while it is disabled.
+    ``LastAdmin`` if that would leave no enabled admin client (unless ``keep_admin`` is false)."""
     async with sessions.begin() as session:
+        admins = await admin_clients(session, lock=True)
         agency = await _agency(session, agency_id)
         agency.enabled = enabled
+        if keep_admin and not enabled:
+            await keep_an_admin(session, admins, f"disabling agency {agency_id!r}")
     return agency
 
 
@@ -198,10 +205,17 @@ async def rotate_secret(sessions: Sessions, client_id: str) -> IssuedSecret:
     return IssuedSecret(client, secret)
 
 
-async def set_client_enabled(sessions: Sessions, client_id: str, enabled: bool) -> Client:
+async def set_client_enabled(
+    sessions: Sessions, client_id: str, enabled: bool, *, keep_admin: bool = True
+) -> Client:
+    """Disable (or enable again) a client: its secret is refused while it is disabled.
+    ``LastAdmin`` if that would leave no enabled admin client (unless ``keep_admin`` is false)."""
     async with sessions.begin() as session:
+        admins = await admin_clients(session, lock=True)
         client = await _client(session, client_id)
         client.enabled = enabled
+        if keep_admin and not enabled:
+            await keep_an_admin(session, admins, f"disabling client {client_id!r}")
     return client
 
 

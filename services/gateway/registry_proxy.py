@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request, Response
@@ -50,10 +51,11 @@ async def proxy(request: Request) -> Response:
     """Authenticate, authorize and forward one request; answer in Confluent's error format."""
     try:
         principal = await authenticate(request)
-        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-        path = raw_path[len(PREFIX) :] or "/"
+        # Judged as the registry will route it (percent-decoded once), and forwarded re-encoded
+        # from exactly what was judged, so the rule and the registry never read two paths.
+        path: str = request.scope["path"][len(PREFIX) :] or "/"
         authorize(principal, request.method, path)
-        return await _forward(request, path)
+        return await _forward(request, quote(path))
     except NdxpError as exc:
         return confluent_json(error_info(exc))
 

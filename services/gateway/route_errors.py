@@ -45,6 +45,7 @@ from services.gateway.idempotency import (
     InvalidIdempotencyKey,
 )
 from services.gateway.identity import AgencyDisabled, AgencyExists, AgencyNotFound, ClientNotFound
+from services.gateway.last_admin import LastAdmin
 from services.gateway.publish_body import BodyTooLarge, InvalidBody, TooManyRecords
 from services.gateway.publisher import TopicMissing
 from services.gateway.push import PushDestination, PushSubscription
@@ -58,9 +59,11 @@ Errors = tuple[Declared, ...]
 
 # --- agencies and clients (admin) -----------------------------------------------------------------
 AGENCY: Final[Errors] = (AgencyNotFound,)
+DISABLE_AGENCY: Final[Errors] = (AgencyNotFound, LastAdmin)
 NEW_AGENCY: Final[Errors] = (AgencyExists,)
 NEW_CLIENT: Final[Errors] = (AgencyNotFound, AgencyDisabled, Conflict)
 CLIENT: Final[Errors] = (ClientNotFound,)
+DISABLE_CLIENT: Final[Errors] = (ClientNotFound, LastAdmin)
 
 # --- catalogue and datasets -----------------------------------------------------------------------
 CATALOG: Final[Errors] = (InsufficientScope,)

@@ -24,6 +24,7 @@ from services import demo
 from services.core.config import ServiceSettings, UpSettings
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
+from services.core.files import private_dir
 from services.core.http.health import STARTUP
 from services.core.local_kafka import LocalKafka, local_broker_dir
 from services.core.logging import configure_logging
@@ -74,6 +75,7 @@ async def up(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, settings: ServiceSettings, supervisor: Supervisor) -> str:
     """Start everything, then supervise; returns why the hub cannot go on."""
+    private_dir(settings.data_dir)  # it holds the control plane, keys and credentials
     env = dict(os.environ)
     if not settings.kafka.bootstrap:
         broker = LocalKafka(

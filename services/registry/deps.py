@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Response
 
 from services.core.errors import BadRequest, UnsupportedMediaType
 from services.core.http.openapi import raising
+from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import MEDIA_TYPE, SchemaNotFound, SchemaTooLarge
 from services.registry.registry import Registry
 
@@ -62,3 +63,13 @@ def schema_id_param(schema_id: str) -> int:
 
 
 SchemaId = Annotated[int, Depends(schema_id_param)]
+
+
+@raising(InvalidSubject)
+def subject_param(subject: str) -> str:
+    """The subject a path names, checked and in the spelling the registry stores (42208 if no
+    endpoint takes it): every route that takes a subject takes it through here."""
+    return check_subject(subject)
+
+
+Subject = Annotated[str, Depends(subject_param)]

@@ -19,6 +19,7 @@ import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
 from services.core.avro.names import named_types
+from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import InvalidSchema, SchemaTooLarge
 
 SUPPORTED_TYPES = ("AVRO",)
@@ -76,6 +77,10 @@ def parse_references(value: Any) -> tuple[Reference, ...]:
             raise InvalidSchema(f"reference {item!r} needs a name and a subject")
         if isinstance(version, bool) or not isinstance(version, int):
             raise InvalidSchema(f"reference {item!r} needs an integer version")
+        try:  # a reference names its subject as a path does: one spelling, one rule
+            subject = check_subject(subject)
+        except InvalidSubject as exc:
+            raise InvalidSchema(f"reference {name!r}: {exc.message}") from exc
         refs.append(Reference(name, subject, version))
     if len({r.name for r in refs}) != len(refs):
         raise InvalidSchema("two references have the same name")

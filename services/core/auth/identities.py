@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.auth.secrets import hash_secret, new_secret, verify_secret
 from services.core.db.models import Agency, Client
+from services.core.files import private_dir, write_private
 from services.core.kafka.topics import RESERVED_AGENCY
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,8 @@ def read_client_file(path: Path) -> ClientSecret:
 def write_client_file(path: Path, client: ClientSecret) -> None:
     """Write the credentials readable by the owner only, replacing ``path`` in one step (a reader
     never sees half a file, and the secret is never in a file others may read)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     body = json.dumps({"client_id": client.client_id, "client_secret": client.secret}, indent=2)
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(body + "\n")
-    staging.replace(path)
+    write_private(path, body + "\n")
 
 
 def identity_file(data_dir: Path, service: str) -> Path:
@@ -184,7 +180,7 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
     """An exclusive lock between the processes of one data dir; none where the data dir cannot
     be written (then each process may make its own client, which is harmless)."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         log.warning("no lock on %s: %s", path, exc)

@@ -9,17 +9,22 @@ gateway's ``/registry`` proxy in front of it.
   - on registry-wide settings (``/config``, ``/mode`` without a subject), ``admin``;
   - on any other subject (a shared type library for schema references, such as
     ``vn.gov.common.Address``), ``registry:write`` alone.
+
+Before any of it, the subject in the path is checked (:func:`services.core.subjects.check_subject`):
+a name no endpoint takes is refused (42208) on reads and writes alike, and another spelling of a
+subject (``:.:alfa.records.v1-value``) is judged as the subject it means. The path is judged as
+the registry routes it: percent-decoded once, so the rule and the router see the same segments.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import unquote
 
 from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import ADMIN, REGISTRY_WRITE, Principal
 from services.core.errors import Forbidden
+from services.core.subjects import check_subject, owner_of
 
 OPEN_PATHS: Final = frozenset({"/", "/healthz", "/readyz", "/metrics"})
 _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,9 +33,6 @@ _SUBJECT_PATH: Final = re.compile(
     r"^/(?:subjects|config|mode|compatibility/subjects)/(?P<subject>[^/]+)"
 )
 _GLOBAL_SETTINGS: Final = re.compile(r"^/(?:config|mode)/?$")
-DATASET_SUBJECT: Final = re.compile(
-    r"^(?P<agency>[a-z][a-z0-9-]{1,31})\.(?P<dataset>[a-z][a-z0-9-]{1,31})\.v\d+-(?:value|key)$"
-)
 
 
 class NotOwner(Forbidden):
@@ -45,18 +47,15 @@ def is_write(method: str, path: str) -> bool:
 
 
 def subject_of(path: str) -> str | None:
+    """The checked subject a registry path names; None if it names none."""
     match = _SUBJECT_PATH.match(path)
-    return unquote(match.group("subject")) if match else None
-
-
-def owner_of(subject: str) -> str | None:
-    """The agency that owns a dataset subject; None for any other subject."""
-    match = DATASET_SUBJECT.match(subject)
-    return match.group("agency") if match else None
+    return check_subject(match.group("subject")) if match else None
 
 
 def authorize(principal: Principal, method: str, path: str) -> None:
-    """Raise 403 unless ``principal`` may send ``method`` to the registry's ``path``."""
+    """Raise 403 unless ``principal`` may send ``method`` to the registry's ``path`` (decoded, as
+    the registry routes it); 422 (42208) if the path names an invalid subject."""
+    subject = subject_of(path)
     if not is_write(method, path):
         return
     if not principal.has(REGISTRY_WRITE):
@@ -65,7 +64,6 @@ def authorize(principal: Principal, method: str, path: str) -> None:
         return
     if _GLOBAL_SETTINGS.match(path):
         raise InsufficientScope((ADMIN,))
-    subject = subject_of(path)
     owner = None if subject is None else owner_of(subject)
     if owner is not None and owner != principal.agency:
         raise NotOwner(

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from services.core.files import private_file
+
 # Execution option read by the SQLite "begin" hook: set it to "IMMEDIATE" to take the write lock
 # when the transaction starts instead of at its first write (see migrate.py).
 SQLITE_BEGIN = "ndxp_sqlite_begin"
@@ -32,8 +34,9 @@ _SQLITE_PRAGMAS = (
 def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
 
-    For a SQLite file, the file's directory is created and every connection gets WAL journaling,
-    foreign keys and a busy timeout; for PostgreSQL, a pool of ``pool_size`` pre-pinged connections.
+    For a SQLite file, the file is created private (0600, its directory 0700 if missing) and every
+    connection gets WAL journaling, foreign keys and a busy timeout; for PostgreSQL, a pool of
+    ``pool_size`` pre-pinged connections.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -41,7 +44,7 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
 
     path = sqlite_file(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_database(path)
     engine = create_async_engine(parsed, echo=echo)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
@@ -57,6 +60,17 @@ def sqlite_file(url: str) -> Path | None:
     if database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def _private_database(path: Path) -> None:
+    """The SQLite file holds secret hashes and encrypted keys: it is created 0600 before SQLite
+    opens it, and SQLite gives its ``-wal`` and ``-shm`` files the database file's mode. Those of
+    an earlier, wider file are narrowed too. A missing directory is created 0700; an existing one
+    is the operator's (it may be shared, as ``/tmp`` is)."""
+    private_file(path)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            private_file(companion)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

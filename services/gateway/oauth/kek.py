@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.core.config import ServiceSettings
+from services.core.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,9 @@ def load_kek(settings: ServiceSettings) -> bytes:
     if configured is not None:
         return parse_kek(configured.get_secret_value())
     path = settings.data_dir / "keys" / "kek"
-    if not path.exists():
+    if path.exists():
+        private_file(path)  # narrowed if an earlier version left it wider
+    else:
         log.warning(
             "no NDXP_AUTH_KEY_ENCRYPTION_KEY configured: signing keys are encrypted with %s; "
             "production should configure the key (the same one on every gateway replica)",
@@ -63,7 +66,7 @@ def load_kek(settings: ServiceSettings) -> bytes:
 def _create_key_file(path: Path) -> None:
     # Written to a private temporary file and linked into place: another process starting at the
     # same moment either wins the link (and we read its key) or loses it; nobody reads half a key.
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     tmp = path.with_name(f".kek-{os.getpid()}-{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -34,7 +34,7 @@ async def get_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
     return identity.agency_document(await identity.get_agency(core.sessions, agency_id))
 
 
-@router.post("/{agency_id}/disable", responses=raises(*errors.AGENCY))
+@router.post("/{agency_id}/disable", responses=raises(*errors.DISABLE_AGENCY))
 async def disable_agency(agency_id: str, core: Core, _: Admin) -> dict[str, Any]:
     agency = await identity.set_agency_enabled(core.sessions, agency_id, enabled=False)
     return identity.agency_document(agency)

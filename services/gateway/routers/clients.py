@@ -24,7 +24,7 @@ async def rotate_secret(client_id: str, core: Core, _: Admin, response: Response
     return identity.issued_document(issued)
 
 
-@router.post("/{client_id}/disable", responses=raises(*errors.CLIENT))
+@router.post("/{client_id}/disable", responses=raises(*errors.DISABLE_CLIENT))
 async def disable_client(client_id: str, core: Core, _: Admin) -> dict[str, Any]:
     client = await identity.set_client_enabled(core.sessions, client_id, enabled=False)
     return identity.client_document(client)

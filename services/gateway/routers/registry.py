@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from services.gateway.registry_proxy import PREFIX, proxy
+
+
+class _AnyPath(PathConvertor):
+    """Starlette's ``path``, newlines included: a subject holding one must reach the access rule
+    (which refuses it in Confluent's form), not fall through to a problem+json 404."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("registry_path", _AnyPath())
 
 router = APIRouter(prefix=PREFIX, tags=["registry"])
 _METHODS = ["GET", "POST", "PUT", "DELETE"]
 router.add_api_route("", proxy, methods=_METHODS, include_in_schema=False)
-router.add_api_route("/{path:path}", proxy, methods=_METHODS, include_in_schema=False)
+router.add_api_route("/{path:registry_path}", proxy, methods=_METHODS, include_in_schema=False)

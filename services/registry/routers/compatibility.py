@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from services.core.http.openapi import raises
 from services.registry import errors
-from services.registry.deps import RegistryDep, read_json, reply
+from services.registry.deps import RegistryDep, Subject, read_json, reply
 from services.registry.registry import SchemaRequest
 
 router = APIRouter(prefix="/compatibility", tags=["compatibility"])
@@ -33,7 +33,7 @@ async def _test(
 
 @router.post("/subjects/{subject}/versions/{version}", responses=raises(*errors.COMPATIBILITY))
 async def test_against_version(
-    subject: str,
+    subject: Subject,
     version: str,
     request: Request,
     registry: RegistryDep,
@@ -45,7 +45,7 @@ async def test_against_version(
 
 @router.post("/subjects/{subject}/versions", responses=raises(*errors.COMPATIBILITY))
 async def test_against_subject(
-    subject: str,
+    subject: Subject,
     request: Request,
     registry: RegistryDep,
     normalize: bool = False,

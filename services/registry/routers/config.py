@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from services.core.http.openapi import raises
 from services.registry import errors
-from services.registry.deps import RegistryDep, read_json, reply
+from services.registry.deps import RegistryDep, Subject, read_json, reply
 
 router = APIRouter(tags=["config"])
 
@@ -30,7 +30,7 @@ async def delete_global_config(registry: RegistryDep) -> Response:
 
 @router.get("/config/{subject}", responses=raises(errors.SubjectConfigNotFound))
 async def get_subject_config(
-    subject: str,
+    subject: Subject,
     registry: RegistryDep,
     default_to_global: Annotated[bool, Query(alias="defaultToGlobal")] = False,
 ) -> Response:
@@ -38,14 +38,14 @@ async def get_subject_config(
 
 
 @router.put("/config/{subject}", responses=raises(*errors.SET_CONFIG))
-async def put_subject_config(subject: str, request: Request, registry: RegistryDep) -> Response:
+async def put_subject_config(subject: Subject, request: Request, registry: RegistryDep) -> Response:
     return reply(await registry.set_config(subject, await read_json(request, registry)))
 
 
 @router.delete(
     "/config/{subject}", responses=raises(errors.SubjectConfigNotFound, errors.StoreError)
 )
-async def delete_subject_config(subject: str, registry: RegistryDep) -> Response:
+async def delete_subject_config(subject: Subject, registry: RegistryDep) -> Response:
     return reply(await registry.delete_config(subject))
 
 
@@ -67,7 +67,7 @@ async def delete_global_mode(registry: RegistryDep) -> Response:
 
 @router.get("/mode/{subject}", responses=raises(errors.SubjectModeNotFound))
 async def get_subject_mode(
-    subject: str,
+    subject: Subject,
     registry: RegistryDep,
     default_to_global: Annotated[bool, Query(alias="defaultToGlobal")] = False,
 ) -> Response:
@@ -76,12 +76,12 @@ async def get_subject_mode(
 
 @router.put("/mode/{subject}", responses=raises(*errors.SET_MODE))
 async def put_subject_mode(
-    subject: str, request: Request, registry: RegistryDep, force: bool = False
+    subject: Subject, request: Request, registry: RegistryDep, force: bool = False
 ) -> Response:
     body = await read_json(request, registry)
     return reply({"mode": await registry.set_mode(subject, body, force=force)})
 
 
 @router.delete("/mode/{subject}", responses=raises(errors.SubjectModeNotFound, errors.StoreError))
-async def delete_subject_mode(subject: str, registry: RegistryDep) -> Response:
+async def delete_subject_mode(subject: Subject, registry: RegistryDep) -> Response:
     return reply({"mode": await registry.delete_mode(subject)})

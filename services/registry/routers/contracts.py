@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from services.core.avro.pii import field_catalogue, pii_fields
 from services.core.http.openapi import raises
 from services.registry import errors
-from services.registry.deps import RegistryDep, reply
+from services.registry.deps import RegistryDep, Subject, reply
 from services.registry.lint import lint_contract
 from services.registry.registry import subject_namespace
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/ndxp", tags=["ndxp"])
 @router.get(
     "/contracts/{subject}", responses=raises(errors.SubjectNotFound, errors.VersionNotFound)
 )
-async def get_contract(subject: str, registry: RegistryDep) -> Response:
+async def get_contract(subject: Subject, registry: RegistryDep) -> Response:
     latest = await registry.version(subject, "latest", deleted=False)
     parsed = await registry.parsed_by_id(latest["id"])
     config = await registry.config(subject, default_to_global=True)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from services.core.subjects import resolve_prefix
 from services.registry.deps import RegistryDep, SchemaId, reply
 from services.registry.errors import MEDIA_TYPE
 from services.registry.schema import SUPPORTED_TYPES
@@ -53,6 +54,7 @@ async def list_schemas(
     offset: int = 0,
     limit: int = -1,
 ) -> Response:
-    found = await registry.all_schemas(subject_prefix, deleted=deleted, latest_only=latest_only)
+    prefix = resolve_prefix(subject_prefix)
+    found = await registry.all_schemas(prefix, deleted=deleted, latest_only=latest_only)
     found = found[max(offset, 0) :]
     return reply(found if limit < 0 else found[:limit])

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from services.core.http.openapi import raises
+from services.core.subjects import resolve_prefix
 from services.registry import errors
-from services.registry.deps import RegistryDep, read_json, reply
+from services.registry.deps import RegistryDep, Subject, read_json, reply
 from services.registry.registry import SchemaRequest
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
@@ -22,14 +23,13 @@ async def list_subjects(
     deleted: bool = False,
     deleted_only: Annotated[bool, Query(alias="deletedOnly")] = False,
 ) -> Response:
-    return reply(
-        await registry.subjects(subject_prefix, deleted=deleted, deleted_only=deleted_only)
-    )
+    prefix = resolve_prefix(subject_prefix)
+    return reply(await registry.subjects(prefix, deleted=deleted, deleted_only=deleted_only))
 
 
 @router.post("/{subject}", responses=raises(*errors.LOOKUP))
 async def lookup_schema(
-    subject: str,
+    subject: Subject,
     request: Request,
     registry: RegistryDep,
     normalize: bool = False,
@@ -40,13 +40,15 @@ async def lookup_schema(
 
 
 @router.delete("/{subject}", responses=raises(*errors.DELETE_SUBJECT))
-async def delete_subject(subject: str, registry: RegistryDep, permanent: bool = False) -> Response:
+async def delete_subject(
+    subject: Subject, registry: RegistryDep, permanent: bool = False
+) -> Response:
     return reply(await registry.delete_subject(subject, permanent=permanent))
 
 
 @router.get("/{subject}/versions", responses=raises(errors.SubjectNotFound))
 async def list_versions(
-    subject: str,
+    subject: Subject,
     registry: RegistryDep,
     deleted: bool = False,
     deleted_only: Annotated[bool, Query(alias="deletedOnly")] = False,
@@ -56,7 +58,7 @@ async def list_versions(
 
 @router.post("/{subject}/versions", responses=raises(*errors.REGISTER))
 async def register_schema(
-    subject: str, request: Request, registry: RegistryDep, normalize: bool = False
+    subject: Subject, request: Request, registry: RegistryDep, normalize: bool = False
 ) -> Response:
     body = SchemaRequest.from_json(await read_json(request, registry))
     registered = await registry.register(subject, body, normalize=normalize)
@@ -68,26 +70,26 @@ async def register_schema(
 
 @router.get("/{subject}/versions/{version}", responses=raises(*errors.VERSION))
 async def get_version(
-    subject: str, version: str, registry: RegistryDep, deleted: bool = False
+    subject: Subject, version: str, registry: RegistryDep, deleted: bool = False
 ) -> Response:
     return reply(await registry.version(subject, version, deleted=deleted))
 
 
 @router.get("/{subject}/versions/{version}/schema", responses=raises(*errors.VERSION))
 async def get_version_schema(
-    subject: str, version: str, registry: RegistryDep, deleted: bool = False
+    subject: Subject, version: str, registry: RegistryDep, deleted: bool = False
 ) -> Response:
     found = await registry.version(subject, version, deleted=deleted)
     return Response(found["schema"], media_type="application/vnd.schemaregistry.v1+json")
 
 
 @router.get("/{subject}/versions/{version}/referencedby", responses=raises(*errors.VERSION))
-async def referenced_by(subject: str, version: str, registry: RegistryDep) -> Response:
+async def referenced_by(subject: Subject, version: str, registry: RegistryDep) -> Response:
     return reply(await registry.referenced_by(subject, version))
 
 
 @router.delete("/{subject}/versions/{version}", responses=raises(*errors.DELETE_VERSION))
 async def delete_version(
-    subject: str, version: str, registry: RegistryDep, permanent: bool = False
+    subject: Subject, version: str, registry: RegistryDep, permanent: bool = False
 ) -> Response:
     return reply(await registry.delete_version(subject, version, permanent=permanent))

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
-from services.core.auth.registry_access import owner_of
 from services.core.avro.registry_client import RegistryClient
 from services.core.config import KafkaSettings
 from services.core.db.engine import create_engine, session_factory
@@ -35,6 +34,7 @@ from services.core.sharing.agreements import (
     state_clause,
 )
 from services.core.sharing.metrics import AGREEMENTS
+from services.core.subjects import owner_of
 from services.gateway import agreements
 from services.gateway.agreement_expiry import sweep
 from services.gateway.agreement_terms import (

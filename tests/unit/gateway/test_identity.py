@@ -24,6 +24,7 @@ from services.gateway.identity import (
     ClientNotFound,
     Sessions,
 )
+from services.gateway.last_admin import LastAdmin
 
 
 @pytest.fixture
@@ -142,10 +143,24 @@ async def test_disabled_agency_gets_no_new_clients(sessions: Sessions) -> None:
 
 async def test_disable_client(sessions: Sessions) -> None:
     await make_agency(sessions)
-    issued = await identity.create_client(sessions, "mps", ClientIn(name="t", scopes=["admin"]))
+    issued = await identity.create_client(sessions, "mps", ClientIn(name="t", scopes=["publish"]))
     assert not (await identity.set_client_enabled(sessions, issued.client.id, False)).enabled
     (listed,) = await identity.list_clients(sessions, "mps")
     assert not listed.enabled
+
+
+async def test_the_last_admin_client_is_kept_unless_told_otherwise(sessions: Sessions) -> None:
+    await make_agency(sessions)
+    only = await identity.create_client(sessions, "mps", ClientIn(name="t", scopes=["admin"]))
+    with pytest.raises(LastAdmin):
+        await identity.set_client_enabled(sessions, only.client.id, False)
+    with pytest.raises(LastAdmin):
+        await identity.set_agency_enabled(sessions, "mps", False)
+    assert (await identity.get_agency(sessions, "mps")).enabled  # nothing was written
+    assert [c.enabled for c in await identity.list_clients(sessions, "mps")] == [True]
+    # the CLI's way: an operator on the hub's machine can enable it again
+    client = await identity.set_client_enabled(sessions, only.client.id, False, keep_admin=False)
+    assert not client.enabled
 
 
 def test_client_ids_fit_the_column() -> None:

@@ -2,7 +2,8 @@ import pytest
 
 from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import Principal
-from services.core.auth.registry_access import NotOwner, authorize, owner_of, subject_of
+from services.core.auth.registry_access import NotOwner, authorize, subject_of
+from services.core.subjects import InvalidSubject
 
 
 def principal(agency: str, *scopes: str) -> Principal:
@@ -13,7 +14,7 @@ def principal(agency: str, *scopes: str) -> Principal:
     ("path", "subject"),
     [
         ("/subjects/mps.ab.v1-value/versions", "mps.ab.v1-value"),
-        ("/subjects/x%2Fy", "x/y"),
+        ("/subjects/:.:mps.ab.v1-value/versions", "mps.ab.v1-value"),  # the default context
         ("/config/mps.ab.v1-value", "mps.ab.v1-value"),
         ("/mode/s", "s"),
         ("/compatibility/subjects/s/versions/latest", "s"),
@@ -23,19 +24,6 @@ def principal(agency: str, *scopes: str) -> Principal:
 )
 def test_subject_of(path: str, subject: str | None) -> None:
     assert subject_of(path) == subject
-
-
-@pytest.mark.parametrize(
-    ("subject", "owner"),
-    [
-        ("mps.residence-changes.v1-value", "mps"),
-        ("vss.cards.v12-key", "vss"),
-        ("vn.gov.common.Address", None),
-        ("test-123-value", None),
-    ],
-)
-def test_owner_of(subject: str, owner: str | None) -> None:
-    assert owner_of(subject) == owner
 
 
 def test_reads_are_open_to_any_principal() -> None:
@@ -70,3 +58,15 @@ def test_registry_wide_settings_are_for_admins_and_shared_subjects_for_writers()
         authorize(writer, "PUT", "/mode")
     authorize(principal("mps", "registry:write", "admin"), "PUT", "/config")
     authorize(writer, "POST", "/subjects/vn.gov.common.Address/versions")
+
+
+def test_other_spellings_of_a_dataset_subject_are_judged_as_it_or_refused() -> None:
+    mof = principal("mof", "registry:write")
+    with pytest.raises(NotOwner):
+        authorize(mof, "POST", "/subjects/:.:mps.ab.v1-value/versions")
+    for spelling in ("MPS.ab.v1-value", " mps.ab.v1-value", "mps.ab.v1-value\x00",
+                     "mps.ab.v1-value\u200b", ":.mps:mps.ab.v1-value"):  # fmt: skip
+        for method in ("POST", "GET", "DELETE"):  # a name no endpoint takes, whatever is asked
+            with pytest.raises(InvalidSubject):
+                authorize(mof, method, f"/subjects/{spelling}/versions")
+    authorize(principal("mps", "registry:write"), "POST", "/subjects/:.:mps.ab.v1-value/versions")
