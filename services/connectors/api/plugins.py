@@ -10,9 +10,10 @@ from services.connectors.configs import config_errors
 from services.connectors.plugin import describe, plugins
 from services.connectors.secrets import masked_config
 from services.connectors.worker import ConnectorNotFound
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 
-router = APIRouter(prefix="/connector-plugins", tags=["connector-plugins"])
+router = APIRouter(prefix="/connector-plugins", tags=["connector-plugins"], route_class=JsonRoute)
 
 
 class PluginNotFound(ConnectorNotFound):

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.registry import errors
 from services.registry.deps import RegistryDep, read_json, reply
 from services.registry.registry import SchemaRequest
 
-router = APIRouter(prefix="/subjects", tags=["subjects"])
+router = APIRouter(prefix="/subjects", tags=["subjects"], route_class=JsonRoute)
 
 
 @router.get("")
