@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.core.bounded_json import DEFAULT_MAX_DEPTH, MAX_DEPTH_CAP
 from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, CONNECT_OFFSETS_TOPIC
 
 DEFAULT_KAFKA_VERSION = "4.1.1"
@@ -182,6 +183,13 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="Seconds open requests (streams, long polls) get to end when the service is "
         "told to stop; then they are cancelled.",
+    )
+    max_json_depth: int = Field(
+        default=DEFAULT_MAX_DEPTH,
+        ge=8,
+        le=MAX_DEPTH_CAP,
+        description="Levels of arrays and objects a JSON body or a schema may nest (400 or "
+        "42201 beyond).",
     )
     # The listener; each service names its own variables (NDXP_GATEWAY_PORT, ...).
     host: str = "127.0.0.1"

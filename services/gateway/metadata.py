@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.core import bounded_json
+from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.db.models import Agency, Dataset
 from services.core.kafka.topics import check_agency, check_dataset, dataset_topic
 from services.gateway.retention import DEFAULT, format_retention, parse_retention
@@ -143,10 +145,10 @@ def _clean_keywords(value: list[str]) -> list[str]:
 def schema_text(value: dict[str, Any] | str) -> str:
     """The contract as JSON text; ``ValueError`` unless it is an Avro record schema."""
     if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"the schema is not JSON: {exc}") from exc
+        try:  # the registry holds it to its own depth limit; this only must not fail first
+            parsed = bounded_json.loads(value, max_depth=MAX_DEPTH_CAP, what="the schema")
+        except bounded_json.InvalidJson as exc:
+            raise ValueError(exc.message) from None
         text = value
     else:
         parsed, text = value, json.dumps(value, ensure_ascii=False)

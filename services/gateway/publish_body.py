@@ -16,12 +16,15 @@ envelope, ``{"value": {...}}``, to be read as a value. In an envelope:
 
 - ``key``: the Kafka key. A string is written as its UTF-8 bytes; ``null`` (or no ``key``) means
   no key; any other JSON value as its canonical JSON text (keys sorted, no whitespace, UTF-8), so
-  ``123`` and ``"123"`` are the same key. Records with one key go to one partition, in order.
+  ``123`` and ``"123"`` are the same key: at most 128 levels deep, its integers signed 64-bit
+  ones. Records with one key go to one partition, in order.
 - ``event_id``: the event's id (header ``ndxp-event-id``), 1 to 128 visible ASCII characters;
   by default the gateway makes one.
 
 Limits: the body's bytes (checked against ``Content-Length`` first, then while reading, which stops
-at the limit) and its records; either gives 413.
+at the limit) and its records; either gives 413. A JSON body nests at most 1,024 levels (400
+beyond); a record's value is held to its contract, which is itself at most ``NDXP_MAX_JSON_DEPTH``
+levels deep.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any, Final
 
 import orjson
 
+from services.core import bounded_json
 from services.core.avro.nodes import FieldError
 from services.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -176,6 +180,12 @@ def split_envelopes(items: list[Any]) -> Elements:
         envelopes.append(index)
         values[index] = item["value"]
         key = item.get("key")
+        if key is not None and type(key) is not str:
+            try:
+                bounded_json.check(key, what="the key")
+            except bounded_json.InvalidJson as exc:
+                errors[index] = [FieldError("/key", exc.message)]
+                key = None
         if key is not None:
             if keys is None:
                 keys = [None] * len(items)
@@ -188,7 +198,7 @@ def split_envelopes(items: list[Any]) -> Elements:
                 event_ids[index] = event_id
             else:
                 reason = "must be 1 to 128 visible ASCII characters"
-                errors[index] = [FieldError("/event_id", reason)]
+                errors.setdefault(index, []).append(FieldError("/event_id", reason))
     return Elements(values, keys, event_ids, frozenset(envelopes), errors)
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.core.audit import AuditEvent, AuditLog
 from services.core.auth.principal import Principal
+from services.core.bounded_json import Int64
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
@@ -54,7 +55,9 @@ FIRST_EPOCH = 1
 class OffsetsStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    offsets: dict[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    offsets: dict[Annotated[Int64, Field(ge=0)], Annotated[Int64, Field(ge=0)]] = Field(
+        min_length=1
+    )
 
 
 Start = Literal["earliest", "latest"] | AwareDatetime | OffsetsStart

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
-from services.core.errors import BadRequest, UnsupportedMediaType
+from services.core import bounded_json
+from services.core.errors import UnsupportedMediaType
 from services.core.http.openapi import raising
 from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import MEDIA_TYPE, SchemaNotFound, SchemaTooLarge
 from services.registry.registry import Registry
+from services.registry.schema import JAVA_INT_MAX
 
 ACCEPTED_TYPES = frozenset(
     {
@@ -34,7 +36,8 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
 async def read_json(request: Request, registry: Registry) -> Any:
-    """The request's JSON body; 415 for another media type, 42209 when too large, 400 if broken."""
+    """The request's JSON body; 415 for another media type, 42209 when too large, 400 if broken
+    or beyond the limits of :mod:`services.core.bounded_json`."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type and media_type not in ACCEPTED_TYPES:
         raise UnsupportedMediaType(f"HTTP 415 Unsupported Media Type: {media_type}")
@@ -44,10 +47,7 @@ async def read_json(request: Request, registry: Registry) -> Any:
         body += chunk
         if len(body) > limit:
             raise SchemaTooLarge(f"the request body is larger than {limit} bytes")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+    return bounded_json.loads(body, max_depth=registry.settings.max_json_depth)
 
 
 def reply(body: Any, status_code: int = 200) -> Response:
@@ -57,9 +57,18 @@ def reply(body: Any, status_code: int = 200) -> Response:
 @raising(SchemaNotFound)
 def schema_id_param(schema_id: str) -> int:
     """A schema id from the path; anything that is not one is simply not found (40403)."""
-    if not schema_id.isdigit() or len(schema_id) > 10:  # noqa: PLR2004 - ids are 32-bit
+    number = id_number(schema_id)
+    if number is None:
         raise SchemaNotFound("Schema not found")
-    return int(schema_id)
+    return number
+
+
+def id_number(text: str) -> int | None:
+    """The schema id ``text`` spells in ASCII digits, None if it spells no id there can be."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(JAVA_INT_MAX)):
+        return None
+    number = int(text)
+    return number if number <= JAVA_INT_MAX else None
 
 
 SchemaId = Annotated[int, Depends(schema_id_param)]

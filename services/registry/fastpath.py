@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.registry.deps import id_number
 from services.registry.errors import MEDIA_TYPE
 
 _PREFIX = "/schemas/ids/"
@@ -22,15 +23,17 @@ class CachedSchemaById:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if (
-            scope["type"] == "http"
+        schema_id = (
+            id_number(path[len(_PREFIX) :])
+            if scope["type"] == "http"
             and scope["method"] == "GET"
             and path.startswith(_PREFIX)
             and not scope.get("query_string")
-            and path[len(_PREFIX) :].isdigit()
-        ):
+            else None
+        )
+        if schema_id is not None:
             registry = scope.get("state", {}).get("registry")
-            body = None if registry is None else registry.cached_id_body(int(path[len(_PREFIX) :]))
+            body = None if registry is None else registry.cached_id_body(schema_id)
             if body is not None:
                 headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -36,7 +36,6 @@ empty string is the whole document); messages name fields by their dotted path.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from typing import Any, Final
 import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
+from services.core import bounded_json
 from services.core.avro.pii import PII_CLASSES
 from services.core.kafka.topics import check_agency
 
@@ -128,9 +128,9 @@ def lint_text(
 ) -> list[Finding]:
     """Lint a contract given as JSON text (see :func:`lint_contract`)."""
     try:
-        schema = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return [Finding("invalid", "", f"not JSON: {exc}")]
+        schema = bounded_json.loads(text, max_depth=bounded_json.MAX_DEPTH_CAP, what="the contract")
+    except bounded_json.InvalidJson as exc:
+        return [Finding("invalid", "", exc.message)]
     return lint_contract(schema, namespace=namespace, named=named)
 
 

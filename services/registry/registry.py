@@ -43,7 +43,13 @@ from services.registry.errors import (
     VersionSoftDeleted,
 )
 from services.registry.lint import Finding, LintLevel, expected_namespace, lint_contract
-from services.registry.schema import ParsedSchema, Reference, parse_references, parse_schema
+from services.registry.schema import (
+    ParsedSchema,
+    Reference,
+    is_java_int,
+    parse_references,
+    parse_schema,
+)
 from services.registry.store import GLOBAL, Store, StoredSchema, VersionRow
 
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
@@ -85,8 +91,8 @@ class SchemaRequest:
             raise InvalidSchema("schemaType must be a string")
         schema_id, version = body.get("id"), body.get("version")
         for name, value in (("id", schema_id), ("version", version)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise InvalidSchema(f"{name} must be an integer")
+            if value is not None and not is_java_int(value):
+                raise InvalidSchema(f"{name} must be an integer (32 bits)")
         return cls(
             text, schema_type.upper(), parse_references(body.get("references")), schema_id, version
         )
@@ -208,6 +214,7 @@ class Registry:
             referenced=await self._referenced(session, request.references),
             normalize=normalize,
             max_bytes=self.settings.max_schema_bytes,
+            max_depth=self.settings.max_json_depth,
         )
 
     # --- registering and looking up ---------------------------------------------------------

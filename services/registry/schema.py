@@ -13,16 +13,19 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
+from services.core import bounded_json
 from services.core.avro.names import named_types
+from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import InvalidSchema, SchemaTooLarge
 
 SUPPORTED_TYPES = ("AVRO",)
+JAVA_INT_MIN, JAVA_INT_MAX = -(2**31), 2**31 - 1
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -63,6 +66,11 @@ def compact(raw: Any) -> str:
     return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
 
 
+def is_java_int(value: Any) -> TypeGuard[int]:
+    """Whether ``value`` is an integer Confluent's API takes (ids, versions: Java's int)."""
+    return type(value) is int and JAVA_INT_MIN <= value <= JAVA_INT_MAX
+
+
 def parse_references(value: Any) -> tuple[Reference, ...]:
     if value is None:
         return ()
@@ -75,8 +83,8 @@ def parse_references(value: Any) -> tuple[Reference, ...]:
         name, subject, version = item.get("name"), item.get("subject"), item.get("version")
         if not isinstance(name, str) or not name or not isinstance(subject, str) or not subject:
             raise InvalidSchema(f"reference {item!r} needs a name and a subject")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise InvalidSchema(f"reference {item!r} needs an integer version")
+        if not is_java_int(version):
+            raise InvalidSchema(f"reference {item!r} needs an integer version (32 bits)")
         try:  # a reference names its subject as a path does: one spelling, one rule
             subject = check_subject(subject)
         except InvalidSubject as exc:
@@ -95,10 +103,12 @@ def parse_schema(
     referenced: Sequence[ParsedSchema] = (),
     normalize: bool = False,
     max_bytes: int | None = None,
+    max_depth: int = MAX_DEPTH_CAP,
 ) -> ParsedSchema:
     """Validate ``text`` as an Avro schema whose references are ``referenced`` (parsed already).
 
-    Raises :class:`InvalidSchema` (42201) with a message naming the problem, or
+    Raises :class:`InvalidSchema` (42201) with a message naming the problem (a schema nested
+    deeper than ``max_depth`` levels of JSON is refused before anything walks it), or
     :class:`SchemaTooLarge` (42209).
     """
     if schema_type not in SUPPORTED_TYPES:
@@ -106,9 +116,9 @@ def parse_schema(
     if max_bytes is not None and len(text.encode()) > max_bytes:
         raise SchemaTooLarge(f"the schema is larger than the limit of {max_bytes} bytes")
     try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidSchema(f"invalid schema: not JSON: {exc}") from exc
+        raw = bounded_json.loads(text, max_depth=max_depth, what="the schema")
+    except bounded_json.InvalidJson as exc:
+        raise InvalidSchema(f"invalid schema: {exc.message}") from exc
     named: dict[str, Any] = {}
     for ref in referenced:
         named.update(ref.named)
@@ -121,8 +131,6 @@ def parse_schema(
         fastavro.parse_schema(raw, named_schemas=fastavro_named)
     except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError) as exc:
         raise InvalidSchema(f"invalid schema: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidSchema("invalid schema: nested too deeply") from exc
     if normalize:
         raw = normalized(raw)
     return ParsedSchema(schema_type, raw, compact(raw), tuple(references), named)

@@ -11,9 +11,10 @@ from services.connectors.api.deps import Worker
 from services.connectors.configs import ConfigInvalid
 from services.connectors.worker import ConnectorExists, ConnectorNotFound, NotStopped, SinkOffsets
 from services.core.errors import Unavailable
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 
-router = APIRouter(prefix="/connectors", tags=["connectors"])
+router = APIRouter(prefix="/connectors", tags=["connectors"], route_class=JsonRoute)
 OFFSETS = (
     ConnectorNotFound,
     SinkOffsets,

@@ -10,9 +10,10 @@ from services.connectors.config_info import config_infos
 from services.connectors.configs import describe
 from services.connectors.plugin import plugins
 from services.connectors.worker import ConnectorNotFound
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 
-router = APIRouter(prefix="/connector-plugins", tags=["connector-plugins"])
+router = APIRouter(prefix="/connector-plugins", tags=["connector-plugins"], route_class=JsonRoute)
 
 
 class PluginNotFound(ConnectorNotFound):

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from services.core.http.json_body import JsonRoute
+
 DOCS_URL: Final = "/docs"
 OPENAPI_URL: Final = "/openapi.json"
 OAUTH2_REDIRECT_URL: Final = f"{DOCS_URL}/oauth2-redirect"
@@ -46,7 +48,7 @@ def _asset(name: str, media_type: str) -> Callable[[], Awaitable[FileResponse]]:
 
 def docs_router(title: str) -> APIRouter:
     """The Swagger UI page, its OAuth2 redirect page and its assets (none in the document)."""
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=JsonRoute)
 
     @router.get(DOCS_URL)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -101,9 +101,12 @@ def confluent_code(status: int, error_code: int | None) -> int:
 def confluent_json(info: ErrorInfo) -> Response:
     """Confluent Schema Registry's error body (``{"error_code": 40401, "message": ...}``), which
     its clients branch on; errors without a finer code use the HTTP status (50001 for 5xx)."""
+    message = info.detail
+    if info.status >= 500:  # noqa: PLR2004 - a fault to report: say which request it was
+        message = f"{message} (request id {request_id.get() or '-'})"
     body: dict[str, Any] = {
         "error_code": confluent_code(info.status, info.error_code),
-        "message": info.detail,
+        "message": message,
     }
     if info.errors:
         body["errors"] = info.errors
@@ -130,6 +133,9 @@ def error_info(exc: Exception) -> ErrorInfo:
         )
     if isinstance(exc, RequestValidationError):
         return _validation_info(exc)
+    if isinstance(exc, StarletteHTTPException) and isinstance(exc.__cause__, NdxpError):
+        # FastAPI answers any failure to parse a body with a bare 400: the cause says what
+        return error_info(exc.__cause__)
     if isinstance(exc, StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         title = code.replace("_", " ").capitalize()
@@ -137,12 +143,20 @@ def error_info(exc: Exception) -> ErrorInfo:
     return INTERNAL_ERROR.info("an unexpected error occurred")
 
 
+def log_failure(method: str, path: str, exc: BaseException) -> None:
+    """A server fault, with its traceback; the log line carries the request id."""
+    log.error("%s %s failed: %r", method, path[:200], exc, exc_info=exc)
+
+
 def setup_exception_handlers(app: FastAPI, render: ErrorRenderer = problem_json) -> None:
+    """Render ndxp's errors, FastAPI's validation and HTTP errors; anything else is answered by
+    :class:`~services.core.http.middleware.RequestContextMiddleware` as a 500."""
+
     async def handle(request: Request, exc: Exception) -> Response:
         info = error_info(exc)
         if info.status >= 500:  # noqa: PLR2004 - server faults are logged with their traceback
-            log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+            log_failure(request.method, request.url.path, exc)
         return render(info)
 
-    for exc_type in (NdxpError, RequestValidationError, StarletteHTTPException, Exception):
+    for exc_type in (NdxpError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_type, handle)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.core.db.engine import ping
+from services.core.http.json_body import JsonRoute
 from services.core.http.state import Core, CoreState
 from services.core.kafka.admin import check_kafka
 from services.core.metrics import READY
@@ -72,7 +73,7 @@ async def _run(check: ReadinessCheck, core: CoreState) -> str:
 
 def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
     checks = DEFAULT_CHECKS if checks is None else checks
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], route_class=JsonRoute)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

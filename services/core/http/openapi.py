@@ -27,10 +27,10 @@ from typing import Any, Final, TypeVar
 from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 
+from services.core.bounded_json import InvalidJson, JsonNumberOutOfRange, JsonTooDeep
 from services.core.errors import NdxpError
 from services.core.http.errors import (
     INTERNAL_ERROR,
-    INVALID_JSON,
     INVALID_REQUEST,
     SCHEMA_REGISTRY_MEDIA_TYPE,
     ErrorKind,
@@ -48,6 +48,8 @@ _DECLARED: Final = (
 )
 _RAISES: Final = "__ndxp_raises__"  # a dependency's declarations, set by @raising
 _SCHEMAS: Final = "#/components/schemas/"
+# What a JSON body FastAPI parses can be refused with (services.core.http.json_body)
+JSON_ERRORS: Final = (InvalidJson, JsonTooDeep, JsonNumberOutOfRange)
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ def _can_fail(field: Any, *, in_path: bool) -> bool:
 
 def _validation_errors(dependant: Dependant) -> Iterator[ErrorKind]:
     if dependant.body_params:
-        yield from (INVALID_JSON, INVALID_REQUEST)
+        yield from (*map(kind_of, JSON_ERRORS), INVALID_REQUEST)
     outside = (*dependant.query_params, *dependant.header_params, *dependant.cookie_params)
     if any(_can_fail(field, in_path=False) for field in outside) or any(
         _can_fail(field, in_path=True) for field in dependant.path_params

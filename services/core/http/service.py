@@ -20,6 +20,7 @@ from services.core.errors import NdxpError
 from services.core.http.docs import docs_router
 from services.core.http.errors import ErrorRenderer, problem_json, setup_exception_handlers
 from services.core.http.health import ReadinessCheck, health_router
+from services.core.http.json_body import check_routes
 from services.core.http.middleware import RequestContextMiddleware
 from services.core.http.openapi import document_errors
 from services.core.http.state import CoreState
@@ -90,13 +91,13 @@ def create_service_app(
     app = FastAPI(
         title=title, version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
-    app.include_router(docs_router(title))
-    app.include_router(health_router(checks))
+    routers = [docs_router(title), health_router(checks), *routers]
+    check_routes(routers)
     for router in routers:
         app.include_router(router)
     setup_exception_handlers(app, render)
     document_errors(app, render, middleware)
     for extra in middleware:  # innermost first; the request context wraps them all
         app.add_middleware(extra)
-    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(RequestContextMiddleware, service=service, render=render)
     return app

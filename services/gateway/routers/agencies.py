@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Response
 
 from services.core.auth.deps import require
 from services.core.auth.principal import ADMIN, Principal
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.http.state import Core
 from services.gateway import identity
 from services.gateway import route_errors as errors
 from services.gateway.identity import AgencyIn, ClientIn
 
-router = APIRouter(prefix="/v1/admin/agencies", tags=["admin"])
+router = APIRouter(prefix="/v1/admin/agencies", tags=["admin"], route_class=JsonRoute)
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.core.audit.deps import Audit as AuditDep
 from services.core.auth.deps import Authenticated
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import agreements
 from services.gateway import route_errors as errors
 from services.gateway.agreement_terms import AgreementIn, AgreementQuery, Approval, Decision
 from services.gateway.resources import CatalogueDep
 
-router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"], route_class=JsonRoute)
 
 
 @router.post("", status_code=201, responses=raises(*errors.NEW_AGREEMENT))

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from services.core.auth.deps import Authenticated
+from services.core.bounded_json import Int64
+from services.core.http.json_body import JsonRoute
 from services.core.http.state import Core
 from services.gateway.audit_trail import MAX_LIMIT, Role, search
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JsonRoute)
 
 
 @router.get("")
@@ -24,7 +26,7 @@ async def list_audit_records(
     agreement: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[Int64, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> dict[str, Any]:
     return await search(

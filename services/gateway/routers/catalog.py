@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.core.auth.deps import Authenticated
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import catalog
 from services.gateway import route_errors as errors
 from services.gateway.catalog import CatalogQuery
 from services.gateway.resources import CatalogueDep
 
-router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"], route_class=JsonRoute)
 
 
 @router.get("", responses=raises(*errors.CATALOG))

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Response
 
 from services.core.auth.deps import require
 from services.core.auth.principal import ADMIN, Principal
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.http.state import Core
 from services.gateway import identity
 from services.gateway import route_errors as errors
 
-router = APIRouter(prefix="/v1/admin/clients", tags=["admin"])
+router = APIRouter(prefix="/v1/admin/clients", tags=["admin"], route_class=JsonRoute)
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Request, Response
 from services.core.audit import AuditEvent
 from services.core.audit.deps import Audit
 from services.core.auth.deps import Authenticated
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import datasets
 from services.gateway import route_errors as errors
 from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
 from services.gateway.resources import CatalogueDep
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=JsonRoute)
 
 
 @router.post("", status_code=201, responses=raises(*errors.NEW_DATASET))

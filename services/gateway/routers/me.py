@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.core.auth.deps import Authenticated
+from services.core.http.json_body import JsonRoute
 
-router = APIRouter(prefix="/v1", tags=["identity"])
+router = APIRouter(prefix="/v1", tags=["identity"], route_class=JsonRoute)
 
 
 @router.get("/me")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import OAUTH2, raises
 from services.core.http.state import Core
 from services.gateway import route_errors as errors
 from services.gateway.oauth.metadata import INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
 from services.gateway.oauth.resources import Endpoints, Keys
 
-router = APIRouter(tags=["oauth2"])
+router = APIRouter(tags=["oauth2"], route_class=JsonRoute)
 
 
 @router.post(TOKEN_PATH, responses=raises(*errors.TOKEN, wire=OAUTH2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.convertors import PathConvertor, register_url_convertor
 
+from services.core.http.json_body import JsonRoute
 from services.gateway.registry_proxy import PREFIX, proxy
 
 
@@ -17,7 +18,7 @@ class _AnyPath(PathConvertor):
 
 register_url_convertor("registry_path", _AnyPath())
 
-router = APIRouter(prefix=PREFIX, tags=["registry"])
+router = APIRouter(prefix=PREFIX, tags=["registry"], route_class=JsonRoute)
 _METHODS = ["GET", "POST", "PUT", "DELETE"]
 router.add_api_route("", proxy, methods=_METHODS, include_in_schema=False)
 router.add_api_route("/{path:registry_path}", proxy, methods=_METHODS, include_in_schema=False)

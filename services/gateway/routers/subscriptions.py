@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from services.core.audit.deps import Audit
 from services.core.auth.deps import require
 from services.core.auth.principal import SUBSCRIBE, Principal
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import pull, stream, subscriptions
 from services.gateway import route_errors as errors
@@ -19,7 +20,7 @@ from services.gateway.push import ConnectConfigsDep
 from services.gateway.subscribe import SubscribeDep
 from services.gateway.subscriptions import ResetIn, SubscriptionIn
 
-router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], route_class=JsonRoute)
 
 Subscriber = Annotated[Principal, Depends(require(SUBSCRIBE))]
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.registry import errors
 from services.registry.deps import RegistryDep, Subject, read_json, reply
 from services.registry.registry import SchemaRequest
 
-router = APIRouter(prefix="/compatibility", tags=["compatibility"])
+router = APIRouter(prefix="/compatibility", tags=["compatibility"], route_class=JsonRoute)
 
 
 async def _test(

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.registry import errors
 from services.registry.deps import RegistryDep, Subject, read_json, reply
 
-router = APIRouter(tags=["config"])
+router = APIRouter(tags=["config"], route_class=JsonRoute)
 
 
 @router.get("/config")

@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from services.core.avro.pii import field_catalogue, pii_fields
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.registry import errors
 from services.registry.deps import RegistryDep, Subject, reply
 from services.registry.lint import lint_contract
 from services.registry.registry import subject_namespace
 
-router = APIRouter(prefix="/ndxp", tags=["ndxp"])
+router = APIRouter(prefix="/ndxp", tags=["ndxp"], route_class=JsonRoute)
 
 
 @router.get(

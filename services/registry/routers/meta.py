@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from services.core.errors import Unavailable
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.http.state import Core
 from services.core.kafka.admin import check_kafka
 from services.registry.deps import reply
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], route_class=JsonRoute)
 
 
 @router.get("/")

@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from services.core.bounded_json import Int64
+from services.core.http.json_body import JsonRoute
 from services.core.subjects import resolve_prefix
 from services.registry.deps import RegistryDep, SchemaId, reply
 from services.registry.errors import MEDIA_TYPE
 from services.registry.schema import SUPPORTED_TYPES
 
-router = APIRouter(prefix="/schemas", tags=["schemas"])
+router = APIRouter(prefix="/schemas", tags=["schemas"], route_class=JsonRoute)
 
 
 @router.get("/ids/{schema_id}")
@@ -51,8 +53,8 @@ async def list_schemas(
     subject_prefix: Annotated[str, Query(alias="subjectPrefix")] = "",
     deleted: bool = False,
     latest_only: Annotated[bool, Query(alias="latestOnly")] = False,
-    offset: int = 0,
-    limit: int = -1,
+    offset: Int64 = 0,
+    limit: Int64 = -1,
 ) -> Response:
     prefix = resolve_prefix(subject_prefix)
     found = await registry.all_schemas(prefix, deleted=deleted, latest_only=latest_only)

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.subjects import resolve_prefix
 from services.registry import errors
 from services.registry.deps import RegistryDep, Subject, read_json, reply
 from services.registry.registry import SchemaRequest
 
-router = APIRouter(prefix="/subjects", tags=["subjects"])
+router = APIRouter(prefix="/subjects", tags=["subjects"], route_class=JsonRoute)
 
 
 @router.get("")

@@ -82,7 +82,7 @@ def test_each_status_lists_the_codes_of_its_route_dependencies_and_middleware() 
     ]
 
     create = document["paths"]["/things"]["post"]["responses"]
-    assert codes(create["400"]) == ["invalid_json"]
+    assert codes(create["400"]) == ["invalid_json", "json_number_out_of_range", "json_too_deep"]
     assert codes(create["422"]) == ["invalid_request"]
     assert codes(create["409"]) == ["thing_exists"]
     assert codes(create["429"]) == ["rate_limited"]
