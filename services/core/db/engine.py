@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,7 +20,9 @@ SQLITE_BEGIN = "ndxp_sqlite_begin"
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first: the journal_mode switch itself may have to wait for another connection.
-    "PRAGMA busy_timeout=5000",
+    # Generous, because every writer of the hub (all services, all replicas) queues on one lock;
+    # no transaction holds it across the network, so a long wait means a real overload.
+    "PRAGMA busy_timeout=30000",
     # WAL lets readers run beside the one writer, which several replicas on one file need.
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
@@ -76,6 +79,15 @@ def _on_sqlite_begin(conn: Connection) -> None:
     if mode not in {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}:
         raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (or "busy"): the write lock was not free
+    within the busy timeout. Nothing was written; the request may be retried."""
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
