@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 # Execution option read by the SQLite "begin" hook: set it to "IMMEDIATE" to take the write lock
 # when the transaction starts instead of at its first write (see migrate.py).
@@ -90,9 +91,28 @@ def database_busy(exc: BaseException) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+class Sessions(async_sessionmaker[AsyncSession]):
+    """Sessions whose ``begin()`` is for writing: on SQLite its transaction takes the write lock
+    at BEGIN (``BEGIN IMMEDIATE``), waiting up to the busy timeout for it. A deferred transaction
+    that reads first and then writes cannot wait: SQLite refuses the upgrade at once with
+    "database is locked" when another connection writes meanwhile. Sessions opened with
+    ``sessions()`` stay deferred, so reads never queue behind writers. Keep ``begin()`` blocks to
+    the database: nothing in them may await the network."""
+
+    def __init__(self, engine: AsyncEngine, **kw: Any) -> None:
+        super().__init__(engine, **kw)
+        writes = engine
+        if engine.dialect.name == "sqlite":
+            writes = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        self._writes = async_sessionmaker(writes, **kw)
+
+    def begin(self) -> _AsyncSessionContextManager[AsyncSession]:
+        return self._writes.begin()
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
     """Sessions on ``engine``; objects stay readable after commit (no lazy reload in async code)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return Sessions(engine, expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

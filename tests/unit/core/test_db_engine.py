@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import exc, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.db.engine import create_engine, database_busy, ping, session_factory
@@ -109,3 +110,23 @@ async def test_a_write_lock_held_past_the_busy_timeout_is_a_503_to_retry(
     info = error_info(locked.value)
     assert (info.status, info.code, info.headers) == (503, "unavailable", {"Retry-After": "1"})
     assert not database_busy(exc.OperationalError("SELECT", {}, Exception("no such table: t")))
+
+
+async def test_concurrent_read_then_write_transactions_queue_instead_of_failing(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """Each reads, then (after the others read too) writes: deferred transactions would fail the
+    upgrade at once with "database is locked"; ``begin()`` ones wait for the write lock."""
+    async with sqlite_engine.begin() as conn:
+        await conn.run_sync(Agency.metadata.create_all)
+    sessions = session_factory(sqlite_engine)
+
+    async def create(i: int) -> None:
+        async with sessions.begin() as session:
+            assert await session.get(Agency, f"a{i}") is None
+            await asyncio.sleep(0.01)  # let the others read meanwhile
+            session.add(Agency(id=f"a{i}", name=f"A {i}", kind="other"))
+
+    await asyncio.gather(*(create(i) for i in range(12)))
+    async with sessions() as session:
+        assert len((await session.scalars(select(Agency))).all()) == 12
