@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import AuditEvent, AuditLog
 from services.core.audit.check import PENDING_WINDOW, TopicReport, verify_database, verify_topic
+from services.core.audit.relay import LeaseTaken, Relay
 from services.core.config import KafkaSettings
-from services.core.db.models import AuditOutbox, AuditRecord
+from services.core.db.models import AuditOutbox, AuditRecord, AuditRelay
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.producer import create_producer, start_producer
 from services.core.logging import request_id
@@ -148,6 +149,30 @@ async def test_records_wait_in_the_outbox_while_kafka_refuses(
     assert await verify_topic(sessions, settings, topic) == TopicReport([], 0)
     async with sessions() as session:
         assert list(await session.scalars(select(AuditOutbox.seq))) == []
+
+
+async def test_one_relay_publishes_at_a_time_until_its_lease_lapses(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    async def no_kafka() -> AIOKafkaProducer:
+        raise ConnectionRefusedError("Kafka is down")
+
+    log = AuditLog(sessions, dialect(database_url), no_kafka, "unused")
+    await log.record(event(1))
+    await log.close()  # its relay could not publish: the record waits in the outbox, lease free
+    first, second = Relay(sessions, no_kafka, "unused"), Relay(sessions, no_kafka, "unused")
+    with pytest.raises(ConnectionRefusedError):
+        await first.drain()  # took the lease, then Kafka refused: it keeps the lease, retrying
+    with pytest.raises(LeaseTaken):
+        await second.drain()
+    async with sessions.begin() as session:  # the first one stalls past its lease
+        await session.execute(
+            update(AuditRelay).values(until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    with pytest.raises(ConnectionRefusedError):
+        await second.drain()  # took over
+    with pytest.raises(LeaseTaken):
+        await first.drain()
 
 
 def dialect(database_url: str) -> str:
