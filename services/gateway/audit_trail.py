@@ -9,8 +9,8 @@ from typing import Any, Literal
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.audit.check import RECORD_COLUMNS
-from services.core.audit.log import topic_value
+from services.core.audit.event import stored_fields
+from services.core.audit.relay import topic_value
 from services.core.auth.principal import Principal
 from services.core.db.models import AuditRecord
 
@@ -61,6 +61,6 @@ async def search(
     limit = max(1, min(limit, MAX_LIMIT))
     async with sessions() as session:
         rows = (await session.scalars(query.order_by(AuditRecord.seq).limit(limit))).all()
-    items = [topic_value({name: getattr(row, name) for name in RECORD_COLUMNS}) for row in rows]
+    items = [topic_value(stored_fields(row)) for row in rows]
     next_after = rows[-1].seq if len(rows) == limit else None
     return {"items": items, "next_after": next_after}

@@ -1,6 +1,7 @@
 """The audit trail on a real control plane (SQLite and PostgreSQL) and a real Kafka topic:
 concurrent writers from two processes' worth of logs make one chain, its copy on the topic
-matches, and ``ndxp audit verify`` passes until a record is altered."""
+matches, and ``ndxp audit verify`` passes until a record is altered; while Kafka refuses, records
+wait in the outbox and reach the topic once it is back."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import AuditEvent, AuditLog
-from services.core.audit.check import verify_database, verify_topic
+from services.core.audit.check import PENDING_WINDOW, TopicReport, verify_database, verify_topic
+from services.core.audit.relay import LeaseTaken, Relay
 from services.core.config import KafkaSettings
-from services.core.db.models import AuditRecord
-from services.core.errors import Unavailable
+from services.core.db.models import AuditOutbox, AuditRecord, AuditRelay
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.producer import create_producer, start_producer
 from services.core.logging import request_id
@@ -73,7 +75,7 @@ async def test_concurrent_writers_make_one_chain_mirrored_on_the_topic(
     report = await verify_database(sessions)
     assert report.ok, report.problems
     assert report.checked == 60
-    assert await verify_topic(sessions, settings, topic) == []
+    assert await verify_topic(sessions, settings, topic) == TopicReport([], 0)
     async with sessions() as session:
         row = await session.get(AuditRecord, 1)
         assert row is not None
@@ -101,22 +103,76 @@ async def test_concurrent_writers_make_one_chain_mirrored_on_the_topic(
     broken = await asyncio.to_thread(ndxp_audit_verify, env)
     assert broken.returncode == 1
     assert "seq 17: hash does not match its content (edited)" in broken.stdout
-    assert await verify_topic(sessions, settings, topic) == [
+    assert (await verify_topic(sessions, settings, topic)).problems == [
         "seq 17: the topic's copy differs from the index"
     ]
 
 
-async def test_kafka_refusing_writes_nothing_to_the_index(
+async def test_records_wait_in_the_outbox_while_kafka_refuses(
+    sessions: async_sessionmaker[AsyncSession],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    database_url: str,
+) -> None:
+    """The record is durable in the index at once; the topic gets it when Kafka is back, and
+    until then ``verify --kafka`` calls it pending, not missing (unless it waits too long)."""
+    topic = f"test.audit-{uuid.uuid4().hex[:8]}"
+    settings = KafkaSettings(bootstrap=kafka_bootstrap)
+    await ensure_topic(settings, TopicSpec(topic, 1, cleanup_policy="compact", retention_ms=-1))
+
+    async def no_kafka() -> AIOKafkaProducer:
+        raise ConnectionRefusedError("Kafka is down")
+
+    down = AuditLog(sessions, dialect(database_url), no_kafka, topic)
+    first = [await down.record(event(i)) for i in range(3)]
+    await down.close()
+    assert (await verify_database(sessions)).checked == 3
+    assert await verify_topic(sessions, settings, topic) == TopicReport([], 3)
+    later = datetime.now(UTC) + PENDING_WINDOW + timedelta(seconds=1)
+    assert (await verify_topic(sessions, settings, topic, now=later)).problems == [
+        f"seq {seq}: not on the topic {topic} (still in the outbox: is Kafka reachable?)"
+        for seq in (1, 2, 3)
+    ]
+
+    async def get_producer() -> AIOKafkaProducer:
+        return producer
+
+    back = AuditLog(sessions, dialect(database_url), get_producer, topic)
+    try:
+        assert back.relay is not None
+        assert await back.relay.drain() == 3  # another replica's leftovers, published in order
+        second = await back.record(event(3))
+    finally:
+        await back.close()
+    assert len({*first, second}) == 4
+    assert (await verify_database(sessions)).ok
+    assert await verify_topic(sessions, settings, topic) == TopicReport([], 0)
+    async with sessions() as session:
+        assert list(await session.scalars(select(AuditOutbox.seq))) == []
+
+
+async def test_one_relay_publishes_at_a_time_until_its_lease_lapses(
     sessions: async_sessionmaker[AsyncSession], database_url: str
 ) -> None:
     async def no_kafka() -> AIOKafkaProducer:
         raise ConnectionRefusedError("Kafka is down")
 
     log = AuditLog(sessions, dialect(database_url), no_kafka, "unused")
-    with pytest.raises(Unavailable, match="Kafka is down"):
-        await log.record(event(1))
-    await log.close()
-    assert (await verify_database(sessions)).checked == 0
+    await log.record(event(1))
+    await log.close()  # its relay could not publish: the record waits in the outbox, lease free
+    first, second = Relay(sessions, no_kafka, "unused"), Relay(sessions, no_kafka, "unused")
+    with pytest.raises(ConnectionRefusedError):
+        await first.drain()  # took the lease, then Kafka refused: it keeps the lease, retrying
+    with pytest.raises(LeaseTaken):
+        await second.drain()
+    async with sessions.begin() as session:  # the first one stalls past its lease
+        await session.execute(
+            update(AuditRelay).values(until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    with pytest.raises(ConnectionRefusedError):
+        await second.drain()  # took over
+    with pytest.raises(LeaseTaken):
+        await first.drain()
 
 
 def dialect(database_url: str) -> str:

@@ -46,6 +46,7 @@ async def audit_log(core: CoreState, *, topic: str = AUDIT_TOPIC) -> AsyncIterat
             return producer
 
     audit = AuditLog(core.sessions, core.engine.dialect.name, get_producer, topic)
+    audit.start()  # what a stopped replica left unpublished goes out now
     try:
         yield audit
     finally:

@@ -54,6 +54,8 @@ HASHED_FIELDS: Final = (
     "details",
     "prev_hash",
 )
+# The columns of a stored record: what it hashes, and the hash.
+RECORD_COLUMNS: Final = (*HASHED_FIELDS, "hash")
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,8 @@ def canonical(fields: Mapping[str, Any]) -> str:
 
 def chain_hash(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(fields).encode()).hexdigest()
+
+
+def stored_fields(row: Any) -> dict[str, Any]:
+    """A stored record (an ``AuditRecord`` row) as the field mapping the chain functions take."""
+    return {name: getattr(row, name) for name in RECORD_COLUMNS}

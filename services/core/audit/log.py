@@ -1,39 +1,38 @@
 """Writing audit records: to the control-plane index and the ``ndxp.audit`` topic, in one chain.
 
-Callers ``await log.record(event)`` and get the record's id once it is durable in both places.
-Behind that, one writer task per process takes whatever records are waiting and writes them as a
-group: one database transaction that appends them to the chain (after the chain's current head,
-read under a lock that every replica shares: an advisory lock on PostgreSQL, the file's write
-lock on SQLite), the same records produced to the topic and acknowledged by Kafka, then the
-commit. A busy hub pays one transaction for many records.
+Callers ``await log.record(event)`` and get the record's id once it is durable in the control
+plane. Behind that, one writer task per process takes whatever records are waiting and writes
+them as a group: one short database transaction that appends them to the chain (after the
+chain's current head, read under a lock that every replica shares: an advisory lock on
+PostgreSQL, the file's write lock on SQLite) and notes them in the outbox. Nothing waits for
+Kafka inside it: after the commit the relay (``relay.py``) publishes the outbox to the topic and
+retries until Kafka has taken every record, so a stalled broker never holds the lock that every
+other write of the control plane needs. A busy hub pays one transaction for many records.
 
-If Kafka refuses, the transaction is rolled back and every caller of that group gets
-``Unavailable``: nothing is half-recorded. If the commit fails after Kafka acknowledged, the
-topic holds records the index does not; ``ndxp audit verify --kafka`` lists them as orphans (the
-index is the chain of record, the topic its replica for consumers of the audit trail).
+If the transaction fails, every caller of that group gets ``Unavailable``: nothing is
+half-recorded. The index is the chain of record, the topic its replica for consumers of the
+trail; ``ndxp audit verify --kafka`` tells records the relay has not published yet (pending)
+from records missing on the topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit.event import GENESIS, AuditEvent, chain_hash, record_fields
+from services.core.audit.relay import ProducerFactory, Relay
 from services.core.db.engine import SQLITE_BEGIN
-from services.core.db.models import AuditRecord
+from services.core.db.models import AuditOutbox, AuditRecord
 from services.core.errors import Unavailable
-from services.core.kafka.producer import Record, send_batch
 from services.core.logging import request_id
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,6 @@ log = logging.getLogger(__name__)
 GROUP_LIMIT: Final = 500
 CLOSE_TIMEOUT: Final = 10.0
 _PG_CHAIN_LOCK: Final = 0x6E647861  # "ndxa": the audit chain's head, across replicas
-
-ProducerFactory = Callable[[], Awaitable[AIOKafkaProducer]]
 
 
 @dataclass
@@ -65,13 +62,19 @@ class AuditLog:
     ) -> None:
         self.sessions = sessions
         self.sqlite = dialect == "sqlite"
-        self.producer = producer
-        self.topic = topic
+        # Without a producer (tests of other parts) records go to the index only.
+        self.relay = None if producer is None else Relay(sessions, producer, topic)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
+    def start(self) -> None:
+        """Publish what an earlier run left in the outbox (``record`` starts the relay too)."""
+        if self.relay is not None:
+            self.relay.kick()
+
     async def record(self, event: AuditEvent) -> str:
-        """Append ``event`` to the chain; its record id once durable (``Unavailable`` if not)."""
+        """Append ``event`` to the chain; its record id once durable in the control plane
+        (``Unavailable`` if it could not be); the topic gets it from the relay."""
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="audit-writer")
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -79,15 +82,16 @@ class AuditLog:
         return await done
 
     async def close(self) -> None:
-        """Write what is queued, then stop the writer."""
-        if self._writer is None:
-            return
-        if not self._writer.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), CLOSE_TIMEOUT)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        """Write what is queued, stop the writer, and give the relay a last chance to publish."""
+        if self._writer is not None:
+            if not self._writer.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._queue.join(), CLOSE_TIMEOUT)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        if self.relay is not None:
+            await self.relay.close(CLOSE_TIMEOUT)
 
     async def _run(self) -> None:
         while True:
@@ -108,6 +112,8 @@ class AuditLog:
                 for pending, record_id in zip(group, ids, strict=True):
                     if not pending.done.done():
                         pending.done.set_result(record_id)
+                if self.relay is not None:
+                    self.relay.kick()
             for _ in group:
                 self._queue.task_done()
 
@@ -141,26 +147,8 @@ class AuditLog:
                 fields["hash"] = prev_hash = chain_hash(fields)
                 rows.append(fields)
             session.add_all(AuditRecord(**fields) for fields in rows)
-            await session.flush()
-            await self._produce(rows)
+            if self.relay is not None:
+                await session.flush()  # the records first: the outbox rows refer to them
+                session.add_all(AuditOutbox(seq=fields["seq"]) for fields in rows)
             await session.commit()
         return [row["id"] for row in rows]
-
-    async def _produce(self, rows: list[dict[str, Any]]) -> None:
-        if self.producer is None:
-            return
-        producer = await self.producer()
-        records = [
-            Record(row["id"].encode(), json.dumps(topic_value(row), ensure_ascii=False).encode())
-            for row in rows
-        ]
-        await send_batch(producer, self.topic, records)
-
-
-def topic_value(fields: dict[str, Any]) -> dict[str, Any]:
-    """A record as the audit topic carries it (times as ISO-8601 text)."""
-    value = dict(fields)
-    time = value["time"]
-    if isinstance(time, datetime):
-        value["time"] = time.astimezone(UTC).isoformat(timespec="microseconds")
-    return value

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 from services.core.files import private_file
 
@@ -21,7 +23,9 @@ SQLITE_BEGIN = "ndxp_sqlite_begin"
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first: the journal_mode switch itself may have to wait for another connection.
-    "PRAGMA busy_timeout=5000",
+    # Generous, because every writer of the hub (all services, all replicas) queues on one lock;
+    # no transaction holds it across the network, so a long wait means a real overload.
+    "PRAGMA busy_timeout=30000",
     # WAL lets readers run beside the one writer, which several replicas on one file need.
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
@@ -92,9 +96,37 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (or "busy"): the write lock was not free
+    within the busy timeout. Nothing was written; the request may be retried."""
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+class Sessions(async_sessionmaker[AsyncSession]):
+    """Sessions whose ``begin()`` is for writing: on SQLite its transaction takes the write lock
+    at BEGIN (``BEGIN IMMEDIATE``), waiting up to the busy timeout for it. A deferred transaction
+    that reads first and then writes cannot wait: SQLite refuses the upgrade at once with
+    "database is locked" when another connection writes meanwhile. Sessions opened with
+    ``sessions()`` stay deferred, so reads never queue behind writers. Keep ``begin()`` blocks to
+    the database: nothing in them may await the network."""
+
+    def __init__(self, engine: AsyncEngine, **kw: Any) -> None:
+        super().__init__(engine, **kw)
+        writes = engine
+        if engine.dialect.name == "sqlite":
+            writes = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        self._writes = async_sessionmaker(writes, **kw)
+
+    def begin(self) -> _AsyncSessionContextManager[AsyncSession]:
+        return self._writes.begin()
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
     """Sessions on ``engine``; objects stay readable after commit (no lazy reload in async code)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return Sessions(engine, expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -315,3 +315,25 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditOutbox(Base):
+    """An audit record stored in the chain but not yet acknowledged by the ``ndxp.audit`` topic;
+    the relay publishes it outside any transaction and then deletes this row."""
+
+    __tablename__ = "audit_outbox"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("audit_records.seq"), primary_key=True, autoincrement=False
+    )
+
+
+class AuditRelay(Base):
+    """The lease on publishing the outbox: one relay at a time across replicas, so the topic
+    receives the chain in order. ``holder`` is the relay's id; it may publish until ``until``."""
+
+    __tablename__ = "audit_relay"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), default="")
+    until: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.core.db.engine import database_busy
 from services.core.errors import NdxpError
 from services.core.logging import request_id
 
@@ -57,6 +58,11 @@ class ErrorKind:
 INVALID_REQUEST = ErrorKind(422, "invalid_request", "Invalid request")
 INVALID_JSON = ErrorKind(400, "invalid_json", "Malformed JSON")
 INTERNAL_ERROR = ErrorKind(500, "internal_error", "Internal error")
+# The last line of defence when SQLite's write lock stays taken past the busy timeout.
+DATABASE_BUSY = ErrorInfo(
+    503, "unavailable", "Service unavailable", "the control plane is busy; retry shortly",
+    headers={"Retry-After": "1"},
+)  # fmt: skip
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -136,6 +142,8 @@ def error_info(exc: Exception) -> ErrorInfo:
     if isinstance(exc, StarletteHTTPException) and isinstance(exc.__cause__, NdxpError):
         # FastAPI answers any failure to parse a body with a bare 400: the cause says what
         return error_info(exc.__cause__)
+    if database_busy(exc):
+        return DATABASE_BUSY
     if isinstance(exc, StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         title = code.replace("_", " ").capitalize()

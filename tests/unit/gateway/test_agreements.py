@@ -380,16 +380,15 @@ async def test_sweep_expires_and_audits_once(
 
 
 async def test_a_change_the_audit_trail_refuses_is_undone(
-    catalogue: Catalogue, audit: AuditLog, sessions: Sessions
+    catalogue: Catalogue, audit: AuditLog, sessions: Sessions, tmp_path: Path
 ) -> None:
     asked = await agreements.request_agreement(
         catalogue, audit, CONSUMER, request_body(), None, now=NOW
     )
 
-    async def kafka_down() -> Any:
-        raise Unavailable("Kafka is down")
-
-    broken = AuditLog(sessions, "sqlite", kafka_down, "ndxp.audit")
+    # A control plane without the audit table: the audit trail cannot take the record.
+    elsewhere = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-audit.db'}")
+    broken = AuditLog(session_factory(elsewhere), "sqlite", None, "ndxp.audit")
     try:
         with pytest.raises(Unavailable):
             await agreements.approve(
@@ -404,6 +403,7 @@ async def test_a_change_the_audit_trail_refuses_is_undone(
             await sweep(catalogue, broken, end)
     finally:
         await broken.close()
+        await elsewhere.dispose()
     async with sessions() as session:
         rows = list(await session.scalars(select(Agreement)))
     assert [(r.id, r.state, r.reader_schema_id) for r in rows] == [(asked["id"], "requested", None)]
