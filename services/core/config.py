@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.core.http.destinations import DestinationSettings
 from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, CONNECT_OFFSETS_TOPIC
 
 DEFAULT_KAFKA_VERSION = "4.1.1"
@@ -240,10 +241,9 @@ class GatewaySettings(ServiceSettings):
         validation_alias="NDXP_GATEWAY_CONNECT_CONFIGS_TOPIC",
         description="Connect's configs topic, where push subscriptions' connectors are written.",
     )
-    push_allow_loopback: bool = Field(
-        False,
-        validation_alias="NDXP_GATEWAY_PUSH_ALLOW_LOOPBACK",
-        description="Let consumers push to loopback addresses (the connect workers' own host).",
+    push: DestinationSettings = Field(
+        default_factory=DestinationSettings,
+        description="Where push endpoints may be: NDXP_PUSH_ALLOWED_NETWORKS.",
     )
 
 

@@ -106,6 +106,17 @@ class Connect:
                 yield http
 
 
+LOOPBACK_ALLOWED = "127.0.0.0/8,::1/128"
+
+
+@pytest.fixture(autouse=True)
+def loopback_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' webhook endpoints listen on loopback, which sinks refuse by default: the
+    workers (in this process or started from it) allow it, as a developer's hub would.
+    Tests of the refusal set ``NDXP_PUSH_ALLOWED_NETWORKS`` themselves."""
+    monkeypatch.setenv("NDXP_PUSH_ALLOWED_NETWORKS", LOOPBACK_ALLOWED)
+
+
 @pytest.fixture
 def connect(tmp_path: Path, kafka_bootstrap: str, registry_url: str) -> Connect:
     suffix = uuid.uuid4().hex[:12]

@@ -19,6 +19,11 @@ from pydantic import SecretStr
 
 from services.connectors.plugins.webhook import verify_signature
 from services.core.config import AuthSettings, DatabaseSettings, KafkaSettings
+from services.core.http.destinations import (
+    LOOPBACK_NETWORKS,
+    DestinationPolicy,
+    DestinationSettings,
+)
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
 from services.gateway.producer_pool import ProducerPool
@@ -74,8 +79,10 @@ async def push_hub(
     registry_url = f"http://127.0.0.1:{free_port()}"
     settings = gateway_settings(data_dir, kafka_bootstrap, registry_url=registry_url)
     settings.connect_configs_topic = f"ndxp.connect-configs-{suffix}"
-    settings.push_allow_loopback = True  # the test's endpoints listen on loopback
-    with serve_gateway(settings) as gateway:
+    # the test's endpoints listen on loopback: the gateway and the worker's sinks allow it
+    settings.push = DestinationSettings(allowed_networks=list(LOOPBACK_NETWORKS))
+    with serve_gateway(settings) as gateway, pytest.MonkeyPatch.context() as env:
+        env.setenv("NDXP_PUSH_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
         registry = registry_settings(data_dir / "registry", kafka_bootstrap, settings.database_url)
         registry.auth = AuthSettings(issuer=gateway.issuer, require_tokens=True)
         with serve_app(create_registry(registry), port=int(registry_url.rsplit(":", 1)[1])):
@@ -288,9 +295,11 @@ async def test_push_endpoints_on_the_workers_host_are_refused_unless_allowed(
             body = {"agreement": sharing.agreement["id"], "name": "p", "push": {"url": url}}
             refused = await http.post("/v1/subscriptions", json=body)
             assert problem(refused, 422, "push_destination_refused")
-    assert check_destination("http://127.0.0.1:9/x", allow_loopback=True) is None
-    with pytest.raises(PushDestination, match="loopback"):
-        check_destination("http://localhost:9/x", allow_loopback=False)
+    allowed = DestinationPolicy(LOOPBACK_NETWORKS)
+    assert check_destination("http://127.0.0.1:9/x", allowed) is None
+    for url in ("http://localhost:9/x", "https://0x7f000001/x", "https://[::ffff:127.0.0.1]/x"):
+        with pytest.raises(PushDestination, match="loopback"):
+            check_destination(url, DestinationPolicy())
 
 
 # --- Kafka down for the connector's write ---------------------------------------------------------
@@ -316,7 +325,8 @@ def unwritable(push_hub: PushHub, tmp_path: Path, kafka_bootstrap: str) -> Itera
     def configs_on_a_dead_kafka() -> ConfigsWriter:
         kafka = KafkaSettings(bootstrap=down, request_timeout_ms=2_000)
         pool = ProducerPool(kafka, down, 1)
-        return ConnectConfigs(pool, kafka, down, "configs", timeout=3.0, allow_loopback=True)
+        loopback = DestinationPolicy(LOOPBACK_NETWORKS)
+        return ConnectConfigs(pool, kafka, down, "configs", timeout=3.0, policy=loopback)
 
     app = create_gateway(other)
     app.dependency_overrides[get_connect_configs] = configs_on_a_dead_kafka
