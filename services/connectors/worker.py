@@ -23,7 +23,7 @@ from services.connectors.configs import ConfigInvalid, parse_config
 from services.connectors.group import slot_of
 from services.connectors.metrics import set_status
 from services.connectors.runtime import Run, Runtime
-from services.connectors.secrets import MASK, masked_config
+from services.connectors.secrets import MASK, masked_config, masked_text
 from services.connectors.sink import sink_offsets
 from services.connectors.store import TopicTable
 from services.core.errors import BadRequest, Conflict, NotFound
@@ -270,6 +270,8 @@ class Worker:
                 state["trace"] = run.trace
         else:
             state = dict(self.statuses.get(name) or {"state": "UNASSIGNED", "worker_id": None})
+        if isinstance(state.get("trace"), str):  # an exception may quote a URL with its secrets
+            state["trace"] = masked_text(state["trace"])
         return {
             "name": name,
             "connector": state,
