@@ -8,12 +8,12 @@ and add its own listener (``NDXP_<SERVICE>_HOST`` / ``NDXP_<SERVICE>_PORT``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from services.core.http.destinations import DestinationSettings
+from services.core.http.destinations import DestinationSettings, comma_separated
 from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, CONNECT_OFFSETS_TOPIC
 
 DEFAULT_KAFKA_VERSION = "4.1.1"
@@ -315,6 +315,17 @@ class ConnectSettings(ServiceSettings):
         validation_alias="NDXP_CONNECT_RETRY_BACKOFF",
         description="First back-off in seconds; doubled after each failed try.",
     )
+    file_base_dirs: Annotated[list[Path], NoDecode, BeforeValidator(comma_separated)] = Field(
+        default_factory=list,
+        validation_alias="NDXP_CONNECT_FILE_BASE_DIRS",
+        description="Directories file connectors may read (comma-separated); unset: "
+        "<data dir>/drops.",
+    )
+
+    @property
+    def file_dirs(self) -> list[Path]:
+        """Where file connectors may read: the configured directories, or the data dir's drops."""
+        return self.file_base_dirs or [self.data_dir / "drops"]
 
 
 class UpSettings(BaseSettings):

@@ -54,8 +54,9 @@ class DestinationRefused(ValueError):
     """An endpoint whose address the hub does not send requests to."""
 
 
-def _networks(value: object) -> object:
-    if isinstance(value, str):  # the environment's form: comma-separated CIDRs
+def comma_separated(value: object) -> object:
+    """A list setting's environment form, ``a,b,c``, as a list (a list stays as it is)."""
+    if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
 
@@ -65,10 +66,12 @@ class DestinationSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NDXP_PUSH_", extra="ignore")
 
-    allowed_networks: Annotated[list[IPNetwork], NoDecode, BeforeValidator(_networks)] = Field(
-        default_factory=list,
-        description="CIDRs endpoints may be in even though a refused class (loopback, link-local, "
-        "unspecified, multicast) covers them; comma-separated.",
+    allowed_networks: Annotated[list[IPNetwork], NoDecode, BeforeValidator(comma_separated)] = (
+        Field(
+            default_factory=list,
+            description="CIDRs endpoints may be in although a refused class (loopback, "
+            "link-local, unspecified, multicast) covers them; comma-separated.",
+        )
     )
     allow_loopback: bool = Field(
         default=False,

@@ -91,6 +91,8 @@ def connect_settings(
         session_timeout_ms=6000,
         retry_attempts=2,
         retry_backoff=0.05,
+        # file connectors read the tests' drops, which are made in the test's own directory
+        file_base_dirs=extra.pop("file_base_dirs", [data_dir]),
         **extra,
     )
 
@@ -120,7 +122,13 @@ def loopback_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def connect(tmp_path: Path, kafka_bootstrap: str, registry_url: str) -> Connect:
     suffix = uuid.uuid4().hex[:12]
-    return Connect(connect_settings(tmp_path, kafka_bootstrap, registry_url, suffix))
+    # the worker's data dir (its control plane, ndxp.db) apart from the tests' source databases
+    # (tmp_path/ndxp.db too), which connectors may not open; its file connectors read tmp_path
+    (tmp_path / "worker").mkdir()
+    settings = connect_settings(
+        tmp_path / "worker", kafka_bootstrap, registry_url, suffix, file_base_dirs=[tmp_path]
+    )
+    return Connect(settings)
 
 
 @pytest.fixture
