@@ -47,6 +47,7 @@ _COMPATIBLE: Final = ipaddress.ip_network("::/96")
 _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_MAX: Final = 0xFFFFFFFF
 _LOCAL_NAMES: Final = ("localhost",)
+_LOCAL_ADDRESSES: Final = (ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv6Address("::1"))
 _INET_ATON_PARTS: Final = 4
 
 
@@ -119,9 +120,9 @@ class DestinationPolicy:
         """Refuse ``url`` if its host, read as a resolver would, is a refused address or a name
         that always means this host (``localhost``). Other names are judged when connecting."""
         host = urlsplit(url).hostname or ""
-        if _is_local_name(host):
-            self.check_address(ipaddress.IPv4Address("127.0.0.1"), host)
-            self.check_address(ipaddress.IPv6Address("::1"), host)
+        if _is_local_name(host):  # refused unless one of its addresses is allowed, as the sink does
+            if all(self.refusal(address) for address in _LOCAL_ADDRESSES):
+                self.check_address(_LOCAL_ADDRESSES[0], host)
             return
         address = host_address(host)
         if address is not None:

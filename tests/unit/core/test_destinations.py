@@ -107,6 +107,7 @@ def test_allowed_networks_open_a_refused_class_and_nothing_more(
         policy.check_url("https://169.254.169.254/latest")
     with pytest.raises(DestinationRefused, match="loopback"):
         policy.check_url("https://[::1]/hook")  # ::1 is not in 127.0.0.0/8
+    policy.check_url("http://localhost/hook")  # one of its addresses is allowed: the sink uses it
 
 
 def test_the_deprecated_loopback_switch_still_allows_loopback(
