@@ -15,6 +15,7 @@ from services.connectors.auth import ConnectAuth
 from services.connectors.credentials import registry_auth
 from services.connectors.failures import Retry
 from services.connectors.group import Membership
+from services.connectors.guard_rails import GuardRails
 from services.connectors.runtime import Runtime
 from services.connectors.store import TopicTable
 from services.connectors.worker import Worker
@@ -61,7 +62,8 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
                 sessions=core.sessions,
                 audit=await stack.enter_async_context(audit_log(core)),
             )
-            worker = Worker(runtime, configs, statuses)
+            rails = GuardRails(settings.file_dirs, settings.database_url)
+            worker = Worker(runtime, configs, statuses, rails)
             await worker.start()
             stack.push_async_callback(worker.close)
             membership = Membership(

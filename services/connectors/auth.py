@@ -1,8 +1,10 @@
 """Tokens at the connect service's door (when ``NDXP_AUTH_REQUIRE_TOKENS`` is true, the default).
 
-Reads (``GET``) need any valid token; everything else (creating, changing, pausing, deleting a
-connector, altering its offsets, validating a config) needs the ``admin`` scope: a connector reads
-an agency's systems with the worker's credentials, so only the hub's operators may set one up.
+Reads (``GET``) need any valid token, and show a caller without ``admin`` only the connectors that
+act for its agency (:class:`~services.connectors.api.deps.Viewer`); everything else (creating,
+changing, pausing, deleting a connector, altering its offsets, validating a config) needs the
+``admin`` scope: a connector reads an agency's systems with the worker's credentials, so only the
+hub's operators may set one up.
 Health, readiness and metrics stay open for probes, the API documentation (``/docs``,
 ``/openapi.json``) for everyone.
 """

@@ -12,7 +12,7 @@ not; a key it does not have is listed too, with its error. An error about a part
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from services.connectors.configs import CLASS, config_errors, config_schema, keys_model
@@ -30,9 +30,15 @@ _TYPES: Final = {
 }
 
 
-def config_infos(plugin: str, cls: type[Connector], config: Mapping[str, Any]) -> dict[str, Any]:
-    """The validate answer for ``config`` given to plugin ``plugin`` (class ``cls``)."""
-    errors = config_errors(config, plugin)
+def config_infos(
+    plugin: str,
+    cls: type[Connector],
+    config: Mapping[str, Any],
+    more: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The validate answer for ``config`` given to plugin ``plugin`` (class ``cls``); ``more``:
+    errors found besides the config's own (the worker's guard rails)."""
+    errors = [*config_errors(config, plugin), *more]
     schema = config_schema(cls)
     shared = set(keys_model(cls).model_json_schema()["properties"])
     required = set(schema.get("required", ()))

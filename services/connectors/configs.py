@@ -39,6 +39,7 @@ DATASET: Final = "dataset"
 TOLERANCE: Final = "errors.tolerance"
 TRANSFORMS: Final = "transforms"
 AGREEMENT: Final = "agreement"
+CONSUMER: Final = "consumer"
 START: Final = "start"
 Tolerance = Literal["none", "all"]
 Start = Literal["earliest", "latest"] | datetime
@@ -56,6 +57,14 @@ def _dataset(value: str) -> str:
     try:
         check_agency(agency)
         check_dataset(name)
+    except InvalidName as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _agency(value: str) -> str:
+    try:
+        check_agency(value)
     except InvalidName as exc:
         raise ValueError(exc.message) from None
     return value
@@ -126,6 +135,11 @@ class SinkKeys(SharedKeys):
         max_length=64,
         description="Deliver under this agreement: only the fields it grants, only while it "
         "is active; deliveries are counted and audited.",
+    )
+    consumer: Annotated[str, AfterValidator(_agency)] | None = Field(
+        default=None,
+        description="The agency the sink delivers for (a push subscription's consumer): callers "
+        "of that agency without the admin scope see this connector, and only such connectors.",
     )
     start: Annotated[Literal["earliest", "latest"] | AwareDatetime, WrapValidator(_start)] = Field(
         default="latest",

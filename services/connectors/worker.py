@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.connectors.configs import ConfigInvalid, parse_config
+from services.connectors.configs import ConfigInvalid, ConnectorConfig, parse_config
 from services.connectors.group import slot_of
+from services.connectors.guard_rails import GuardRails
 from services.connectors.metrics import set_status
 from services.connectors.runtime import Run, Runtime
-from services.connectors.secrets import MASK, masked_config
+from services.connectors.secrets import MASK, masked_config, masked_text
 from services.connectors.sink import sink_offsets
 from services.connectors.store import TopicTable
 from services.core.errors import BadRequest, Conflict, NotFound
@@ -66,6 +67,7 @@ class Worker:
     runtime: Runtime
     configs: TopicTable
     statuses: TopicTable
+    rails: GuardRails | None = None  # None: no rails (a worker built by a unit test)
     runs: dict[str, Run] = field(default_factory=dict)
     held: frozenset[int] = frozenset()
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -152,8 +154,8 @@ class Worker:
             return
         if run is not None:
             await self.halt(run)
-        try:
-            config = parse_config(raw)
+        try:  # this worker's rails too: a config stored before them, or by a worker without them
+            config = self.check(raw)
         except ConfigInvalid as exc:  # a stored config the installed plugins no longer accept
             self.runs.pop(name, None)
             self._publish(name, {"state": "FAILED", "trace": exc.message})
@@ -270,6 +272,8 @@ class Worker:
                 state["trace"] = run.trace
         else:
             state = dict(self.statuses.get(name) or {"state": "UNASSIGNED", "worker_id": None})
+        if isinstance(state.get("trace"), str):  # an exception may quote a URL with its secrets
+            state["trace"] = masked_text(state["trace"])
         return {
             "name": name,
             "connector": state,
@@ -284,7 +288,7 @@ class Worker:
         async with self._writes:  # one worker never answers 201 twice for one name
             if self.configs.get(CONNECTOR + name) is not None:
                 raise ConnectorExists(f"connector {name!r} already exists")
-            parse_config(raw)
+            self.check(raw)
             await self.configs.write(connector_records(name, raw))
         await self.reconcile()
         return self.info(name)
@@ -295,10 +299,22 @@ class Worker:
         if self.configs.get(CONNECTOR + name) is None:
             return await self.create(name, raw), True
         check_unmasked(raw)
-        parse_config(raw)
+        self.check(raw)
         await self.configs.put(CONNECTOR + name, {"config": dict(raw)})
         await self.reconcile()
         return self.info(name), False
+
+    def check(self, raw: Mapping[str, Any]) -> ConnectorConfig:
+        """``raw`` checked; :class:`ConfigInvalid` unless it is valid and within the rails."""
+        config = parse_config(raw)
+        errors = self.rails.errors(raw) if self.rails is not None else []
+        if errors:
+            raise ConfigInvalid(
+                f"connector config has {len(errors)} error(s): {errors[0]['name']} "
+                f"{errors[0]['message']}",
+                errors=errors,
+            )
+        return config
 
     async def delete(self, name: str) -> None:
         await self.sync()

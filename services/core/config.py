@@ -8,12 +8,13 @@ and add its own listener (``NDXP_<SERVICE>_HOST`` / ``NDXP_<SERVICE>_PORT``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.core.bounded_json import DEFAULT_MAX_DEPTH, MAX_DEPTH_CAP
+from services.core.http.destinations import DestinationSettings, comma_separated
 from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, CONNECT_OFFSETS_TOPIC
 
 DEFAULT_KAFKA_VERSION = "4.1.1"
@@ -248,10 +249,9 @@ class GatewaySettings(ServiceSettings):
         validation_alias="NDXP_GATEWAY_CONNECT_CONFIGS_TOPIC",
         description="Connect's configs topic, where push subscriptions' connectors are written.",
     )
-    push_allow_loopback: bool = Field(
-        False,
-        validation_alias="NDXP_GATEWAY_PUSH_ALLOW_LOOPBACK",
-        description="Let consumers push to loopback addresses (the connect workers' own host).",
+    push: DestinationSettings = Field(
+        default_factory=DestinationSettings,
+        description="Where push endpoints may be: NDXP_PUSH_ALLOWED_NETWORKS.",
     )
 
 
@@ -323,6 +323,17 @@ class ConnectSettings(ServiceSettings):
         validation_alias="NDXP_CONNECT_RETRY_BACKOFF",
         description="First back-off in seconds; doubled after each failed try.",
     )
+    file_base_dirs: Annotated[list[Path], NoDecode, BeforeValidator(comma_separated)] = Field(
+        default_factory=list,
+        validation_alias="NDXP_CONNECT_FILE_BASE_DIRS",
+        description="Directories file connectors may read (comma-separated); unset: "
+        "<data dir>/drops.",
+    )
+
+    @property
+    def file_dirs(self) -> list[Path]:
+        """Where file connectors may read: the configured directories, or the data dir's drops."""
+        return self.file_base_dirs or [self.data_dir / "drops"]
 
 
 class UpSettings(BaseSettings):

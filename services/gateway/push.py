@@ -22,13 +22,11 @@ resetting one is refused (409 ``push_subscription``): its place belongs to the c
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Protocol
-from urllib.parse import urlsplit
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -38,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NdxpError, Unavailable, Unprocessable
-from services.core.http.endpoints import check_endpoint_url, is_loopback
+from services.core.http.destinations import DestinationPolicy, DestinationRefused
+from services.core.http.endpoints import check_endpoint_url
 from services.core.http.state import CoreState
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.connect_configs import connector_records, deletion_records
@@ -109,6 +108,8 @@ def connector_config(
         "connector.class": PLUGIN,
         "dataset": f"{dataset.agency_id}.{dataset.name}",
         "agreement": agreement.id,
+        # the agency it acts for: that agency's callers see this connector at connect's API
+        "consumer": agreement.consumer_agency,
         "url": url,
         "secret": secret,
         # A record the endpoint refuses, or that cannot be decoded, goes to the connector's DLQ;
@@ -131,21 +132,15 @@ class PushDestination(Unprocessable):
     title = "Push destination refused"
 
 
-def check_destination(url: str, *, allow_loopback: bool) -> None:
-    """Refuse endpoints on the workers' own host or the link-local range (cloud metadata): the
-    requests come from the connect workers, inside the hub's network (SSRF). A host name is
-    judged as written; one that resolves to such an address is not caught here."""
-    host = urlsplit(url).hostname or ""
-    if is_loopback(host):
-        if allow_loopback:
-            return
-        raise PushDestination(f"push endpoints on loopback ({host}) are not allowed on this hub")
+def check_destination(url: str, policy: DestinationPolicy) -> None:
+    """Refuse, before anything is written, an endpoint whose host is a refused address however it
+    is spelt (``127.1``, ``0x7f000001``, ``[::ffff:127.0.0.1]``, ``localhost.``): the requests come
+    from the connect workers, inside the hub's network (SSRF). A name is judged again by the
+    address it resolves to, by the sink, at every connection."""
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    if address.is_link_local or address.is_unspecified or address.is_multicast:
-        raise PushDestination(f"push endpoints at {host} are not allowed")
+        policy.check_url(url)
+    except DestinationRefused as exc:
+        raise PushDestination(f"the push URL is refused: {exc}") from None
 
 
 async def start_connector(
@@ -184,10 +179,10 @@ class ConnectConfigs:
     bootstrap: str
     topic: str
     timeout: float
-    allow_loopback: bool = False
+    policy: DestinationPolicy = field(default_factory=DestinationPolicy)
 
     def check_destination(self, url: str) -> None:
-        check_destination(url, allow_loopback=self.allow_loopback)
+        check_destination(url, self.policy)
 
     async def write(self, records: Sequence[Record]) -> None:
         """Write ``records`` in one transaction; ``Unavailable`` (503, ``Retry-After``) if Kafka
@@ -230,12 +225,12 @@ def get_connect_configs(request: Request) -> ConfigsWriter:
     state: PublishState = request.state.publish
     core: CoreState = request.state.core
     settings = core.settings
-    topic, loopback = CONNECT_CONFIGS_TOPIC, False
+    topic, policy = CONNECT_CONFIGS_TOPIC, DestinationPolicy()
     if isinstance(settings, GatewaySettings):
-        topic, loopback = settings.connect_configs_topic, settings.push_allow_loopback
+        topic, policy = settings.connect_configs_topic, settings.push.policy()
     publisher, catalogue = state.publisher, state.catalogue
     return ConnectConfigs(
-        publisher.pool, catalogue.kafka, catalogue.bootstrap, topic, publisher.timeout, loopback
+        publisher.pool, catalogue.kafka, catalogue.bootstrap, topic, publisher.timeout, policy
     )
 
 

@@ -68,12 +68,13 @@ def create_dataset(hub: Hub) -> str:
     return f"{demo.AGENCY}.{name}.v1"
 
 
-def file_connector(tmp_path: Path, topic: str) -> tuple[str, Path]:
-    """Readings dropped in a directory and the YAML of a file-source connector taking them."""
-    drop = tmp_path / "drop"
+def file_connector(tmp_path: Path, topic: str, data_dir: Path) -> tuple[str, Path]:
+    """Readings dropped in a directory and the YAML of a file-source connector taking them. The
+    drop is under the worker's ``<data dir>/drops``, where file connectors may read by default."""
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    drop = data_dir / "drops" / name
     drop.mkdir(parents=True)
     (drop / "readings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in READINGS))
-    name = f"files-{uuid.uuid4().hex[:8]}"
     config = {
         "connector.class": "file-source",
         "dataset": topic.removesuffix(".v1"),
@@ -129,7 +130,7 @@ async def test_a_connector_applied_with_nothing_exported_runs_and_its_records_la
     hub: Hub, tmp_path: Path
 ) -> None:
     topic = create_dataset(hub)
-    name, definition = file_connector(tmp_path, topic)
+    name, definition = file_connector(tmp_path, topic, hub.data_dir)
     env = cli_env(hub, NDXP_CONNECT_URL=hub.url("connect"))
 
     applied = ndxp("connect", "apply", str(definition), env=env)  # the demo client's token
@@ -167,7 +168,7 @@ def test_connect_started_alone_gets_its_own_identity_and_given_credentials_win(
     for label, extra in (("own", {}), ("given", given_env)):
         data_dir = tmp_path / label  # another machine's data dir, on the hub's control plane
         with lone_connect(hub, data_dir, extra) as url:
-            name, definition = file_connector(data_dir, create_dataset(hub))
+            name, definition = file_connector(data_dir, create_dataset(hub), data_dir)
             applied = ndxp("connect", "apply", str(definition), "--url", url, env=cli_env(hub))
             assert applied.returncode == 0, applied.stderr
             wait_running(hub, url, name)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, Field
 
-from services.connectors.api.deps import Worker
+from services.connectors.api.deps import Visible, Worker
 from services.connectors.configs import ConfigInvalid
 from services.connectors.worker import ConnectorExists, ConnectorNotFound, NotStopped, SinkOffsets
 from services.core.errors import Unavailable
@@ -38,9 +38,9 @@ class Offsets(BaseModel):
 
 
 @router.get("")
-async def list_connectors(worker: Worker) -> list[str]:
+async def list_connectors(worker: Worker, viewer: Visible) -> list[str]:
     await worker.sync()
-    return worker.names()
+    return viewer.names(worker)
 
 
 @router.post(
@@ -53,14 +53,16 @@ async def create_connector(body: NewConnector, worker: Worker) -> dict[str, Any]
 
 
 @router.get("/{name}", responses=raises(ConnectorNotFound))
-async def get_connector(name: str, worker: Worker) -> dict[str, Any]:
+async def get_connector(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
+    viewer.check(worker, name)
     return worker.info(name)
 
 
 @router.get("/{name}/config", responses=raises(ConnectorNotFound))
-async def get_config(name: str, worker: Worker) -> dict[str, Any]:
+async def get_config(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
+    viewer.check(worker, name)
     return worker.config_of(name)
 
 
@@ -83,8 +85,9 @@ async def delete_connector(name: str, worker: Worker) -> None:
 
 
 @router.get("/{name}/status", responses=raises(ConnectorNotFound))
-async def get_status(name: str, worker: Worker) -> dict[str, Any]:
+async def get_status(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
+    viewer.check(worker, name)
     return worker.status(name)
 
 
@@ -125,7 +128,9 @@ async def restart(name: str, worker: Worker) -> None:
 
 
 @router.get("/{name}/offsets", responses=raises(ConnectorNotFound))
-async def get_offsets(name: str, worker: Worker) -> dict[str, Any]:
+async def get_offsets(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
+    await worker.sync()
+    viewer.check(worker, name)
     return await worker.offsets(name)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
+from services.connectors.api.deps import Worker
 from services.connectors.config_info import config_infos
 from services.connectors.configs import describe
 from services.connectors.plugin import plugins
@@ -28,9 +29,13 @@ async def list_plugins() -> list[dict[str, Any]]:
 
 
 @router.put("/{plugin}/config/validate", responses=raises(PluginNotFound))
-async def validate_config(plugin: str, config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    """Kafka Connect's ``ConfigInfos``: every key's definition, value and errors."""
+async def validate_config(
+    plugin: str, config: Annotated[dict[str, Any], Body()], worker: Worker
+) -> dict[str, Any]:
+    """Kafka Connect's ``ConfigInfos``: every key's definition, value and errors (the worker's
+    guard rails' too)."""
     cls = plugins().get(plugin)
     if cls is None:
         raise PluginNotFound(f"no plugin {plugin!r} is installed")
-    return config_infos(plugin, cls, config)
+    rails = [] if worker.rails is None else worker.rails.errors(config)
+    return config_infos(plugin, cls, config, rails)

@@ -12,6 +12,13 @@ a receiver refuses an old ``t`` (:func:`verify_signature` does both, in constant
 attempt is signed afresh; the body and ``ndxp-delivery-id`` (derived from the first and last event
 ids of the request) stay the same across retries, so a receiver can drop a repeat it already took.
 
+**Destinations.** Every connection is made through :mod:`services.core.http.guarded`: the host
+is resolved, each address judged by the operator's policy (``NDXP_PUSH_ALLOWED_NETWORKS``; by
+default loopback, link-local, unspecified and multicast addresses are refused) and the checked
+address is the one connected to, so a name re-pointed at the workers' own host is refused as well.
+A refused destination is a connection error: retried, then dead-lettered with the reason; no
+request reaches it. Redirects are not followed (a 3xx is a refusal like any other 4xx).
+
 **Retries.** A connection error, a timeout, 408, 429 (after ``Retry-After``) and 5xx are retried
 with doubling back-off up to ``max_attempts``; then the request's records are returned as
 :class:`Rejected` (the worker dead-letters them) and delivery goes on with the next request: one
@@ -42,7 +49,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from services.connectors.excerpts import excerpt
 from services.connectors.plugin import PluginConfig, Rejected, SinkConnector, SinkRecord
 from services.connectors.secrets import REFERENCE, resolve
+from services.core.http.destinations import DestinationPolicy
 from services.core.http.endpoints import check_endpoint_url
+from services.core.http.guarded import guarded_client
 from services.core.kafka.headers import utc_millis
 
 log = logging.getLogger(__name__)
@@ -207,11 +216,13 @@ class WebhookSink(SinkConnector):
         verify: ssl.SSLContext | bool = True
         if self.config.ca_file is not None:
             verify = await asyncio.to_thread(_trusting, self.config.ca_file)
-        self.client = httpx.AsyncClient(
-            verify=verify,
+        # every connection is checked against the operator's allow-list, by the address connected
+        # to (a name is resolved and judged each time), never by the URL's text
+        self.client = guarded_client(
+            DestinationPolicy.from_env(),
+            verify,
             timeout=self.config.timeout_seconds,
             headers={"user-agent": f"ndxp-webhook-sink/{self.version}", **self.config.headers},
-            follow_redirects=False,
         )
 
     async def stop(self) -> None:

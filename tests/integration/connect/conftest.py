@@ -91,6 +91,8 @@ def connect_settings(
         session_timeout_ms=6000,
         retry_attempts=2,
         retry_backoff=0.05,
+        # file connectors read the tests' drops, which are made in the test's own directory
+        file_base_dirs=extra.pop("file_base_dirs", [data_dir]),
         **extra,
     )
 
@@ -106,10 +108,27 @@ class Connect:
                 yield http
 
 
+LOOPBACK_ALLOWED = "127.0.0.0/8,::1/128"
+
+
+@pytest.fixture(autouse=True)
+def loopback_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' webhook endpoints listen on loopback, which sinks refuse by default: the
+    workers (in this process or started from it) allow it, as a developer's hub would.
+    Tests of the refusal set ``NDXP_PUSH_ALLOWED_NETWORKS`` themselves."""
+    monkeypatch.setenv("NDXP_PUSH_ALLOWED_NETWORKS", LOOPBACK_ALLOWED)
+
+
 @pytest.fixture
 def connect(tmp_path: Path, kafka_bootstrap: str, registry_url: str) -> Connect:
     suffix = uuid.uuid4().hex[:12]
-    return Connect(connect_settings(tmp_path, kafka_bootstrap, registry_url, suffix))
+    # the worker's data dir (its control plane, ndxp.db) apart from the tests' source databases
+    # (tmp_path/ndxp.db too), which connectors may not open; its file connectors read tmp_path
+    (tmp_path / "worker").mkdir()
+    settings = connect_settings(
+        tmp_path / "worker", kafka_bootstrap, registry_url, suffix, file_base_dirs=[tmp_path]
+    )
+    return Connect(settings)
 
 
 @pytest.fixture

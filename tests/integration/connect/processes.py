@@ -76,6 +76,7 @@ def worker_env(settings: ConnectSettings) -> dict[str, str]:
         **os.environ,
         "NDXP_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "NDXP_DATA_DIR": str(settings.data_dir),
+        "NDXP_CONNECT_FILE_BASE_DIRS": ",".join(str(path) for path in settings.file_dirs),
         "NDXP_AUTH_REQUIRE_TOKENS": "false",
         "NDXP_CONNECT_REGISTRY_URL": settings.registry_url,
         "NDXP_CONNECT_CONFIGS_TOPIC": settings.configs_topic,

@@ -124,8 +124,9 @@ class Certificate:
     key_file: Path
 
 
-def self_signed(directory: Path) -> Certificate:
-    """A certificate for ``localhost`` and 127.0.0.1, signed by its own key (also its CA)."""
+def self_signed(directory: Path, *names: str) -> Certificate:
+    """A certificate for ``localhost``, 127.0.0.1 and ``names``, signed by its own key (also its
+    CA)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
@@ -139,7 +140,11 @@ def self_signed(directory: Path) -> Certificate:
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in names),
+                ]
             ),
             critical=False,
         )

@@ -19,6 +19,11 @@ from pydantic import SecretStr
 
 from services.connectors.plugins.webhook import verify_signature
 from services.core.config import AuthSettings, DatabaseSettings, KafkaSettings
+from services.core.http.destinations import (
+    LOOPBACK_NETWORKS,
+    DestinationPolicy,
+    DestinationSettings,
+)
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
 from services.gateway.producer_pool import ProducerPool
@@ -74,8 +79,10 @@ async def push_hub(
     registry_url = f"http://127.0.0.1:{free_port()}"
     settings = gateway_settings(data_dir, kafka_bootstrap, registry_url=registry_url)
     settings.connect_configs_topic = f"ndxp.connect-configs-{suffix}"
-    settings.push_allow_loopback = True  # the test's endpoints listen on loopback
-    with serve_gateway(settings) as gateway:
+    # the test's endpoints listen on loopback: the gateway and the worker's sinks allow it
+    settings.push = DestinationSettings(allowed_networks=list(LOOPBACK_NETWORKS))
+    with serve_gateway(settings) as gateway, pytest.MonkeyPatch.context() as env:
+        env.setenv("NDXP_PUSH_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
         registry = registry_settings(data_dir / "registry", kafka_bootstrap, settings.database_url)
         registry.auth = AuthSettings(issuer=gateway.issuer, require_tokens=True)
         with serve_app(create_registry(registry), port=int(registry_url.rsplit(":", 1)[1])):
@@ -91,9 +98,12 @@ async def push_hub(
                 token_url=f"{gateway.url}/oauth2/token",
                 client_id=worker.client_id,
                 client_secret=SecretStr(worker.secret),
+                auth=AuthSettings(issuer=gateway.issuer, require_tokens=True),
             )
             assert connect.configs_topic == settings.connect_configs_topic
+            operator = await hub.caller("admin")
             async with Connect(connect).serve() as http:
+                http.headers.update(operator.headers)  # the tests' own calls: an operator's
                 yield PushHub(hub, http)
 
 
@@ -106,6 +116,28 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+async def only_the_consumer_sees_its_connector(
+    push_hub: PushHub, sharing: Sharing, connector: str, secret: str
+) -> None:
+    """Connect's API shows a caller without ``admin`` only the connectors acting for its agency
+    (the consumer's push connector), masked; to any other agency it is absent (404)."""
+    paths = [f"/connectors/{connector}{tail}" for tail in ("", "/config", "/status", "/offsets")]
+    consumer = {"Authorization": sharing.consumer.headers["Authorization"]}
+    everyone = (await push_hub.connect.get("/connectors")).json()
+    assert connector in everyone
+    assert (await push_hub.connect.get("/connectors", headers=consumer)).json() == [connector]
+    for path in paths:
+        seen = await push_hub.connect.get(path, headers=consumer)
+        assert seen.status_code == 200, (path, seen.text)
+        assert secret not in seen.text
+    provider = {"Authorization": sharing.provider.headers["Authorization"]}
+    assert (await push_hub.connect.get("/connectors", headers=provider)).json() == []
+    for path in paths:
+        hidden = await push_hub.connect.get(path, headers=provider)
+        assert hidden.status_code == 404, (path, hidden.text)
+        assert hidden.json()["code"] == "connector_not_found"
 
 
 async def subscribe_push(
@@ -195,6 +227,8 @@ async def test_push_delivers_the_granted_fields_signed(
     assert status["type"] == "sink"
     shown = (await push_hub.connect.get(f"/connectors/{connector}/config")).json()
     assert shown["agreement"] == sharing.agreement["id"] and secret not in str(shown)
+    assert shown["consumer"] == sharing.consumer.agency
+    await only_the_consumer_sees_its_connector(push_hub, sharing, connector, secret)
 
     # Its records go to the endpoint: pulls, streams, acks and resets are refused.
     async with hub.http(sharing.consumer) as http:
@@ -279,18 +313,33 @@ async def test_push_urls_must_be_https_unless_loopback(push_hub: PushHub) -> Non
 async def test_push_endpoints_on_the_workers_host_are_refused_unless_allowed(
     push_hub: PushHub, unwritable: Gateway
 ) -> None:
-    # ``unwritable`` is a gateway with the default setting: consumers may not push to loopback
-    # (the connect workers' own host) nor to link-local addresses (cloud metadata), whatever
-    # its Kafka does; the check comes before anything is written.
+    # ``unwritable`` allows loopback (its connect configs' policy), never link-local addresses
+    # (cloud metadata) nor the unspecified one, however spelt, whatever its Kafka does: the check
+    # comes before anything is written. Every spelling of loopback is refused by the default.
     sharing = await share(push_hub.hub, partitions=1)
     async with unwritable.client(headers=sharing.consumer.headers) as http:
-        for url in ("https://169.254.169.254/latest", "https://[::]/x"):
+        for url in (
+            "https://169.254.169.254/latest",
+            "https://[::]/x",
+            "https://0/x",
+            "https://[::ffff:169.254.169.254]/x",
+        ):
             body = {"agreement": sharing.agreement["id"], "name": "p", "push": {"url": url}}
             refused = await http.post("/v1/subscriptions", json=body)
             assert problem(refused, 422, "push_destination_refused")
-    assert check_destination("http://127.0.0.1:9/x", allow_loopback=True) is None
-    with pytest.raises(PushDestination, match="loopback"):
-        check_destination("http://localhost:9/x", allow_loopback=False)
+    allowed = DestinationPolicy(LOOPBACK_NETWORKS)
+    assert check_destination("http://127.0.0.1:9/x", allowed) is None
+    for url in (
+        "http://localhost:9/x",
+        "https://localhost./x",
+        "https://127.1/x",
+        "https://2130706433/x",
+        "https://0x7f000001/x",
+        "https://0177.1/x",
+        "https://[::ffff:127.0.0.1]/x",
+    ):
+        with pytest.raises(PushDestination, match="loopback"):
+            check_destination(url, DestinationPolicy())
 
 
 # --- Kafka down for the connector's write ---------------------------------------------------------
@@ -316,7 +365,8 @@ def unwritable(push_hub: PushHub, tmp_path: Path, kafka_bootstrap: str) -> Itera
     def configs_on_a_dead_kafka() -> ConfigsWriter:
         kafka = KafkaSettings(bootstrap=down, request_timeout_ms=2_000)
         pool = ProducerPool(kafka, down, 1)
-        return ConnectConfigs(pool, kafka, down, "configs", timeout=3.0, allow_loopback=True)
+        loopback = DestinationPolicy(LOOPBACK_NETWORKS)
+        return ConnectConfigs(pool, kafka, down, "configs", timeout=3.0, policy=loopback)
 
     app = create_gateway(other)
     app.dependency_overrides[get_connect_configs] = configs_on_a_dead_kafka

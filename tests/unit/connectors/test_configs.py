@@ -13,7 +13,13 @@ from services.connectors.config_info import config_infos
 from services.connectors.configs import ConfigInvalid, config_errors, config_schema, parse_config
 from services.connectors.group import SLOTS, slot_of
 from services.connectors.plugin import plugins
-from services.connectors.secrets import MASK, UnresolvedReference, masked_config, resolve
+from services.connectors.secrets import (
+    MASK,
+    UnresolvedReference,
+    masked_config,
+    masked_text,
+    resolve,
+)
 
 SQL = {
     "connector.class": "sql-source",
@@ -59,6 +65,53 @@ def test_secrets_are_masked_at_any_depth_and_in_urls_but_references_are_shown() 
     assert shown["transforms"][0]["key"] == MASK
     assert shown["key_column"] == "id"
     assert shown["password"] == "${env:DB_PW}"
+
+
+def test_credential_headers_query_secrets_and_userinfo_are_masked() -> None:
+    shown = masked_config(
+        {
+            "headers": {
+                "Authorization": "Bearer abc",
+                "proxy-authorization": "Basic eHl6",
+                "X-Api-Key": "k-123",
+                "Cookie": "session=1",
+                "X-Auth-Token": "t",
+                "Accept": "application/json",
+            },
+            "url": "https://api.example.vn/p?client_secret=s1&page=2&access_token=t2&sig=x&q=a",
+            "feed": "https://ghp_abc123@git.example.vn/feed.xml",
+            "mirror": "https://${env:FEED_TOKEN}@git.example.vn/feed.xml",
+            "db": "postgresql://etl@db/hr",
+            "ref": "https://api.example.vn/p?token=${env:T}",
+        }
+    )
+    assert shown["headers"] == {
+        "Authorization": MASK,
+        "proxy-authorization": MASK,
+        "X-Api-Key": MASK,
+        "Cookie": MASK,
+        "X-Auth-Token": MASK,
+        "Accept": "application/json",
+    }
+    assert shown["url"] == (
+        f"https://api.example.vn/p?client_secret={MASK}&page=2&access_token={MASK}&sig={MASK}&q=a"
+    )
+    assert shown["feed"] == f"https://{MASK}@git.example.vn/feed.xml"
+    assert shown["mirror"] == "https://${env:FEED_TOKEN}@git.example.vn/feed.xml"
+    assert shown["db"] == "postgresql://etl@db/hr"  # a database's user name is no secret
+    assert shown["ref"] == "https://api.example.vn/p?token=${env:T}"
+
+
+def test_urls_in_a_trace_are_masked() -> None:
+    trace = (
+        "Traceback (most recent call last):\n  ...\nOperationalError: could not connect to "
+        "'postgresql://etl:pw1@db:5432/hr' (see https://h.example/x?password=p2&a=1)\n"
+    )
+    shown = masked_text(trace)
+    assert "pw1" not in shown
+    assert "p2" not in shown
+    assert f"'postgresql://etl:{MASK}@db:5432/hr'" in shown
+    assert f"https://h.example/x?password={MASK}&a=1)" in shown
 
 
 def test_worker_keys_are_checked_with_the_plugins_own() -> None:

@@ -29,6 +29,7 @@ def test_https_or_loopback_is_accepted(url: str) -> None:
         ("https://a.example/\x7f", "control characters"),
         ("https://a.example/\x00", "control characters"),
         ("https://a.example/a b", "spaces"),
+        ("https://0177.0.0.1/x", "not a valid URL: Invalid IPv4 address"),
     ],
 )
 def test_other_urls_are_refused(url: str, problem: str) -> None:
