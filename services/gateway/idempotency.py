@@ -21,10 +21,13 @@ the taker fences the owner's transactional id and reads whether the records are 
 (``services.gateway.idempotency_kafka``); committed, it stores and replays the owner's answer,
 with its offsets; aborted, it writes the batch itself. Decision 0009 has the reasoning.
 
-A request that fails (4xx, 503) wrote nothing, so it releases its claim: the client may retry
-with the same key, or fix the body and retry with it. The records of a keyed batch carry
-``ndxp-event-id`` values derived from the key (``services.gateway.publish_encode``), so even a
-copy written outside this protocol could be recognised by consumers.
+A request that fails (4xx, 503) before recording an intent wrote nothing, so it releases its
+claim: the client may retry with the same key, or fix the body and retry with it. One that fails
+after (Kafka's answer to the commit was lost) *abandons* it: the row and intent stay, the lease
+ends at once, and the retry takes over and learns from Kafka whether the batch is there. The
+records of a keyed batch carry ``ndxp-event-id`` values derived from the key
+(``services.gateway.publish_encode``), so even a copy written outside this protocol could be
+recognised by consumers.
 
 Rows older than 24 hours are purged lazily: a claim that meets one replaces it, and at most once a
 minute per process a claim deletes every expired row. Every write by an owner (renewal, intent,
@@ -201,6 +204,13 @@ class IdempotencyKeys:
                 )
             )
 
+    async def abandon(self, client_id: str, dataset_id: str, key: str) -> None:
+        """Give the key up after a failure that may have followed a commit (the intent was
+        recorded): the row stays, its lease ends now, and the next retry takes it over and asks
+        Kafka what happened."""
+        self._let_go(client_id, dataset_id, key)
+        await self._update_own(client_id, dataset_id, key, lease_until=datetime.now(UTC))
+
     async def close(self) -> None:
         """Stop renewing leases (the gateway is stopping)."""
         tasks = list(self._held.values())
@@ -274,8 +284,7 @@ class IdempotencyKeys:
                 topic, row.transactional_id, int(first["partition"]), int(first["offset"])
             )
         except BaseException:  # undecided: keep the intent; the next retry takes over at once
-            self._let_go(*ident)
-            await self._update_own(*ident, lease_until=datetime.now(UTC))
+            await self.abandon(*ident)
             raise
         if committed:
             await self.complete(*ident, CREATED, row.response)

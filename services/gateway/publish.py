@@ -222,19 +222,22 @@ async def _written(
     started: float,
 ) -> Answer:
     intend: BeforeCommit | None = None
+    intended = False  # once True, a failure may have followed a commit
     if key is not None:
         keyed = key
 
         async def intend(transactional_id: str, placed: Placed) -> bool:
+            nonlocal intended
             body = _answer(placed, schema_ids)
-            return await state.keys.intend(
+            intended = await state.keys.intend(
                 principal.client_id, to.dataset, keyed, transactional_id, body
             )
+            return intended
 
     try:
         placed = await state.publisher.send(to.topic, batch, intend)
     except BaseException:
-        await _release(state, principal, to, key)
+        await _release(state, principal, to, key, committed_maybe=intended)
         raise
     body = _answer(placed, schema_ids)
     if key is not None:
@@ -267,12 +270,21 @@ def _records(batch: Outgoing) -> list[tuple[bytes | None, bytes | None, list[tup
     return list(zip(keys, batch.values, batch.headers, strict=True))
 
 
-async def _release(state: PublishState, principal: Principal, to: Target, key: str | None) -> None:
-    """Give the key up after a failure; a failure to do so must not hide the first one."""
+async def _release(
+    state: PublishState,
+    principal: Principal,
+    to: Target,
+    key: str | None,
+    *,
+    committed_maybe: bool = False,
+) -> None:
+    """Give the key up after a failure (abandon it, if its batch may have been committed); a
+    failure to do so must not hide the first one."""
     if key is None:
         return
+    give_up = state.keys.abandon if committed_maybe else state.keys.release
     try:
-        await state.keys.release(principal.client_id, to.dataset, key)
+        await give_up(principal.client_id, to.dataset, key)
     except Exception:  # the claim lapses after ``abandoned_after`` instead
         log.exception("Idempotency-Key %r could not be released", key)
 

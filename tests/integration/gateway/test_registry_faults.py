@@ -96,6 +96,14 @@ async def test_a_registry_500_does_not_break_the_next_call(
             assert refused.status_code == 503, refused.text
             assert faults.failed
         dataset = await make_dataset(hub, owner, partitions=1)
+        # the /registry proxy passes the registry's answer on; the next call is unaffected
+        faults.pending.append(("/subjects", 500, b"oops", True))
+        async with hub.http(owner) as http:
+            passed_on = await http.get("/registry/subjects")
+            assert passed_on.status_code == 500, passed_on.text
+            listed = await http.get("/registry/subjects")
+            assert listed.status_code == 200, listed.text
+            assert f"{dataset.topic}-value" in listed.json()
         # reading the contract to publish with: a Confluent error body, then an HTML one
         for body_sent, close in ((b'{"error_code": 50001, "message": "boom"}', False),
                                  (b"<html>Internal Server Error</html>", True)):  # fmt: skip
