@@ -120,13 +120,13 @@ class IdempotencyKeys:
         outcome: Outcome,
         *,
         lease: float = LEASE,
-        abandoned_after: float = 300.0,
+        renew_for: float = 300.0,
         owner: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.outcome = outcome
         self.lease = timedelta(seconds=lease)
-        self.abandoned_after = abandoned_after  # a claim is renewed at most this long
+        self.renew_for = renew_for  # a claim is renewed at most this long
         self.owner = owner or f"gateway-{uuid.uuid4().hex}"
         self._held: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._last_purge = float("-inf")
@@ -229,7 +229,7 @@ class IdempotencyKeys:
         return max(0.0, (until - now).total_seconds())
 
     def _hold(self, client_id: str, dataset_id: str, key: str) -> None:
-        """Renew the lease while the request works (at most ``abandoned_after`` seconds)."""
+        """Renew the lease while the request works (at most ``renew_for`` seconds)."""
         ident = (client_id, dataset_id, key)
         task = asyncio.create_task(self._renew(ident), name=f"idempotency-lease-{key}")
         self._held[ident] = task
@@ -241,7 +241,7 @@ class IdempotencyKeys:
 
     async def _renew(self, ident: tuple[str, str, str]) -> None:
         every = self.lease.total_seconds() / 3
-        deadline = time.monotonic() + self.abandoned_after
+        deadline = time.monotonic() + self.renew_for
         while time.monotonic() < deadline:
             await asyncio.sleep(every)
             try:

@@ -97,7 +97,7 @@ async def publish_resources(
     publisher = Publisher(pool, settings.publish_timeout, limits)
     outcome = KafkaOutcome(catalogue.kafka, catalogue.bootstrap, 2 * settings.publish_timeout)
     keys = IdempotencyKeys(
-        core.sessions, outcome, abandoned_after=max(60.0, 4 * settings.publish_timeout)
+        core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout)
     )
     state = PublishState(
         catalogue,
@@ -285,7 +285,7 @@ async def _release(
     give_up = state.keys.abandon if committed_maybe else state.keys.release
     try:
         await give_up(principal.client_id, to.dataset, key)
-    except Exception:  # the claim lapses after ``abandoned_after`` instead
+    except Exception:  # the claim lapses with its lease instead
         log.exception("Idempotency-Key %r could not be released", key)
 
 

@@ -60,10 +60,10 @@ async def replica(hub: Hub, bootstrap: str) -> AsyncIterator[Replica]:
     kafka = KafkaSettings(bootstrap=bootstrap)
     pool = ProducerPool(kafka, bootstrap, 1, transaction_timeout_ms=60_000)
     publisher = Publisher(pool, 15.0, TopicLimits(kafka, bootstrap))
-    # abandoned_after=0: it never renews its lease, as if it died right after claiming
+    # renew_for=0: it never renews its lease, as if it died right after claiming
     keys = IdempotencyKeys(
         session_factory(engine), KafkaOutcome(kafka, bootstrap, 30.0), lease=LEASE,
-        abandoned_after=0.0, owner=f"dead-{uuid.uuid4().hex[:8]}",
+        renew_for=0.0, owner=f"dead-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
     registry = RegistryClient(hub.registry_url)
     try:
