@@ -84,6 +84,7 @@ class Replay:
 
     status: int
     body: dict[str, Any]
+    recovered: bool = False  # a dead owner's committed batch: not yet counted or audited
 
 
 def check_key(key: str) -> str:
@@ -288,7 +289,7 @@ class IdempotencyKeys:
             raise
         if committed:
             await self.complete(*ident, CREATED, row.response)
-            return Replay(CREATED, row.response)
+            return Replay(CREATED, row.response, recovered=True)
         await self._update_own(*ident, transactional_id=None, response={})
         return None
 

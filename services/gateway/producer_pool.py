@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from prometheus_client import Counter
 
 from services.core.config import KafkaSettings
@@ -126,6 +127,18 @@ class ProducerPool:
             self._discard(slot)
         if self._stopping:
             await asyncio.gather(*self._stopping, return_exceptions=True)
+
+
+def fatal_reason(cause: BaseException | None) -> str | None:
+    """The class name of a Kafka error that leaves a producer unusable (any error Kafka does not
+    retry, but an unknown topic, which says nothing about the producer); None otherwise."""
+    while cause is not None:
+        if isinstance(cause, KafkaError):
+            if cause.retriable or isinstance(cause, UnknownTopicOrPartitionError):
+                return None
+            return type(cause).__name__
+        cause = cause.__cause__
+    return None
 
 
 async def _stop(producer: AIOKafkaProducer) -> None:

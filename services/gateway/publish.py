@@ -187,6 +187,8 @@ async def publish(
             principal.client_id, to.dataset, key, digest, topic=to.topic
         )
         if replay is not None:
+            if replay.recovered:  # its owner died before counting and auditing it
+                await _recovered(state, principal, to, request, replay.body, audit=audit)
             return Answer(replay.status, replay.body, replayed=True)
     try:
         batch, schema_ids = await encoded_batch(
@@ -251,6 +253,33 @@ async def _written(
     if audit is not None:
         await _audit(audit, principal, to, placed, size=size, schema_ids=schema_ids, key=key)
     return Answer(201, body)
+
+
+async def _recovered(
+    state: PublishState,
+    principal: Principal,
+    to: Target,
+    request: PublishRequest,
+    body: dict[str, Any],
+    *,
+    audit: AuditTrail | None,
+) -> None:
+    """Count and audit a batch a dead gateway committed (the retry carries the same records);
+    the replay is answered whatever happens here."""
+    try:
+        batch, schema_ids = await encoded_batch(
+            state.contracts, to, request, client_id=principal.client_id,
+            max_records=state.max_records,
+        )  # fmt: skip
+    except Exception:  # the batch is in Kafka: the answer must still be 201
+        log.exception("a recovered publish to %s could not be counted or audited", to.dataset)
+        return
+    placed = [(int(o["partition"]), int(o["offset"])) for o in body["offsets"]]
+    size = sum(map(len, batch.values))
+    count_published(to.owner, to.dataset, CHANNEL, events=len(placed), size=size)
+    if audit is not None:
+        key = request.idempotency_key
+        await _audit(audit, principal, to, placed, size=size, schema_ids=schema_ids, key=key)
 
 
 def _answer(placed: Placed, schema_ids: list[int]) -> dict[str, Any]:

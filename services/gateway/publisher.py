@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from services.core.errors import Conflict, NdxpError, NotFound, PayloadTooLarge, Unavailable
@@ -55,7 +55,7 @@ from services.core.kafka.record_limits import (
     TopicLimits,
     size_in_batch,
 )
-from services.gateway.producer_pool import Broken, ProducerPool
+from services.gateway.producer_pool import Broken, ProducerPool, fatal_reason
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class Publisher:
         if isinstance(error, PayloadTooLarge):  # the cached limit was too kind: read it again
             for plan in plans:
                 self.limits.forget(plan.job.topic)
-        fatal = _fatal(cause)
+        fatal = fatal_reason(cause)
         if fatal is not None:  # the producer's sequence or epoch is not the broker's now
             raise Broken(error, fatal) from cause
         if await _aborted(producer):
@@ -286,18 +286,6 @@ class _Plan:
     job: _Job
     groups: dict[int, list[int]]
     limit: int  # the topic's max.message.bytes: no produce batch is larger
-
-
-def _fatal(cause: BaseException | None) -> str | None:
-    """The class name of a Kafka error that leaves a producer unusable (any error Kafka does not
-    retry, but an unknown topic, which says nothing about the producer); None otherwise."""
-    while cause is not None:
-        if isinstance(cause, KafkaError):
-            if cause.retriable or isinstance(cause, UnknownTopicOrPartitionError):
-                return None
-            return type(cause).__name__
-        cause = cause.__cause__
-    return None
 
 
 async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int], list[int]]:

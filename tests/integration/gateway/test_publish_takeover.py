@@ -142,6 +142,11 @@ async def test_committed_but_answer_not_stored_is_replayed_not_rewritten(
     # and from now on the stored answer is replayed
     again = await post(hub, owner, dataset.path, records, **{"Idempotency-Key": key})
     assert again.status_code == 201 and again.json() == retry.json()
+    # the dead gateway never audited it; the retry that found it did, once
+    async with hub.http(owner) as http:
+        audited = await http.get("/v1/audit", params={"dataset": dataset.id, "action": "publish"})
+    [record] = audited.json()["items"]
+    assert record["record_count"] == 6 and record["details"]["idempotency_key"] == key
 
 
 async def test_died_before_commit_the_retry_writes_and_the_zombie_is_fenced(
