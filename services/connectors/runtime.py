@@ -6,7 +6,9 @@ deterministic event id, its bad ones (unmappable, unconvertible, or not matching
 ``ndxp.dlq.<connector>`` with the reason (``errors.tolerance`` ``all``, the default), and so
 does a record larger than the topic's ``max.message.bytes`` (checked before sending,
 ``services.core.kafka.record_limits``: the broker never sees it, and the producer is not left
-with a refused batch); only when
+with a refused batch; should the broker refuse one anyway, its limit lowered within the minute
+the limit is kept, the records producer is replaced, as after any error Kafka does not retry);
+only when
 Kafka acknowledged both is the source offset committed, so a crash repeats at most the uncommitted
 batch, with the same event ids. With ``errors.tolerance`` ``none`` the first bad record fails the
 connector and nothing of its batch is written. A plugin whose config is a
@@ -28,6 +30,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.connectors.configs import ConnectorConfig
@@ -63,8 +66,15 @@ from services.core.avro.contract_cache import ContractCache, NoContract
 from services.core.config import KafkaSettings
 from services.core.errors import NdxpError, PayloadTooLarge
 from services.core.kafka.admin import TopicSpec, ensure_topic
+from services.core.kafka.errors import fatal_reason
 from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, utc_millis
-from services.core.kafka.producer import Record, send_batch
+from services.core.kafka.producer import (
+    RECYCLES,
+    Record,
+    create_producer,
+    send_batch,
+    start_producer,
+)
 from services.core.kafka.record_limits import DEFAULT_MAX_MESSAGE_BYTES, TopicLimits, record_size
 from services.core.kafka.topics import dataset_topic, dlq_topic
 from services.core.sharing.metrics import count_published
@@ -112,6 +122,21 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self._limits = self.limits or TopicLimits(self.kafka)
+        self._recycling = asyncio.Lock()
+
+    async def recycle(self, broken: AIOKafkaProducer, reason: str) -> None:
+        """Replace ``broken`` (the records producer until now) after an error that leaves it
+        unusable; once, however many tasks saw it fail."""
+        async with self._recycling:
+            if self.producer is not broken:
+                return
+            self.producer = await start_producer(create_producer(self.kafka))
+        RECYCLES.labels(reason).inc()
+        log.warning("connect's records producer recycled: %s", reason)
+        try:
+            await broken.stop()
+        except Exception:
+            log.warning("a discarded Kafka producer did not stop cleanly", exc_info=True)
 
     async def run(self, run: Run) -> None:
         """The task body: runs until cancelled, or until the connector fails."""
@@ -209,13 +234,17 @@ class Runtime:
 
         async def send() -> tuple[list[Record], list[Record]]:
             fitting, too_large = await self.fit(run, topic, good, sources)
+            producer = self.producer
             try:
                 await asyncio.gather(
-                    send_batch(self.producer, topic, fitting),
-                    send_batch(self.producer, dlq_topic(run.name), [*bad, *too_large]),
+                    send_batch(producer, topic, fitting),
+                    send_batch(producer, dlq_topic(run.name), [*bad, *too_large]),
                 )
-            except PayloadTooLarge:
-                self._limits.forget(topic)  # lowered since it was read: read it again
+            except (NdxpError, KafkaError) as exc:
+                if isinstance(exc, PayloadTooLarge):
+                    self._limits.forget(topic)  # lowered since it was read: read it again
+                if reason := fatal_reason(exc):
+                    await self.recycle(producer, reason)
                 raise
             return fitting, too_large
 

@@ -48,14 +48,14 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from services.core.errors import Conflict, NdxpError, NotFound, PayloadTooLarge, Unavailable
-from services.core.kafka.errors import kafka_errors
+from services.core.kafka.errors import fatal_reason, kafka_errors
 from services.core.kafka.record_limits import (
     BATCH_HEADER,
     DEFAULT_MAX_MESSAGE_BYTES,
     TopicLimits,
     size_in_batch,
 )
-from services.gateway.producer_pool import Broken, ProducerPool, fatal_reason
+from services.gateway.producer_pool import Broken, ProducerPool
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from aiokafka.errors import (
 )
 
 from services.core.errors import PayloadTooLarge, Unavailable
+from services.core.kafka.errors import fatal_reason as _fatal
 from services.core.kafka.record_limits import BATCH_HEADER, record_size, size_in_batch
-from services.gateway.producer_pool import fatal_reason as _fatal
 
 
 def caused(error: Exception, cause: BaseException) -> Exception:
