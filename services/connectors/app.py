@@ -52,7 +52,8 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
                 stack.push_async_callback(table.stop)
             configs, offsets, statuses = tables
             runtime = Runtime(
-                producer,
+                # records have a producer of their own: it is replaced if Kafka leaves it unusable
+                await start_producer(create_producer(settings.kafka)),
                 offsets,
                 ContractCache(registry),
                 auth,
@@ -62,6 +63,11 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
                 sessions=core.sessions,
                 audit=await stack.enter_async_context(audit_log(core)),
             )
+
+            async def stop_records_producer() -> None:  # the one in use by then (recycled?)
+                await runtime.producer.stop()
+
+            stack.push_async_callback(stop_records_producer)
             rails = GuardRails(settings.file_dirs, settings.database_url)
             worker = Worker(runtime, configs, statuses, rails)
             await worker.start()

@@ -3,7 +3,12 @@
 
 Each connector is an asyncio task. A batch's good records go to the dataset topic with a
 deterministic event id, its bad ones (unmappable, unconvertible, or not matching the contract) to
-``ndxp.dlq.<connector>`` with the reason (``errors.tolerance`` ``all``, the default); only when
+``ndxp.dlq.<connector>`` with the reason (``errors.tolerance`` ``all``, the default), and so
+does a record larger than the topic's ``max.message.bytes`` (checked before sending,
+``services.core.kafka.record_limits``: the broker never sees it, and the producer is not left
+with a refused batch; should the broker refuse one anyway, its limit lowered within the minute
+the limit is kept, the records producer is replaced, as after any error Kafka does not retry);
+only when
 Kafka acknowledged both is the source offset committed, so a crash repeats at most the uncommitted
 batch, with the same event ids. With ``errors.tolerance`` ``none`` the first bad record fails the
 connector and nothing of its batch is written. A plugin whose config is a
@@ -25,6 +30,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.connectors.configs import ConnectorConfig
@@ -58,10 +64,18 @@ from services.core.audit import AuditLog
 from services.core.avro.codec import Contract, RecordInvalid, encode
 from services.core.avro.contract_cache import ContractCache, NoContract
 from services.core.config import KafkaSettings
-from services.core.errors import NdxpError
+from services.core.errors import NdxpError, PayloadTooLarge
 from services.core.kafka.admin import TopicSpec, ensure_topic
+from services.core.kafka.errors import fatal_reason
 from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, utc_millis
-from services.core.kafka.producer import Record, send_batch
+from services.core.kafka.producer import (
+    RECYCLES,
+    Record,
+    create_producer,
+    send_batch,
+    start_producer,
+)
+from services.core.kafka.record_limits import DEFAULT_MAX_MESSAGE_BYTES, TopicLimits, record_size
 from services.core.kafka.topics import dataset_topic, dlq_topic
 from services.core.sharing.metrics import count_published
 
@@ -104,6 +118,25 @@ class Runtime:
     kafka: KafkaSettings
     sessions: async_sessionmaker[AsyncSession]
     audit: AuditLog | None = None
+    limits: TopicLimits | None = None  # None: read with ``kafka``
+
+    def __post_init__(self) -> None:
+        self._limits = self.limits or TopicLimits(self.kafka)
+        self._recycling = asyncio.Lock()
+
+    async def recycle(self, broken: AIOKafkaProducer, reason: str) -> None:
+        """Replace ``broken`` (the records producer until now) after an error that leaves it
+        unusable; once, however many tasks saw it fail."""
+        async with self._recycling:
+            if self.producer is not broken:
+                return
+            self.producer = await start_producer(create_producer(self.kafka))
+        RECYCLES.labels(reason).inc()
+        log.warning("connect's records producer recycled: %s", reason)
+        try:
+            await broken.stop()
+        except Exception:
+            log.warning("a discarded Kafka producer did not stop cleanly", exc_info=True)
 
     async def run(self, run: Run) -> None:
         """The task body: runs until cancelled, or until the connector fails."""
@@ -171,8 +204,8 @@ class Runtime:
         convert: Converter | None = None,
     ) -> None:
         good: list[Record] = []
+        sources: list[SourceRecord] = []  # of each good record
         bad: list[Record] = []
-        size = 0
         published = utc_millis(datetime.now(UTC)).encode()
         common = [
             (PRODUCER, f"connector:{run.name}".encode()),
@@ -194,24 +227,64 @@ class Runtime:
                 bad.append(self.dead_letter(run.name, record, reason))
                 continue
             assert payload is not None  # noqa: S101 - encode returns one or the other
-            size += len(payload)
             key = record.key.encode() if record.key is not None else None
             headers = [(EVENT_ID, event_id(run.name, record.position).encode()), *common]
             good.append(Record(key, payload, headers))
+            sources.append(record)
 
-        async def send() -> None:
-            await asyncio.gather(
-                send_batch(self.producer, topic, good),
-                send_batch(self.producer, dlq_topic(run.name), bad),
-            )
+        async def send() -> tuple[list[Record], list[Record]]:
+            fitting, too_large = await self.fit(run, topic, good, sources)
+            producer = self.producer
+            try:
+                await asyncio.gather(
+                    send_batch(producer, topic, fitting),
+                    send_batch(producer, dlq_topic(run.name), [*bad, *too_large]),
+                )
+            except (NdxpError, KafkaError) as exc:
+                if isinstance(exc, PayloadTooLarge):
+                    self._limits.forget(topic)  # lowered since it was read: read it again
+                if reason := fatal_reason(exc):
+                    await self.recycle(producer, reason)
+                raise
+            return fitting, too_large
 
-        await self.retry("writing to Kafka", send)
-        RECORDS.labels(run.name, "written").inc(len(good))
-        RECORDS.labels(run.name, "dead_lettered").inc(len(bad))
-        if good:
+        written, too_large = await self.retry("writing to Kafka", send)
+        RECORDS.labels(run.name, "written").inc(len(written))
+        RECORDS.labels(run.name, "dead_lettered").inc(len(bad) + len(too_large))
+        if written:
+            size = sum(len(r.value or b"") for r in written)
             count_published(
-                run.config.agency, run.config.dataset, "connector", events=len(good), size=size
+                run.config.agency, run.config.dataset, "connector", events=len(written), size=size
             )
+
+    async def fit(
+        self, run: Run, topic: str, good: list[Record], sources: list[SourceRecord]
+    ) -> tuple[list[Record], list[Record]]:
+        """``good`` split into the records the topic takes and DLQ records for the others."""
+        found, limit = await self._limits.oversized(
+            topic, [(r.key, r.value, r.headers) for r in good]
+        )
+        if not found:
+            return good, []
+        if run.config.tolerance == "none":
+            index, size = found[0]
+            raise ConnectorFailed(
+                f"record at {canonical(sources[index].position)} is {size} bytes, more than "
+                f"{topic} takes ({limit}), and errors.tolerance is none"
+            )
+        dlq_limit = await self._limits.max_bytes(dlq_topic(run.name)) or DEFAULT_MAX_MESSAGE_BYTES
+        too_large: list[Record] = []
+        for index, size in found:
+            reason = (
+                f"the record is {size} bytes as a Kafka record; {topic} takes at most {limit} "
+                "(max.message.bytes)"
+            )
+            letter = self.dead_letter(run.name, sources[index], reason)
+            if record_size(letter.key, letter.value, letter.headers) > dlq_limit:
+                letter = letter._replace(value=b"null")  # too large for the DLQ too: reason only
+            too_large.append(letter)
+        oversized = dict(found)
+        return [r for i, r in enumerate(good) if i not in oversized], too_large
 
     @staticmethod
     def encode(contract: Contract, record: SourceRecord) -> tuple[bytes | None, str | None]:

@@ -6,6 +6,12 @@ and takes one per transaction. Transactional ids are unique per process
 way that leaves its state unknown (an abort that failed too, a cancelled transaction) is
 discarded, stopped in the background; its slot starts a new one with the same transactional id
 next time, which fences the old one and makes Kafka abort the transaction it left open.
+
+A producer that met an error Kafka does not retry (``MESSAGE_TOO_LARGE``,
+``OUT_OF_ORDER_SEQUENCE_NUMBER``, ``PRODUCER_FENCED``, ``INVALID_PRODUCER_EPOCH``, a transaction
+state error, ...) is discarded the same way even if its abort succeeded: its sequence numbers or
+epoch may no longer match the broker's, and a kept one would fail every later transaction. Each
+discard counts in ``ndxp_producer_recycles_total{reason}``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Final
 from aiokafka import AIOKafkaProducer
 
 from services.core.config import KafkaSettings
-from services.core.kafka.producer import create_producer, start_producer
+from services.core.kafka.producer import RECYCLES, create_producer, start_producer
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +40,19 @@ RETRY_BACKOFF_MS: Final = 10
 
 class Broken(Exception):  # a signal to the pool, not an error a caller sees
     """Raised inside :meth:`ProducerPool.producer`'s block: discard the producer, then raise
-    ``error`` to the caller."""
+    ``error`` to the caller. ``reason`` (a Kafka error's class name, or ``unknown_state``) is
+    the metric's label."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: BaseException, reason: str = "unknown_state") -> None:
         super().__init__(str(error))
         self.error = error
+        self.reason = reason
 
 
 @dataclass
 class _Slot:
     number: int
+    transactional_id: str
     producer: AIOKafkaProducer | None = None
 
 
@@ -59,9 +68,15 @@ class ProducerPool:
     _idle: asyncio.Queue[_Slot] = field(default_factory=asyncio.Queue)
     _stopping: set[asyncio.Task[None]] = field(default_factory=set)
 
+    _ids: dict[int, str] = field(default_factory=dict)  # id(producer) -> its transactional id
+
     def __post_init__(self) -> None:
         for number in range(self.size):
-            self._idle.put_nowait(_Slot(number))
+            self._idle.put_nowait(_Slot(number, f"{self.prefix}-{number}"))
+
+    def transactional_id(self, producer: AIOKafkaProducer) -> str:
+        """The transactional id of a producer this pool handed out (and has not discarded)."""
+        return self._ids[id(producer)]
 
     @contextlib.asynccontextmanager
     async def producer(self) -> AsyncIterator[AIOKafkaProducer]:
@@ -74,13 +89,16 @@ class ProducerPool:
                     create_producer(
                         self.kafka,
                         bootstrap=self.bootstrap,
-                        transactional_id=f"{self.prefix}-{slot.number}",
+                        transactional_id=slot.transactional_id,
                         transaction_timeout_ms=self.transaction_timeout_ms,
                         retry_backoff_ms=RETRY_BACKOFF_MS,
                     )
                 )
+                self._ids[id(slot.producer)] = slot.transactional_id
             yield slot.producer
         except Broken as broken:
+            RECYCLES.labels(broken.reason).inc()
+            log.warning("Kafka producer %s recycled: %s", slot.transactional_id, broken.reason)
             self._discard(slot)
             raise broken.error from broken.__cause__
         finally:
@@ -89,6 +107,7 @@ class ProducerPool:
     def _discard(self, slot: _Slot) -> None:
         producer, slot.producer = slot.producer, None
         if producer is not None:
+            self._ids.pop(id(producer), None)
             task = asyncio.create_task(_stop(producer))
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)

@@ -9,7 +9,9 @@ The path of a request:
    (``services.gateway.idempotency``);
 4. every record is checked against the contract (the latest version, or ``schema_version``) and
    encoded, with its headers (``services.gateway.publish_encode``); any bad record: 422 listing
-   every bad record, and nothing is written;
+   every bad record, and nothing is written; a record larger than the topic's
+   ``max.message.bytes``: 413 ``record_too_large`` naming its index, size and the limit
+   (``services.core.kafka.record_limits``), and nothing is written;
 5. the batch goes to the dataset's topic in a Kafka transaction (``services.gateway.publisher``):
    all of it or none of it is ever visible to read_committed consumers;
 6. 201 ``{"records", "schema_id", "offsets": [{"partition", "offset"}, ...]}`` in record order
@@ -41,14 +43,16 @@ from services.core.config import GatewaySettings
 from services.core.db.models import Dataset
 from services.core.errors import BadRequest, Forbidden, NdxpError, PayloadTooLarge, Unavailable
 from services.core.http.state import CoreState
+from services.core.kafka.record_limits import TopicLimits
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published, count_rejected
 from services.core.ttlcache import TTLCache
 from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
 from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
+from services.gateway.idempotency_kafka import KafkaOutcome
 from services.gateway.metadata import subject_of, topic_of
 from services.gateway.producer_pool import ProducerPool
 from services.gateway.publish_encode import PublishRequest, Target, encoded_batch
-from services.gateway.publisher import Outgoing, Publisher
+from services.gateway.publisher import BeforeCommit, Outgoing, Placed, Publisher
 from services.gateway.resources import Catalogue
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ class PublishState:
     contracts: ContractCache
     publisher: Publisher
     keys: IdempotencyKeys
+    limits: TopicLimits
     max_bytes: int
     max_records: int
     targets: TTLCache[Target | None] = field(default_factory=lambda: TTLCache(TARGET_SECONDS))
@@ -88,12 +93,18 @@ async def publish_resources(
         settings.publish_producers,
         transaction_timeout_ms=int(2 * settings.publish_timeout * 1000),
     )
-    publisher = Publisher(pool, settings.publish_timeout)
+    limits = TopicLimits(catalogue.kafka, catalogue.bootstrap)
+    publisher = Publisher(pool, settings.publish_timeout, limits)
+    outcome = KafkaOutcome(catalogue.kafka, catalogue.bootstrap, 2 * settings.publish_timeout)
+    keys = IdempotencyKeys(
+        core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout)
+    )
     state = PublishState(
         catalogue,
         ContractCache(catalogue.registry),
         publisher,
-        IdempotencyKeys(core.sessions, abandoned_after=max(60.0, 4 * settings.publish_timeout)),
+        keys,
+        limits,
         settings.publish_max_bytes,
         settings.publish_max_records,
     )
@@ -103,6 +114,7 @@ async def publish_resources(
         if state.inflight:  # batches whose requests went away: let them finish
             await asyncio.wait(state.inflight, timeout=3 * settings.publish_timeout)
         await publisher.close()
+        await keys.close()
 
 
 async def target(state: PublishState, principal: Principal, dataset_id: str) -> Target:
@@ -171,8 +183,12 @@ async def publish(
     key = None if request.idempotency_key is None else check_key(request.idempotency_key)
     if key is not None:
         digest = request_hash(request.fmt.value, str(request.schema_version), request.body)
-        replay = await state.keys.claim(principal.client_id, to.dataset, key, digest)
+        replay = await state.keys.claim(
+            principal.client_id, to.dataset, key, digest, topic=to.topic
+        )
         if replay is not None:
+            if replay.recovered:  # its owner died before counting and auditing it
+                await _recovered(state, principal, to, request, replay.body, audit=audit)
             return Answer(replay.status, replay.body, replayed=True)
     try:
         batch, schema_ids = await encoded_batch(
@@ -182,6 +198,7 @@ async def publish(
             client_id=principal.client_id,
             max_records=state.max_records,
         )
+        await state.limits.check(to.topic, _records(batch))
     except BaseException:
         await _release(state, principal, to, key)
         raise
@@ -206,22 +223,29 @@ async def _written(
     audit: AuditTrail | None,
     started: float,
 ) -> Answer:
+    intend: BeforeCommit | None = None
+    intended = False  # once True, a failure may have followed a commit
+    if key is not None:
+        keyed = key
+
+        async def intend(transactional_id: str, placed: Placed) -> bool:
+            nonlocal intended
+            body = _answer(placed, schema_ids)
+            intended = await state.keys.intend(
+                principal.client_id, to.dataset, keyed, transactional_id, body
+            )
+            return intended
+
     try:
-        placed = await state.publisher.send(to.topic, batch)
+        placed = await state.publisher.send(to.topic, batch, intend)
     except BaseException:
-        await _release(state, principal, to, key)
+        await _release(state, principal, to, key, committed_maybe=intended)
         raise
-    single = len(schema_ids) == 1
-    body: dict[str, Any] = {
-        "records": len(placed),
-        "schema_id": schema_ids[0] if single else None,
-        **({} if single else {"schema_ids": schema_ids}),
-        "offsets": [{"partition": p, "offset": o} for p, o in placed],
-    }
+    body = _answer(placed, schema_ids)
     if key is not None:
         try:
             await state.keys.complete(principal.client_id, to.dataset, key, 201, body)
-        except Exception:  # written: still 201; the claim lapses (``abandoned_after``)
+        except Exception:  # written: still 201; a retry takes over and finds it committed
             log.exception("the answer for Idempotency-Key %r could not be stored", key)
     size = sum(map(len, batch.values))
     PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
@@ -231,13 +255,66 @@ async def _written(
     return Answer(201, body)
 
 
-async def _release(state: PublishState, principal: Principal, to: Target, key: str | None) -> None:
-    """Give the key up after a failure; a failure to do so must not hide the first one."""
+async def _recovered(
+    state: PublishState,
+    principal: Principal,
+    to: Target,
+    request: PublishRequest,
+    body: dict[str, Any],
+    *,
+    audit: AuditTrail | None,
+) -> None:
+    """Count and audit a batch a dead gateway committed (the retry carries the same records);
+    the replay is answered whatever happens here."""
+    try:
+        batch, schema_ids = await encoded_batch(
+            state.contracts, to, request, client_id=principal.client_id,
+            max_records=state.max_records,
+        )  # fmt: skip
+    except Exception:  # the batch is in Kafka: the answer must still be 201
+        log.exception("a recovered publish to %s could not be counted or audited", to.dataset)
+        return
+    placed = [(int(o["partition"]), int(o["offset"])) for o in body["offsets"]]
+    size = sum(map(len, batch.values))
+    count_published(to.owner, to.dataset, CHANNEL, events=len(placed), size=size)
+    if audit is not None:
+        key = request.idempotency_key
+        await _audit(audit, principal, to, placed, size=size, schema_ids=schema_ids, key=key)
+
+
+def _answer(placed: Placed, schema_ids: list[int]) -> dict[str, Any]:
+    """The 201 body: records, schema id(s) and every record's offset, in record order."""
+    single = len(schema_ids) == 1
+    return {
+        "records": len(placed),
+        "schema_id": schema_ids[0] if single else None,
+        **({} if single else {"schema_ids": schema_ids}),
+        "offsets": [{"partition": p, "offset": o} for p, o in placed],
+    }
+
+
+def _records(batch: Outgoing) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+    """The batch's records as (key, value, headers), for the size check."""
+    keys = batch.keys or [None] * len(batch.values)
+    return list(zip(keys, batch.values, batch.headers, strict=True))
+
+
+async def _release(
+    state: PublishState,
+    principal: Principal,
+    to: Target,
+    key: str | None,
+    *,
+    committed_maybe: bool = False,
+) -> None:
+    """Give the key up after a failure (abandon it, if its batch may have been committed); a
+    failure to do so must not hide the first one."""
     if key is None:
         return
+    give_up = state.keys.abandon if committed_maybe else state.keys.release
     try:
-        await state.keys.release(principal.client_id, to.dataset, key)
-    except Exception:  # the claim lapses after ``abandoned_after`` instead
+        await give_up(principal.client_id, to.dataset, key)
+    except Exception:  # the claim lapses with its lease instead
         log.exception("Idempotency-Key %r could not be released", key)
 
 

@@ -14,6 +14,17 @@ refuses or takes longer than ``timeout`` seconds; an error that may be one batch
 (``PayloadTooLarge``, ``NotFound``) has each batch of the group tried again alone, so only that one
 fails. A batch still waiting for a producer after ``timeout`` seconds is dropped: 503.
 
+**Record sizes.** No produce batch is larger than its topic's ``max.message.bytes``
+(``services.core.kafka.record_limits``): the publish path refuses an oversized record before it
+gets here, and many small records are cut into produce batches that each fit. Should the broker
+still refuse one (its limit was lowered within the minute the gateway keeps it), the producer is
+recycled, as after any error Kafka does not retry (``services.gateway.producer_pool``).
+
+**Before commit.** A batch may carry a ``before_commit`` callback, called once its records are
+acknowledged and before the transaction commits, with the producer's transactional id and the
+records' placements. The idempotency key store records there what is about to be committed; if
+the callback says no (the key was taken over by another request), the transaction is aborted.
+
 Records are laid out in Kafka batches by hand (``create_batch``/``send_batch``): one produce batch
 per partition and transaction, no future per record. Partitions: a keyed record goes where Kafka's
 default partitioner (murmur2 of the key over all partitions) puts it, so the gateway, Java and
@@ -28,7 +39,7 @@ import collections
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,7 +48,13 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from services.core.errors import Conflict, NdxpError, NotFound, PayloadTooLarge, Unavailable
-from services.core.kafka.errors import kafka_errors
+from services.core.kafka.errors import fatal_reason, kafka_errors
+from services.core.kafka.record_limits import (
+    BATCH_HEADER,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    TopicLimits,
+    size_in_batch,
+)
 from services.gateway.producer_pool import Broken, ProducerPool
 
 log = logging.getLogger(__name__)
@@ -48,6 +65,15 @@ GROUP_BATCHES: Final = 16
 
 Headers = list[tuple[str, bytes]]
 Placed = list[tuple[int, int]]  # (partition, offset) of each record, in the order given
+# (transactional id, placements) -> False to abort: see "Before commit" above
+BeforeCommit = Callable[[str, Placed], Awaitable[bool]]
+
+
+class Superseded(Conflict):
+    """The batch's ``before_commit`` refused: another request took its idempotency key over."""
+
+    code = "idempotency_key_taken_over"
+    title = "Idempotency key taken over"
 
 
 class TopicMissing(Conflict):
@@ -71,6 +97,7 @@ class Outgoing:
 class _Job:
     topic: str
     batch: Outgoing
+    before_commit: BeforeCommit | None = None
     done: asyncio.Future[Placed] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -90,16 +117,19 @@ class _Job:
 class Publisher:
     """Writes batches to topics in transactions shared by the batches waiting at the time."""
 
-    def __init__(self, pool: ProducerPool, timeout: float) -> None:
+    def __init__(self, pool: ProducerPool, timeout: float, limits: TopicLimits) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.limits = limits
         self._waiting: collections.deque[_Job] = collections.deque()
         self._arrived: asyncio.Event | None = None
         self._committers: list[asyncio.Task[None]] = []
 
-    async def send(self, topic: str, batch: Outgoing) -> Placed:
+    async def send(
+        self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+    ) -> Placed:
         """Write ``batch`` to ``topic``, all or nothing; each record's (partition, offset)."""
-        job = _Job(topic, batch)
+        job = _Job(topic, batch, before_commit)
         self._waiting.append(job)
         self._start()
         try:
@@ -176,7 +206,7 @@ class Publisher:
         try:
             for job, placed in zip(group, await self._write(group), strict=True):
                 job.settle(placed)
-        except (PayloadTooLarge, NotFound) as exc:
+        except (PayloadTooLarge, NotFound, Superseded) as exc:
             if len(group) == 1:
                 group[0].settle(exc)
                 return
@@ -193,21 +223,24 @@ class Publisher:
         """One transaction for the batches of ``group``; each one's placement, or the error that
         kept it out (its topic is missing) while the others were written."""
         async with self.pool.producer() as producer:
-            plans: list[tuple[int, _Job, dict[int, list[int]]]] = []
+            plans: list[_Plan] = []
             outcome: list[Placed | NdxpError] = [[] for _ in group]
             for number, job in enumerate(group):
                 try:
                     partitions = await _partitions(producer, job.topic)
+                    limit = await self.limits.max_bytes(job.topic) or DEFAULT_MAX_MESSAGE_BYTES
                 except NdxpError as exc:
                     outcome[number] = exc
                     continue
-                plans.append((number, job, _by_partition(job.batch, partitions)))
+                plans.append(_Plan(number, job, _by_partition(job.batch, partitions), limit))
             if not plans:
                 return outcome
             try:
                 async with asyncio.timeout(self.timeout):
                     with kafka_errors("Kafka"):
-                        placed = await _transaction(producer, plans)
+                        placed = await _transaction(
+                            producer, self.pool.transactional_id(producer), plans
+                        )
             except TimeoutError as exc:
                 error: NdxpError = Unavailable(f"Kafka did not commit within {self.timeout:g} s")
                 cause: BaseException | None = exc
@@ -219,12 +252,40 @@ class Publisher:
             except BaseException as exc:  # cancelled: the transaction is left open; fence it
                 raise Broken(exc) from exc
             else:
-                for (number, _, _), job_placed in zip(plans, placed, strict=True):
-                    outcome[number] = job_placed
+                for plan, job_placed in zip(plans, placed, strict=True):
+                    outcome[plan.number] = job_placed
                 return outcome
-            if await _aborted(producer):
-                raise error from cause
-            raise Broken(error) from cause
+            await self._failed(producer, plans, error, cause)
+            raise AssertionError("unreachable")  # pragma: no cover - _failed always raises
+
+    async def _failed(
+        self,
+        producer: AIOKafkaProducer,
+        plans: list[_Plan],
+        error: NdxpError,
+        cause: BaseException | None,
+    ) -> None:
+        """Raise ``error`` after its transaction is aborted; have the producer recycled
+        (:class:`Broken`) if it may be unusable."""
+        if isinstance(error, PayloadTooLarge):  # the cached limit was too kind: read it again
+            for plan in plans:
+                self.limits.forget(plan.job.topic)
+        fatal = fatal_reason(cause)
+        if fatal is not None:  # the producer's sequence or epoch is not the broker's now
+            raise Broken(error, fatal) from cause
+        if await _aborted(producer):
+            raise error from cause
+        raise Broken(error) from cause
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One batch of a transaction: its place in the group, and its records by partition."""
+
+    number: int
+    job: _Job
+    groups: dict[int, list[int]]
+    limit: int  # the topic's max.message.bytes: no produce batch is larger
 
 
 async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int], list[int]]:
@@ -258,46 +319,74 @@ def _by_partition(batch: Outgoing, partitions: tuple[list[int], list[int]]) -> d
 
 
 async def _transaction(
-    producer: AIOKafkaProducer, plans: list[tuple[int, _Job, dict[int, list[int]]]]
+    producer: AIOKafkaProducer, transactional_id: str, plans: list[_Plan]
 ) -> list[Placed]:
     """Write every planned record in one transaction: one produce batch per partition (more
-    only if one fills up); each plan's placements once committed."""
+    only if one fills up or would pass the topic's limit); each plan's placements once
+    committed."""
     await producer.begin_transaction()
-    by_partition: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for plan_index, (_, job, groups) in enumerate(plans):
-        for partition, indexes in groups.items():
-            members = by_partition.setdefault((job.topic, partition), [])
+    by_partition: dict[tuple[str, int], tuple[int, list[tuple[int, int]]]] = {}
+    for plan_index, plan in enumerate(plans):
+        for partition, indexes in plan.groups.items():
+            _, members = by_partition.setdefault((plan.job.topic, partition), (plan.limit, []))
             members.extend((plan_index, index) for index in indexes)
     sent: list[tuple[asyncio.Future[object], int, list[tuple[int, int]]]] = []
-    for (topic, partition), members in by_partition.items():
-        builder, in_builder = producer.create_batch(), list[tuple[int, int]]()
+    for (topic, partition), (limit, members) in by_partition.items():
+        builder, in_builder, used = producer.create_batch(), list[tuple[int, int]](), BATCH_HEADER
         for member in members:
-            batch = plans[member[0]][1].batch
+            batch = plans[member[0]].job.batch
             index = member[1]
             key = None if batch.keys is None else batch.keys[index]
+            share = size_in_batch(key, batch.values[index], batch.headers[index])
             record = {
                 "key": key,
                 "value": batch.values[index],
                 "timestamp": batch.timestamp_ms,
                 "headers": batch.headers[index],
             }
-            if builder.append(**record) is None:  # full (it closed itself): send it
+            if (in_builder and used + share > limit) or builder.append(**record) is None:
+                builder.close()  # full, or the next record would pass the limit: send it
                 sent.append((await producer.send_batch(builder, topic, partition=partition),
                              partition, in_builder))  # fmt: skip
-                builder, in_builder = producer.create_batch(), []
+                builder, in_builder, used = producer.create_batch(), [], BATCH_HEADER
                 builder.append(**record)  # an empty batch takes any record
             in_builder.append(member)
+            used += share
         builder.close()  # a closed batch is sent at once: no linger
         sent.append((await producer.send_batch(builder, topic, partition=partition),
                      partition, in_builder))  # fmt: skip
     acknowledged = await asyncio.gather(*(future for future, _, _ in sent))
-    await producer.commit_transaction()
-    placed: list[Placed] = [[(0, 0)] * len(job.batch.values) for _, job, _ in plans]
+    placed: list[Placed] = [[(0, 0)] * len(plan.job.batch.values) for plan in plans]
     for metadata, (_, partition, in_builder) in zip(acknowledged, sent, strict=True):
         base = metadata.offset  # type: ignore[attr-defined]
         for position, (plan_index, index) in enumerate(in_builder):
             placed[plan_index][index] = (partition, base + position)
+    await _before_commit(transactional_id, plans, placed)
+    await producer.commit_transaction()
     return placed
+
+
+async def _before_commit(transactional_id: str, plans: list[_Plan], placed: list[Placed]) -> None:
+    """Run the batches' ``before_commit`` callbacks; ``Superseded`` if any refused (the
+    transaction is then aborted), ``Unavailable`` if any failed."""
+    calls = [
+        (plan, plan.job.before_commit(transactional_id, plan_placed))
+        for plan, plan_placed in zip(plans, placed, strict=True)
+        if plan.job.before_commit is not None
+    ]
+    if not calls:
+        return
+    answers = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    for (plan, _), answer in zip(calls, answers, strict=True):
+        if isinstance(answer, NdxpError):
+            raise answer
+        if isinstance(answer, BaseException):
+            raise Unavailable(f"the batch for {plan.job.topic} could not be recorded") from answer
+        if not answer:
+            raise Superseded(
+                "another request took this Idempotency-Key over while the batch was written; "
+                "nothing of it was committed"
+            )
 
 
 async def _aborted(producer: AIOKafkaProducer) -> bool:

@@ -291,6 +291,12 @@ class IdempotencyKey(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # in progress: who holds the claim and until when (renewed while it works); and, once its
+    # records are acknowledged and about to be committed, its transactional id (``response``
+    # then holds the answer it is about to give)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    transactional_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class AuditRecord(Base):

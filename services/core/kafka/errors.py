@@ -1,4 +1,5 @@
-"""What a Kafka failure means to an ndxp client: retry later (503), not found, or too large."""
+"""What a Kafka failure means to an ndxp client: retry later (503), not found, or too large; and
+to a producer: whether it is still usable (:func:`fatal_reason`)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,15 @@ def _retriable(cause: BaseException | None) -> bool:
 
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def fatal_reason(cause: BaseException | None) -> str | None:
+    """The class name of a Kafka error that leaves a producer unusable (any error Kafka does not
+    retry, but an unknown topic, which says nothing about the producer); None otherwise."""
+    while cause is not None:
+        if isinstance(cause, KafkaError):
+            if cause.retriable or isinstance(cause, UnknownTopicOrPartitionError):
+                return None
+            return type(cause).__name__
+        cause = cause.__cause__
+    return None

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
+from prometheus_client import Counter
 
 from services.core.config import KafkaSettings
 from services.core.kafka.errors import kafka_errors
@@ -23,6 +24,13 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "max_batch_size": 512 * 1024,
     "max_request_size": MAX_REQUEST_SIZE,
 }
+
+
+RECYCLES = Counter(
+    "ndxp_producer_recycles",
+    "Kafka producers discarded and replaced, by the error that made them unusable.",
+    ["reason"],
+)
 
 
 class Record(NamedTuple):

@@ -152,20 +152,28 @@ async def _partitions(consumer: Any, topic: str) -> list[TopicPartition]:
     raise AssertionError(f"no metadata for {topic}")
 
 
-async def published_total(hub: Hub, dataset: Published) -> float:
+async def counter_samples(hub: Hub, name: str) -> list[tuple[dict[str, str], float]]:
+    """The labels and value of each ``<name>_total`` sample the gateway exposes."""
     async with hub.http() as http:
         text = (await http.get("/metrics")).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "ndxp_events_published":
-            for sample in family.samples:
-                labels = sample.labels
-                if sample.name.endswith("_total") and labels.get("dataset") == dataset.id:
-                    assert labels == {
-                        "provider": dataset.owner.agency,
-                        "dataset": dataset.id,
-                        "channel": "gateway",
-                    }
-                    return float(sample.value)
+    return [
+        (sample.labels, float(sample.value))
+        for family in text_string_to_metric_families(text)
+        if family.name == name
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    ]
+
+
+async def published_total(hub: Hub, dataset: Published) -> float:
+    for labels, value in await counter_samples(hub, "ndxp_events_published"):
+        if labels.get("dataset") == dataset.id:
+            assert labels == {
+                "provider": dataset.owner.agency,
+                "dataset": dataset.id,
+                "channel": "gateway",
+            }
+            return value
     return 0.0
 
 
