@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import kafka, report, run, service
+from bench.common import kafka, ndxp, report, run, service
 from bench.kafka_produce import BATCH, reading
 from bench.sharing import DATASET, _token, hub_identity, latency_identities, prepare
 from services.core.local_kafka import free_port
@@ -56,16 +56,14 @@ async def subscriptions(
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-async def _slowest_readyz(url: str, seconds: float) -> float:
-    slowest = 0.0
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            started = time.monotonic()
-            (await http.get("/readyz")).raise_for_status()
-            slowest = max(slowest, time.monotonic() - started)
-            await asyncio.sleep(0.5)
-    return slowest
+async def _settled(gateway: GatewayProcess, sockets: int, within: float) -> float:
+    """Seconds until the gateway holds no more than ``sockets`` sockets (at most ``within``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if gateway.usage().sockets <= sockets:
+            break
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
 
 
 async def _delivered(responses: list[httpx.Response], events: int) -> None:
@@ -96,7 +94,7 @@ async def measure(
         opened = time.monotonic() - started
         await asyncio.sleep(2)
         idle_from = gateway.usage()
-        slowest = await _slowest_readyz(gateway.url, idle)
+        slowest = await gateway.slowest_answers(idle)
         idle_to = gateway.usage()
         async with httpx.AsyncClient(base_url=setup, timeout=60, headers=publisher) as http:
             sent = time.monotonic()
@@ -105,6 +103,7 @@ async def measure(
         await asyncio.wait_for(_delivered(responses, EVENTS), 120)
         delivered = time.monotonic() - sent
     await gateway.until("ndxp_gateway_kafka_consumers", 0, within=120)
+    settle = await _settled(gateway, before.sockets + 2, within=30)
     after = gateway.usage()
     report(
         f"{count} idle SSE streams of one agency, one gateway process",
@@ -114,12 +113,14 @@ async def measure(
             "rss_before_mb": before.rss_bytes / MB,
             "rss_open_mb": idle_to.rss_bytes / MB,
             "rss_per_stream_kb": (idle_to.rss_bytes - before.rss_bytes) / count / 1024,
-            "readyz_slowest_ms": 1000 * slowest,
+            "healthz_slowest_ms": 1000 * slowest["/healthz"],
+            "readyz_slowest_ms": 1000 * slowest["/readyz"],
             f"{EVENTS}_events_to_all_s": delivered,
             "rss_after_close_mb": after.rss_bytes / MB,
             "sockets_before": before.sockets,
             "sockets_open": idle_to.sockets,
             "sockets_after_close": after.sockets,
+            "sockets_settled_s": settle,
             "consumers_after_close": int(
                 metric(await gateway.metrics(), "ndxp_gateway_kafka_consumers")
             ),
@@ -133,6 +134,7 @@ async def main() -> None:
     async with kafka() as bootstrap:
         with tempfile.TemporaryDirectory(prefix="ndxp-bench-") as tmp:
             data = Path(tmp)
+            ndxp(data, "db", "migrate")  # the identity commands need the control plane
             provider = hub_identity(data)
             approver_client, consumer_client = latency_identities(data)
             setup_port, registry_port = free_port(), free_port()
@@ -155,7 +157,14 @@ async def main() -> None:
                     subscribed = await subscriptions(http, approver, consumer, max(counts))
                 with gateway_process(data, bootstrap, env) as gateway:
                     for count in counts:
-                        await measure(gateway, setup, publisher, consumer, subscribed[:count], idle)
+                        await measure(
+                            gateway,
+                            setup=setup,
+                            publisher=publisher,
+                            consumer=consumer,
+                            subscribed=subscribed[:count],
+                            idle=idle,
+                        )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,6 @@ EPOCH_PREFIX: Final = "ndxp-epoch="
 KAFKA_TIMEOUT: Final = 15.0  # seconds a metadata, offsets or commit round trip may take
 IDLE_SECONDS: Final = 60.0
 MAX_POOLED: Final = 512
-# How long the broker holds a fetch that finds nothing: records are answered as they come, so a
-# long hold costs no latency, and an idle consumer asks 0.2 times a second instead of twice
-# (aiokafka's 500 ms), which is most of what an idle stream costs.
-IDLE_FETCH_MS: Final = 5_000
 
 CONSUMERS_OPEN = Gauge(
     "ndxp_gateway_kafka_consumers",
@@ -153,8 +149,10 @@ class SubscriptionConsumer:
         """Stop the consumer (its sockets and buffers go); closing twice is closing once."""
         if self._open:
             self._open = False
-            CONSUMERS_OPEN.dec()
-            await self.consumer.stop()
+            try:
+                await self.consumer.stop()
+            finally:
+                CONSUMERS_OPEN.dec()
 
 
 @asynccontextmanager
@@ -184,7 +182,6 @@ async def open_consumer(
         bootstrap=bootstrap,
         group_id=group_id,
         client_id=f"ndxp-{group_id}",
-        fetch_max_wait_ms=IDLE_FETCH_MS,
     )
     opened = SubscriptionConsumer(consumer, topic, group_id)
     CONSUMERS_OPEN.inc()  # until close(), which undoes it
