@@ -24,6 +24,7 @@ __all__ = [
     "AgreementInactive",
     "active_agreement",
     "active_clause",
+    "check_active",
     "count_agreements",
     "due_clause",
     "effective_state",
