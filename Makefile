@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-connect clean
+.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
 
 # ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
 # through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
@@ -46,7 +46,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-connect
+bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect
 
 ## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
@@ -68,6 +68,11 @@ bench-gateway-auth: install kafka
 ## raw aiokafka + fastavro producer (needs Go).
 bench-sharing: install kafka
 	$(BIN)/python -m bench.sharing
+
+## Idle SSE streams of one agency (BENCH_STREAMS, default 200,400): the gateway's CPU/s, memory
+## and sockets with them open and after they close, /readyz meanwhile, delivery to all of them.
+bench-streams: install kafka
+	$(BIN)/python -m bench.streams
 
 ## Connectors: sql-source rows/s from a 1,000,000-row PostgreSQL table into Kafka (target 20,000;
 ## needs the PostgreSQL server binaries; BENCH_ROWS sets the rows), then webhook-sink deliveries/s

@@ -253,6 +253,37 @@ class GatewaySettings(ServiceSettings):
         default_factory=DestinationSettings,
         description="Where push endpoints may be: NDXP_PUSH_ALLOWED_NETWORKS.",
     )
+    # Delivery limits (services.gateway.limits): past one, 429 with Retry-After.
+    streams_per_agency: int = Field(
+        100,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_STREAMS_PER_AGENCY",
+        description="SSE streams one consumer agency may hold open on one gateway replica.",
+    )
+    streams_per_replica: int = Field(
+        1000,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_STREAMS_PER_REPLICA",
+        description="SSE streams one gateway replica serves at once (each holds a Kafka consumer).",
+    )
+    pulls_per_agency: int = Field(
+        50,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_PULLS_PER_AGENCY",
+        description="Pulls (long polls) one consumer agency may have in progress on one replica.",
+    )
+    pulls_per_replica: int = Field(
+        500,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_PULLS_PER_REPLICA",
+        description="Pulls one gateway replica serves at once.",
+    )
+    subscriptions_per_agency: int = Field(
+        1000,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_SUBSCRIPTIONS_PER_AGENCY",
+        description="Subscriptions one consumer agency may hold (counted at creation).",
+    )
 
 
 class ConnectSettings(ServiceSettings):

@@ -24,6 +24,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.protocol.admin import DeleteGroupsRequest
 from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import Gauge
 
 from services.core.config import KafkaSettings
 from services.core.errors import NotFound, Unavailable
@@ -38,6 +39,11 @@ EPOCH_PREFIX: Final = "ndxp-epoch="
 KAFKA_TIMEOUT: Final = 15.0  # seconds a metadata, offsets or commit round trip may take
 IDLE_SECONDS: Final = 60.0
 MAX_POOLED: Final = 512
+
+CONSUMERS_OPEN = Gauge(
+    "ndxp_gateway_kafka_consumers",
+    "Started Kafka consumers of subscriptions in this gateway process (pooled and streams').",
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class SubscriptionConsumer:
         # otherwise every partition is sought back to the committed offsets.
         self.handed_out: dict[int, int] | None = None
         self._partitions: list[TopicPartition] = []
+        self._open = True
 
     @property
     def partitions(self) -> list[TopicPartition]:
@@ -139,7 +146,13 @@ class SubscriptionConsumer:
         return found
 
     async def close(self) -> None:
-        await self.consumer.stop()
+        """Stop the consumer (its sockets and buffers go); closing twice is closing once."""
+        if self._open:
+            self._open = False
+            try:
+                await self.consumer.stop()
+            finally:
+                CONSUMERS_OPEN.dec()
 
 
 @asynccontextmanager
@@ -165,15 +178,19 @@ async def open_consumer(
 ) -> SubscriptionConsumer:
     """A started consumer of ``group_id`` with every partition of ``topic`` assigned."""
     consumer = create_consumer(
-        settings, bootstrap=bootstrap, group_id=group_id, client_id=f"ndxp-{group_id}"
+        settings,
+        bootstrap=bootstrap,
+        group_id=group_id,
+        client_id=f"ndxp-{group_id}",
     )
     opened = SubscriptionConsumer(consumer, topic, group_id)
+    CONSUMERS_OPEN.inc()  # until close(), which undoes it
     try:
         async with _bounded("Kafka consumer"):
             await consumer.start()
         await opened.refresh()
     except BaseException:
-        await consumer.stop()
+        await opened.close()
         raise
     return opened
 

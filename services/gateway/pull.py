@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
+from services.core.db.models import Subscription
 from services.core.http.draining import draining
 from services.core.sharing.delivery import (
     Delivered,
@@ -29,7 +30,7 @@ from services.core.sharing.delivery import (
     observe_lag,
     ordered,
 )
-from services.gateway.consumers import SubscriptionConsumer
+from services.gateway.consumers import Committed, SubscriptionConsumer
 from services.gateway.cursor import Cursor
 from services.gateway.subscribe import Subscribe
 from services.gateway.subscriptions import load, open_delivery, record_lag
@@ -55,6 +56,25 @@ async def pull(
     found, topic, agreement, renderer = await open_delivery(
         sub, principal, subscription_id, "pulls", auth
     )
+    with sub.limits.pulls.holding(principal.agency):  # 429 past the limits
+        committed, ends, records, positions = await _read(sub, found, topic, max_records, wait)
+    record_lag(found, committed, ends)
+
+    await renderer.prepare(records)
+    batch = Delivered()
+    for record in records:
+        batch.add(record.partition, record.offset, renderer.render(record))
+    observe_lag(found, "pull", records)
+    await account(auditor, principal, found, agreement=agreement, channel="pull", batch=batch)
+    cursor = Cursor(found.id, committed.epoch, positions).encode()
+    return b'{"records":[' + b",".join(batch.parts) + b'],"cursor":"' + cursor.encode() + b'"}'
+
+
+async def _read(
+    sub: Subscribe, found: Subscription, topic: str, max_records: int, wait: float
+) -> tuple[Committed, dict[int, int], list[Any], dict[int, int]]:
+    """From the subscription's pooled consumer: its committed offsets, the ends, the records
+    that came within ``wait`` and the positions after them."""
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()
         committed = await consumer.committed()
@@ -68,16 +88,7 @@ async def pull(
         records = ordered(fetched)
         positions = await consumer.positions()
         consumer.handed_out = positions
-    record_lag(found, committed, ends)
-
-    await renderer.prepare(records)
-    batch = Delivered()
-    for record in records:
-        batch.add(record.partition, record.offset, renderer.render(record))
-    observe_lag(found, "pull", records)
-    await account(auditor, principal, found, agreement=agreement, channel="pull", batch=batch)
-    cursor = Cursor(found.id, committed.epoch, positions).encode()
-    return b'{"records":[' + b",".join(batch.parts) + b'],"cursor":"' + cursor.encode() + b'"}'
+    return committed, ends, records, positions
 
 
 async def _fetch(

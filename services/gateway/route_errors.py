@@ -46,6 +46,7 @@ from services.gateway.idempotency import (
 )
 from services.gateway.identity import AgencyDisabled, AgencyExists, AgencyNotFound, ClientNotFound
 from services.gateway.last_admin import LastAdmin
+from services.gateway.limits import TooManyPulls, TooManyStreams, TooManySubscriptions
 from services.gateway.publish_body import BodyTooLarge, InvalidBody, TooManyRecords
 from services.gateway.publisher import TopicMissing
 from services.gateway.push import PushDestination, PushSubscription
@@ -106,12 +107,12 @@ _DELIVERY: Final[Errors] = (
 )  # fmt: skip
 NEW_SUBSCRIPTION: Final[Errors] = (
     AgreementInactive, ReaderSchemaMissing, NotFound, SubscriptionExists, OffsetOutOfRange,
-    PushDestination, Unavailable,
+    PushDestination, TooManySubscriptions, Unavailable,
 )  # fmt: skip
 RESET: Final[Errors] = (*_DELIVERY, OffsetOutOfRange)
-PULL: Final[Errors] = _DELIVERY
+PULL: Final[Errors] = (*_DELIVERY, TooManyPulls)
 ACK: Final[Errors] = (*SUBSCRIPTION, PushSubscription, InvalidCursor, StaleCursor)
-STREAM: Final[Errors] = (*_DELIVERY, InvalidCursor)
+STREAM: Final[Errors] = (*_DELIVERY, InvalidCursor, TooManyStreams)
 
 # --- the OAuth2 endpoints: RFC 6749's error body, not problem+json ----------------
 _OAUTH_REQUEST: Final = (

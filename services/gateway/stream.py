@@ -19,8 +19,13 @@ takes precedence over them.
 **Checks.** Every second the agreement must still be active, the subscription neither reset nor
 deleted, and the caller's token not expired; otherwise the stream sends ``event: closed`` with
 ``data: {"reason", "detail"}`` and ends (revoking or expiring an agreement closes its streams
-within about a second). A gateway told to stop ends its streams the same way (``shutting_down``)
-within a second. A ``: keepalive`` comment is sent after 15 s without records.
+within about a second; the control plane is read for all of a replica's streams at once,
+:mod:`services.gateway.stream_watch`). A gateway told to stop ends its streams the same way
+(``shutting_down``) within a second. A ``: keepalive`` comment is sent after 15 s without records.
+
+**Cost.** An idle stream waits in its Kafka fetch, waking once a second for its checkpoint; each
+holds a Kafka consumer of its own, closed as soon as the response ends however it ends, and a
+slot of the replica's stream limits (:mod:`services.gateway.limits`).
 """
 
 from __future__ import annotations
@@ -30,18 +35,18 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Final
 
 import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
 from services.core.db.models import Agreement, Subscription
 from services.core.errors import NdxpError
 from services.core.http.draining import draining
-from services.core.sharing.agreements import active_agreement
 from services.core.sharing.delivery import (
     Delivered,
     Renderer,
@@ -51,6 +56,8 @@ from services.core.sharing.delivery import (
 )
 from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
 from services.gateway.cursor import Cursor, InvalidCursor
+from services.gateway.limits import Slot
+from services.gateway.stream_watch import Watched
 from services.gateway.subscribe import Subscribe
 from services.gateway.subscriptions import open_delivery, record_lag
 
@@ -77,17 +84,42 @@ async def open_stream(
     last_event_id: str | None,
     auth: str | None,
     auditor: AuditLog,
-) -> AsyncIterator[bytes]:
+) -> EventStream:
     """Check what can be checked before the response starts (the subscription, the agreement,
-    the form of ``Last-Event-ID``); the events, from a generator that owns its consumer."""
+    the form of ``Last-Event-ID``, a free slot: 429 past the limits); the response, whose events
+    come from a generator that owns its consumer."""
     found, topic, agreement, renderer = await open_delivery(
         sub, principal, subscription_id, "streams", auth
     )
     resume = None
     if last_event_id:
         resume = Cursor.decode(last_event_id.strip()).for_subscription(found.id)
+    slot = sub.limits.streams.take(principal.agency)  # last: nothing after it can fail
     stream = Stream(sub, principal, found, agreement=agreement, renderer=renderer, auditor=auditor)
-    return stream.events(topic, resume)
+    return EventStream(stream.events(topic, resume), slot)
+
+
+class EventStream(StreamingResponse):
+    """A stream's response: however it ends (the events over, the client gone, even before the
+    first event), its generator is closed, which closes the stream's Kafka consumer, and its
+    slot freed. Left to the garbage collector, a generator the server stopped iterating while it
+    waited to send would keep its consumer for as long as something held the response."""
+
+    def __init__(self, events: AsyncGenerator[bytes, None], slot: Slot) -> None:
+        super().__init__(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.events, self.slot = events, slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.events.aclose()
+            self.slot.release()
 
 
 class Stream:
@@ -108,17 +140,19 @@ class Stream:
         self.committed: dict[int, int] = {}
         self.pending = Delivered()  # written since the last commit: counted and audited then
         self.checkpoint: asyncio.Task[None] | None = None
+        self.watched = Watched(found.id, found.agreement_id, principal.agency)
 
-    async def events(self, topic: str, resume: Cursor | None) -> AsyncIterator[bytes]:
+    async def events(self, topic: str, resume: Cursor | None) -> AsyncGenerator[bytes, None]:
         consumer: SubscriptionConsumer | None = None
         try:
-            consumer = await open_consumer(
-                self.sub.kafka, self.sub.bootstrap, topic, self.found.group_id
-            )
-            await self._start(consumer, resume)
-            yield f": subscription {self.found.id}\n\n".encode()
-            async for chunk in self._run(consumer):
-                yield chunk
+            with self.sub.watch.watching(self.watched):
+                consumer = await open_consumer(
+                    self.sub.kafka, self.sub.bootstrap, topic, self.found.group_id
+                )
+                await self._start(consumer, resume)
+                yield f": subscription {self.found.id}\n\n".encode()
+                async for chunk in self._run(consumer):
+                    yield chunk
         except _Closed as closed:
             yield _closed_event(closed.reason, closed.detail)
         except NdxpError as exc:  # Kafka or the registry gone, mid-stream: say so, then end
@@ -152,13 +186,18 @@ class Stream:
         while True:
             if draining():  # the server waits for this response to end before it can stop
                 raise _Closed("shutting_down", "the gateway is stopping; reconnect to go on")
+            self._check_watch()  # the agreement revoked, the subscription deleted
             done = self.checkpoint
             if done is not None and done.done():
                 self.checkpoint = None
                 done.result()  # _Closed (revoked, reset, expired token) or a failure ends it
             now = time.monotonic()
-            if now >= next_check and self.checkpoint is None:
-                self.checkpoint = asyncio.create_task(self._checkpoint(consumer))
+            if now >= next_check:
+                if self.checkpoint is None:
+                    self.checkpoint = asyncio.create_task(self._checkpoint(consumer))
+                # Moved on even while a slow checkpoint still runs (it is looked at again then):
+                # a deadline left in the past made every fetch return at once, and an idle
+                # stream spin.
                 next_check = now + CHECK_SECONDS
             fetched = await consumer.fetch(BATCH_RECORDS, max(0.0, next_check - time.monotonic()))
             if fetched:
@@ -197,18 +236,17 @@ class Stream:
         await self._commit(consumer, commit=not reset)
         if reset:
             raise _Closed("subscription_reset", "the subscription was reset; reconnect")
-        async with self.sub.sessions() as session:
-            if await session.get(Subscription, self.found.id, populate_existing=True) is None:
-                raise _Closed("subscription_deleted", "the subscription was deleted")
-            try:
-                self.agreement = await active_agreement(
-                    session, self.found.agreement_id, self.principal.agency, datetime.now(UTC)
-                )
-            except NdxpError as exc:
-                raise _Closed(exc.code, exc.message) from exc
         expires = self.principal.expires_at
         if expires is not None and time.time() >= expires:
             raise _Closed("token_expired", "the access token has expired; reconnect with a new one")
+
+    def _check_watch(self) -> None:
+        """:class:`_Closed` if the replica's watch found the subscription or agreement gone."""
+        verdict = self.sub.watch.verdict(self.watched)
+        if verdict is not None:
+            if verdict.agreement is None:
+                raise _Closed(verdict.reason, verdict.detail)
+            self.agreement = verdict.agreement
 
     async def _commit(self, consumer: SubscriptionConsumer, *, commit: bool = True) -> None:
         """Commit the position of what was written (unless the subscription was reset since the

@@ -14,18 +14,23 @@ from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
 from services.gateway.consumers import ConsumerPool
+from services.gateway.limits import DeliveryLimits
 from services.gateway.resources import Catalogue
+from services.gateway.stream_watch import StreamWatch
 
 
 @dataclass(frozen=True)
 class Subscribe:
-    """The control plane, Kafka (pooled subscription consumers) and the contracts of records."""
+    """The control plane, Kafka (pooled subscription consumers), the contracts of records and
+    the replica's delivery limits and the watch over its open streams."""
 
     sessions: async_sessionmaker[AsyncSession]
     kafka: KafkaSettings
     bootstrap: str
     pool: ConsumerPool
     contracts: ContractCache
+    limits: DeliveryLimits
+    watch: StreamWatch
 
 
 @asynccontextmanager
@@ -37,9 +42,19 @@ async def subscribe_resources(
     client."""
     pool = ConsumerPool(settings.kafka, core.kafka_bootstrap)
     contracts = ContractCache(catalogue.registry)
+    watch = StreamWatch(core.sessions)
     try:
-        yield Subscribe(core.sessions, settings.kafka, core.kafka_bootstrap, pool, contracts)
+        yield Subscribe(
+            core.sessions,
+            settings.kafka,
+            core.kafka_bootstrap,
+            pool,
+            contracts,
+            DeliveryLimits.from_settings(settings),
+            watch,
+        )
     finally:
+        await watch.close()
         await pool.close()
 
 

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from services.core.audit import AuditEvent, AuditLog
@@ -215,10 +215,16 @@ async def create(
                 Subscription.consumer_agency == principal.agency, Subscription.name == data.name
             )
         )
+        held = await session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(Subscription.consumer_agency == principal.agency)
+        )
     if dataset is None:
         raise NotFound(f"dataset {agreement.dataset_id} does not exist")
     if taken is not None:
         raise SubscriptionExists(f"agency {principal.agency!r} has a subscription {data.name!r}")
+    sub.limits.check_subscriptions(principal.agency, held or 0)
 
     subscription_id = str(uuid.uuid4())
     # A push subscription's place is its connector's consumer group: where it starts now is

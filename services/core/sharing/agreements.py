@@ -24,6 +24,7 @@ __all__ = [
     "AgreementInactive",
     "active_agreement",
     "active_clause",
+    "check_active",
     "count_agreements",
     "due_clause",
     "effective_state",
@@ -82,6 +83,13 @@ async def active_agreement(
     ``agreement_inactive`` (also for an unknown id or another agency's agreement, so that a
     delivery path says the same thing whatever the reason)."""
     agreement = await session.get(Agreement, agreement_id, populate_existing=True)
+    return check_active(agreement, agreement_id, consumer_agency, now)
+
+
+def check_active(
+    agreement: Agreement | None, agreement_id: str, consumer_agency: str, now: datetime
+) -> Agreement:
+    """:func:`active_agreement` on a row already read (``None``: there is none)."""
     if agreement is None or agreement.consumer_agency != consumer_agency:
         raise AgreementInactive(f"agreement {agreement_id} is not active for {consumer_agency!r}")
     state = effective_state(agreement, now)

@@ -118,16 +118,11 @@ async def stream_events(
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    events = await stream.open_stream(
+    return await stream.open_stream(
         sub,
         principal,
         subscription_id,
         last_event_id=last_event_id,
         auth=request.headers.get("authorization"),
         auditor=auditor,
-    )
-    return StreamingResponse(
-        events,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

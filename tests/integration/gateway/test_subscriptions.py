@@ -26,7 +26,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.catalog import Caller, Hub
-from tests.fixtures.gateway import Gateway, gateway_settings, serve_gateway
+from tests.fixtures.gateway import Gateway, replica_settings, serve_gateway
 from tests.integration.gateway.catalog_data import contract, dataset_body, problem
 
 PROVIDER = ("publish", "registry:write", "catalog:read", "agreements:manage")
@@ -253,17 +253,7 @@ async def take(events: AsyncIterator[Event], count: int, within: float = 20) -> 
 @pytest.fixture
 def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> Iterator[Gateway]:
     """Another gateway on the hub's control plane, Kafka and registry (keys shared)."""
-    settings = hub.gateway.settings
-    kek = settings.auth.key_encryption_key
-    assert kek is not None
-    other = gateway_settings(
-        tmp_path,
-        kafka_bootstrap,
-        database_url=settings.database_url,
-        registry_url=hub.registry_url,
-        key_encryption_key=kek.get_secret_value(),
-        issuer=settings.auth.issuer,
-    )
+    other = replica_settings(hub.gateway.settings, tmp_path, kafka_bootstrap, hub.registry_url)
     with serve_gateway(other) as gateway:
         yield gateway
 
