@@ -94,6 +94,22 @@ def ndxp(data_dir: Path, *args: str) -> str:
     return subprocess.run(argv, env=environment, capture_output=True, text=True, check=True).stdout
 
 
+def credentials(output: str) -> tuple[str, str]:
+    """The client id and secret ``ndxp clients create`` printed."""
+    fields = dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
+    return fields["client_id"], fields["client_secret"]
+
+
+def hub_identity(data: Path) -> tuple[str, str]:
+    """The benchmark's agency and a client that may create datasets and publish, on a control
+    plane made first (the identity commands never create one)."""
+    ndxp(data, "db", "migrate")
+    ndxp(data, "agencies", "create", "bench", "--name", "Benchmark", "--kind", "other")
+    scopes = ("publish", "registry:write", "catalog:read")
+    flags = [part for scope in scopes for part in ("--scope", scope)]
+    return credentials(ndxp(data, "clients", "create", "bench", "--name", "bench", *flags))
+
+
 def loadgen_binary() -> Path:
     """Build the Go load generator (standard library only) once into a temp dir."""
     go = shutil.which("go")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import kafka, ndxp, report, run, run_loadgen, service
+from bench.common import hub_identity, kafka, report, run, run_loadgen, service
 from services.core.local_kafka import free_port
 
 CONTRACT = {
@@ -36,11 +36,6 @@ CONTRACT = {
 }
 
 
-def credentials(output: str) -> tuple[str, str]:
-    fields = dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
-    return fields["client_id"], fields["client_secret"]
-
-
 async def main() -> None:
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     seconds = os.environ.get("BENCH_SECONDS", "30")
@@ -48,11 +43,7 @@ async def main() -> None:
     async with kafka() as bootstrap:
         with tempfile.TemporaryDirectory(prefix="ndxp-bench-") as tmp:
             data = Path(tmp)
-            ndxp(data, "agencies", "create", "bench", "--name", "Benchmark", "--kind", "other")
-            scopes = ("publish", "registry:write", "catalog:read")
-            flags = [part for scope in scopes for part in ("--scope", scope)]
-            output = ndxp(data, "clients", "create", "bench", "--name", "bench", *flags)
-            client_id, secret = credentials(output)
+            client_id, secret = hub_identity(data)
             gateway_port, registry_port = free_port(), free_port()
             env = {
                 "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{gateway_port}",

@@ -36,8 +36,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import kafka, ndxp, report, run, run_loadgen, service
-from bench.gateway_auth import credentials
+from bench.common import credentials, hub_identity, kafka, ndxp, report, run, run_loadgen, service
 from bench.kafka_produce import BATCH, produce, reading
 from services.core.config import KafkaSettings
 from services.core.kafka.admin import TopicSpec, ensure_topic
@@ -93,14 +92,6 @@ async def raw_baseline(bootstrap: str, events: int) -> dict[int, float]:
             {"events_per_second": rates[senders]},
         )
     return rates
-
-
-def hub_identity(data: Path) -> tuple[str, str]:
-    """The benchmark's agency and a client that may create datasets and publish."""
-    ndxp(data, "agencies", "create", "bench", "--name", "Benchmark", "--kind", "other")
-    scopes = ("publish", "registry:write", "catalog:read")
-    flags = [part for scope in scopes for part in ("--scope", scope)]
-    return credentials(ndxp(data, "clients", "create", "bench", "--name", "bench", *flags))
 
 
 async def prepare(gateway: str, client_id: str, secret: str, body: bytes) -> str:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import kafka, ndxp, report, run, service
+from bench.common import hub_identity, kafka, report, run, service
 from bench.kafka_produce import BATCH, reading
-from bench.sharing import DATASET, _token, hub_identity, latency_identities, prepare
+from bench.sharing import DATASET, _token, latency_identities, prepare
 from services.core.local_kafka import free_port
 from tests.fixtures.streams import GatewayProcess, gateway_process, metric, open_streams
 
@@ -134,7 +134,6 @@ async def main() -> None:
     async with kafka() as bootstrap:
         with tempfile.TemporaryDirectory(prefix="ndxp-bench-") as tmp:
             data = Path(tmp)
-            ndxp(data, "db", "migrate")  # the identity commands need the control plane
             provider = hub_identity(data)
             approver_client, consumer_client = latency_identities(data)
             setup_port, registry_port = free_port(), free_port()
