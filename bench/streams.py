@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import hub_identity, kafka, report, run, service
+from bench.common import credentials, hub_identity, kafka, ndxp, report, run, service
 from bench.kafka_produce import BATCH, reading
 from bench.sharing import DATASET, _token, latency_identities, prepare
 from services.core.local_kafka import free_port
@@ -135,6 +135,8 @@ async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="ndxp-bench-") as tmp:
             data = Path(tmp)
             provider = hub_identity(data)
+            scrape = ("--name", "scraper", "--scope", "metrics:read")
+            scraper = credentials(ndxp(data, "clients", "create", "bench", *scrape))
             approver_client, consumer_client = latency_identities(data)
             setup_port, registry_port = free_port(), free_port()
             env = {
@@ -154,7 +156,7 @@ async def main() -> None:
                     approver = await _token(http, approver_client)
                     consumer = await _token(http, consumer_client)
                     subscribed = await subscriptions(http, approver, consumer, max(counts))
-                with gateway_process(data, bootstrap, env) as gateway:
+                with gateway_process(data, bootstrap, env, scraper) as gateway:
                     for count in counts:
                         await measure(
                             gateway,

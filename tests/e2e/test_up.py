@@ -29,7 +29,12 @@ def test_up_serves_three_ready_services_and_stops_everything(tmp_path: Path) -> 
                 "status": "ready",
                 "checks": {"database": "ok", "kafka": "ok", "startup": "ok"},
             }
-            assert "ndxp_build_info" in httpx.get(f"{hub.url(name)}/metrics").text
+            # metrics name datasets: the demo client holds metrics:read, nobody else here does
+            scraped = httpx.get(f"{hub.url(name)}/metrics", headers=hub.headers("metrics:read"))
+            assert "ndxp_build_info" in scraped.text
+            assert httpx.get(f"{hub.url(name)}/metrics").status_code == 401
+            narrow = httpx.get(f"{hub.url(name)}/metrics", headers=hub.headers("catalog:read"))
+            assert narrow.status_code == 403
             # the API documentation is open, though every service requires tokens by default
             assert httpx.get(f"{hub.url(name)}/docs").status_code == 200
             assert httpx.get(f"{hub.url(name)}/openapi.json").json()["paths"]

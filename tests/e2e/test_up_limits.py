@@ -46,6 +46,6 @@ def test_an_agency_past_its_limits_is_refused_with_429(limited_hub: Hub) -> None
         agreement = http.get(path).json()["agreement"]
         body = {"agreement": agreement, "name": "second"}
         refused(http.post("/v1/subscriptions", json=body), "too_many_subscriptions")
-        metrics = http.get("/metrics").text
+        metrics = http.get("/metrics", headers=limited_hub.headers("metrics:read")).text
     for limit in ("streams_per_agency", "pulls_per_agency", "subscriptions_per_agency"):
         assert metric(metrics, "ndxp_gateway_limited_total", {"limit": limit}) == 1, limit

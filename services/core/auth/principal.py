@@ -11,8 +11,9 @@ SUBSCRIBE: Final = "subscribe"
 REGISTRY_WRITE: Final = "registry:write"
 AGREEMENTS_MANAGE: Final = "agreements:manage"
 ADMIN: Final = "admin"
+METRICS_READ: Final = "metrics:read"  # /metrics names datasets, NON_PUBLIC ones included
 SCOPES: Final = frozenset(
-    {CATALOG_READ, PUBLISH, SUBSCRIBE, REGISTRY_WRITE, AGREEMENTS_MANAGE, ADMIN}
+    {CATALOG_READ, PUBLISH, SUBSCRIBE, REGISTRY_WRITE, AGREEMENTS_MANAGE, ADMIN, METRICS_READ}
 )
 
 

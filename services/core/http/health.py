@@ -6,12 +6,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from services.core.auth.authenticator import Authenticator
+from services.core.auth.errors import AUTHENTICATION_ERRORS, InsufficientScope
+from services.core.auth.principal import METRICS_READ
 from services.core.db.engine import ping
 from services.core.http.json_body import JsonRoute
+from services.core.http.openapi import raising
 from services.core.http.state import Core, CoreState
 from services.core.kafka.admin import check_kafka
 from services.core.metrics import READY
@@ -60,6 +64,20 @@ async def startup_done(core: CoreState) -> None:
         raise Starting(f"the hub is still starting ({marker} not written yet)")
 
 
+@raising(*AUTHENTICATION_ERRORS, InsufficientScope)
+async def metrics_reader(request: Request) -> None:
+    """Who may scrape ``/metrics``: its series name datasets, NON_PUBLIC ones too, so a service
+    that requires tokens (the gateway always does) wants one holding ``metrics:read`` — bearer,
+    or a client's id and secret as HTTP Basic, as Prometheus's ``oauth2`` and ``basic_auth``
+    scrape settings send them. The service's gate lets the path through for this check."""
+    authenticator: Authenticator | None = getattr(request.state, "authenticator", None)
+    if authenticator is None:  # a registry or connect run without tokens: open like the rest
+        return
+    principal = await authenticator.authenticate(request.headers.get("authorization"))
+    if not principal.has(METRICS_READ):
+        raise InsufficientScope((METRICS_READ,))
+
+
 DEFAULT_CHECKS: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
 
 
@@ -91,7 +109,7 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
         body = {"status": "ready" if ready else "not_ready", "checks": report}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", dependencies=[Depends(metrics_reader)])
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 

@@ -443,8 +443,7 @@ async def test_non_public_dataset_shows_while_the_agreement_is_active(
 
 
 async def gauge(hub: Hub) -> dict[str, float]:
-    async with hub.http() as http:
-        text = (await http.get("/metrics")).text
+    text = await hub.gateway.scrape()
     values = {}
     for line in text.splitlines():
         if line.startswith("ndxp_agreements{"):

@@ -48,8 +48,7 @@ def limited(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> Iterator[Gateway]
 
 
 async def scrape(gateway: Gateway) -> str:
-    async with gateway.client() as http:
-        return (await http.get("/metrics")).text
+    return await gateway.scrape()
 
 
 def assert_limited(answer: httpx.Response, code: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -50,12 +50,13 @@ OPEN = "ndxp_gateway_streams_open"
 
 
 @pytest.fixture
-def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> Iterator[GatewayProcess]:
+async def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[GatewayProcess]:
+    scraper = await hub.gateway.create_client(scopes=("metrics:read",))
     env = replica_env(hub.gateway.settings, hub.registry_url)
     # one agency opens every stream: the per-agency limit must not be what this test meets
     env["NDXP_GATEWAY_STREAMS_PER_AGENCY"] = str(STREAMS)
     env["NDXP_AUTH_RATE_LIMIT_BURST"] = str(10 * STREAMS)
-    with gateway_process(tmp_path, kafka_bootstrap, env) as process:
+    with gateway_process(tmp_path, kafka_bootstrap, env, scraper) as process:
         yield process
 
 

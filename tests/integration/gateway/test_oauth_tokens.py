@@ -117,6 +117,7 @@ async def test_authorization_server_metadata(gateway_server: Gateway) -> None:
             "admin",
             "agreements:manage",
             "catalog:read",
+            "metrics:read",
             "publish",
             "registry:write",
             "subscribe",

@@ -154,8 +154,7 @@ async def _partitions(consumer: Any, topic: str) -> list[TopicPartition]:
 
 async def counter_samples(hub: Hub, name: str) -> list[tuple[dict[str, str], float]]:
     """The labels and value of each ``<name>_total`` sample the gateway exposes."""
-    async with hub.http() as http:
-        text = (await http.get("/metrics")).text
+    text = await hub.gateway.scrape()
     return [
         (sample.labels, float(sample.value))
         for family in text_string_to_metric_families(text)
@@ -402,8 +401,7 @@ async def test_one_bad_record_in_a_thousand_writes_nothing(
 
 
 async def _rejected(hub: Hub, dataset: Published, reason: str) -> float:
-    async with hub.http() as http:
-        text = (await http.get("/metrics")).text
+    text = await hub.gateway.scrape()
     for family in text_string_to_metric_families(text):
         if family.name == "ndxp_publish_rejected":
             for sample in family.samples:

@@ -19,8 +19,11 @@ def subject() -> str:
 
 async def test_without_a_token_only_probes_are_answered(protected_registry: str) -> None:
     async with httpx.AsyncClient(base_url=protected_registry) as http:
-        for path in ("/", "/healthz", "/metrics"):
+        for path in ("/", "/healthz"):
             assert (await http.get(path)).status_code == 200, path
+        metrics = await http.get("/metrics")  # its series name datasets: a scraper's token only
+        assert metrics.status_code == 401
+        assert metrics.json()["error_code"] == 401
         for method, path in (("GET", "/subjects"), ("GET", "/schemas/ids/1"),
                              ("GET", "/config"), ("POST", f"/subjects/{subject()}/versions"),
                              ("DELETE", f"/subjects/{subject()}")):  # fmt: skip

@@ -336,8 +336,7 @@ async def test_deliveries_are_counted_and_audited(hub: Hub, sharing: Sharing, op
     async with hub.http(sharing.consumer) as http:
         batch = await pull(http, sub, max_records=7)
         again = await pull(http, sub, max_records=7)  # not acknowledged: delivered twice
-    async with hub.http() as http:
-        metrics = (await http.get("/metrics")).text
+    metrics = await hub.gateway.scrape()
     labels = {
         "provider": sharing.provider.agency,
         "consumer": sharing.consumer.agency,
