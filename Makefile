@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
+.PHONY: install run test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
 
 # ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
 # through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
@@ -26,9 +26,14 @@ run: install
 kafka: install
 	$(BIN)/ndxp kafka fetch
 
-## Lint, type-check and run every test against a real broker (and a real PostgreSQL).
+## Lint, type-check and run every test against a real broker (and a real PostgreSQL), but the
+## fault suite.
 test: install kafka lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
+
+## The fault suite: parts of running hubs killed (kill -9) or stopped (SIGSTOP) while they work.
+test-faults: install kafka
+	$(BIN)/pytest -m faults
 
 ## Tests only, no lint (for the inner loop).
 test-fast: install kafka

@@ -22,6 +22,8 @@ import pytest
 from tests.fixtures.cli import ndxp
 from tests.fixtures.hub import Hub, start_hub, stop_all
 
+pytestmark = pytest.mark.faults  # kills or stops parts of a hub: `make test-faults`
+
 WORKERS = 16
 CONTRACT = json.dumps(
     {

@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer
 from tests.fixtures.hub import SERVICES, Hub, alive, descendants, start_hub, stop_all
 from tests.fixtures.reader import open_reader
 
+pytestmark = pytest.mark.faults  # kills or stops parts of a hub: `make test-faults`
+
 TOPIC = "demo.air-quality.v1"
 PARTS = ("kafka", *SERVICES)
 RECOVERY_BOUND = 60.0  # seconds; measured ones are printed (a few seconds each)

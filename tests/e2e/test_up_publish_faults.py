@@ -15,10 +15,13 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 
 from services.core.config import KafkaSettings
 from services.core.kafka.consumer import create_consumer
 from tests.fixtures.hub import Hub
+
+pytestmark = pytest.mark.faults  # kills or stops parts of a hub: `make test-faults`
 
 TOPIC = "demo.air-quality.v1"
 EVENTS = "/v1/datasets/demo.air-quality/events"

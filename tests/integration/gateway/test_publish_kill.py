@@ -18,11 +18,14 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.core.kafka.headers import decode_headers
 from services.core.local_kafka import free_port
 from tests.fixtures.catalog import Hub
 from tests.integration.gateway.test_publish import WRITER, consume, make_dataset, post, reading
+
+pytestmark = pytest.mark.faults  # kills or stops parts of a hub: `make test-faults`
 
 JSON = "application/json"
 RECORDS = 3000
