@@ -389,6 +389,16 @@ CASES: list[Case] = [
         params={"subjectPrefix": "{s}"},
     ),
     row(
+        "schemas-offset-limit",
+        "GET /schemas",
+        200,
+        equals(lambda w: [entry(w, "subject", 2, "id2", "v2")]),
+        "two",
+        params={"subjectPrefix": "{s}", "offset": "1", "limit": "1"},
+    ),
+    row("schema-by-id-subjects-40403", "GET /schemas/ids/2147483647/subjects", 404, error(40403)),
+    row("schema-by-id-versions-40403", "GET /schemas/ids/2147483647/versions", 404, error(40403)),
+    row(
         "schemas-latest-only",
         "GET /schemas",
         200,
@@ -788,6 +798,10 @@ CASES: list[Case] = [
         "one",
         "referenced",
     ),
+    row("referenced-by-40401", "GET /subjects/{s}/versions/1/referencedby", 404, error(40401)),
+    row(
+        "referenced-by-40402", "GET /subjects/{s}/versions/2/referencedby", 404, error(40402), "one"
+    ),
     row(
         "referenced-by-none",
         "GET /subjects/{s}/versions/1/referencedby",
@@ -980,6 +994,14 @@ CASES: list[Case] = [
         "global_full",
     ),
     row(
+        "config-delete",
+        "DELETE /config",
+        200,
+        equals(lambda w: {"compatibilityLevel": "FULL"}),
+        "global_full",
+        covered_by="item 5",
+    ),
+    row(
         "config-put-42203",
         "PUT /config",
         422,
@@ -1081,6 +1103,7 @@ CASES: list[Case] = [
         equals(lambda w: {"mode": "READONLY"}),
         "subject_readonly",
     ),
+    row("mode-subject-delete-40409", "DELETE /mode/{s}", 404, error(40409, SUBJECT)),
     row(
         "mode-subject-import-42205",
         "PUT /mode/{s}",
