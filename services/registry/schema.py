@@ -1,9 +1,9 @@
 """Parsing, validating and normalizing the schemas clients register.
 
-A registered schema is kept as compact JSON (whitespace never makes two schemas different, custom
-attributes such as ``pii`` are kept as given); ``normalize=true`` also orders keys canonically,
-qualifies names and collapses ``{"type": "string"}`` to ``"string"``, so that schemas that differ
-only in those ways get one id.
+A registered schema is kept as compact JSON with custom attributes such as ``pii`` as given;
+neither whitespace nor key order makes two schemas different. ``normalize=true`` also stores keys
+in canonical order, qualifies names and collapses ``{"type": "string"}`` to ``"string"``, so that
+schemas that differ only in those ways get one id.
 """
 
 from __future__ import annotations
@@ -57,9 +57,19 @@ class ParsedSchema:
 
     @property
     def fingerprint(self) -> str:
-        refs = json.dumps([r.as_json() for r in self.references], sort_keys=True)
-        payload = f"{self.schema_type}\n{self.text}\n{refs}".encode()
-        return hashlib.sha256(payload).hexdigest()
+        return fingerprint(self.schema_type, self.raw, self.references)
+
+
+def fingerprint(schema_type: str, raw: Any, references: Sequence[Reference]) -> str:
+    """What "the same schema" means: its type, its JSON with keys in one order, its references.
+
+    Key order never tells two schemas apart: Confluent renders an Avro schema in Avro's own key
+    order before it compares, and its Java clients look schemas up in that order, whatever order
+    a schema was registered in. Migration 0008 rewrote the stored fingerprints this way.
+    """
+    refs = json.dumps([r.as_json() for r in references], sort_keys=True)
+    body = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{schema_type}\n{body}\n{refs}".encode()).hexdigest()
 
 
 def compact(raw: Any) -> str:

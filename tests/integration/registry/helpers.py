@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-V1 = "application/vnd.schemaregistry.v1+json"
+from tests.fixtures.registry import V1
 
 
 def unique(prefix: str = "Rec") -> str:
