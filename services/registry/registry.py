@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.avro.references import Reference, ReferenceProblem, resolve_references
 from services.core.config import RegistrySettings
 from services.core.kafka.topics import InvalidName, parse_dataset_topic
 from services.registry import store
@@ -45,7 +46,6 @@ from services.registry.errors import (
 from services.registry.lint import Finding, LintLevel, expected_namespace, lint_contract
 from services.registry.schema import (
     ParsedSchema,
-    Reference,
     is_java_int,
     parse_references,
     parse_schema,
@@ -139,6 +139,7 @@ class Registry:
         self._schemas: dict[int, StoredSchema] = {}
         self._parsed: dict[int, ParsedSchema] = {}
         self._id_bodies: dict[int, bytes] = {}
+        self._raws: dict[int, Any] = {}
 
     # --- schemas by id (immutable, cached) -----------------------------------------------
 
@@ -171,12 +172,13 @@ class Registry:
             self._schemas.pop(schema_id, None)
             self._parsed.pop(schema_id, None)
             self._id_bodies.pop(schema_id, None)
+            self._raws.pop(schema_id, None)
 
     async def parsed(self, session: AsyncSession, schema_id: int) -> ParsedSchema:
         cached = self._parsed.get(schema_id)
         if cached is None:
             stored = await self.schema(schema_id, session)
-            referenced = await self._referenced(session, stored.references)
+            referenced = await self._referenced(session, stored.references, as_new=False)
             cached = parse_schema(
                 stored.text,
                 schema_type=stored.schema_type,
@@ -190,28 +192,45 @@ class Registry:
         return await self.store.read(lambda s: self.parsed(s, schema_id))
 
     async def _referenced(
-        self, session: AsyncSession, references: Sequence[Reference]
-    ) -> list[ParsedSchema]:
-        found = []
-        for ref in references:
-            rows = [r for r in await store.versions(session, ref.subject) if not r.deleted]
+        self, session: AsyncSession, references: Sequence[Reference], *, as_new: bool
+    ) -> list[Any]:
+        """The JSON of every schema ``references`` lead to, transitively, dependencies first.
+
+        As Confluent's: a schema being registered (``as_new``) may use live versions only; one
+        stored already may use soft-deleted ones too. A version missing anywhere in the closure,
+        a cycle, or a closure too deep or too large is an invalid schema (42201)."""
+
+        async def load(ref: Reference) -> tuple[Any, Sequence[Reference]]:
+            rows = await store.versions(session, ref.subject)
             row = next((r for r in rows if r.version == ref.version), None)
-            if row is None:
+            if row is None or (as_new and row.deleted):
                 raise InvalidSchema(
-                    f"Invalid schema: reference {ref.name!r} to {ref.subject} version "
-                    f"{ref.version} does not exist"
+                    f'Invalid schema: no schema reference found for subject "{ref.subject}" '
+                    f"and version {ref.version} (reference {ref.name!r})"
                 )
-            found.append(await self.parsed(session, row.schema_id))
-        return found
+            stored = await self.schema(row.schema_id, session)
+            return self._raw(stored), stored.references
+
+        try:
+            return await resolve_references(references, load)
+        except ReferenceProblem as exc:
+            raise InvalidSchema(f"Invalid schema: {exc}") from exc
+
+    def _raw(self, stored: StoredSchema) -> Any:
+        """A stored schema's JSON value (its text is compact JSON the registry wrote)."""
+        raw = self._raws.get(stored.id)
+        if raw is None:
+            raw = self._raws[stored.id] = json.loads(stored.text)
+        return raw
 
     async def _parse(
-        self, session: AsyncSession, request: SchemaRequest, *, normalize: bool
+        self, session: AsyncSession, request: SchemaRequest, *, normalize: bool, as_new: bool
     ) -> ParsedSchema:
         return parse_schema(
             request.schema,
             schema_type=request.schema_type,
             references=request.references,
-            referenced=await self._referenced(session, request.references),
+            referenced=await self._referenced(session, request.references, as_new=as_new),
             normalize=normalize,
             max_bytes=self.settings.max_schema_bytes,
             max_depth=self.settings.max_json_depth,
@@ -231,7 +250,7 @@ class Registry:
                 raise OperationNotPermitted(
                     "a schema id can be given only in IMPORT mode; set the mode to IMPORT first"
                 )
-            parsed = await self._parse(session, request, normalize=normalize)
+            parsed = await self._parse(session, request, normalize=normalize, as_new=True)
             rows = await store.versions(session, subject)
             live = [r for r in rows if not r.deleted]
             for row in reversed(live):
@@ -325,7 +344,7 @@ class Registry:
             rows = await store.versions(session, subject)
             if not rows or (not deleted and all(r.deleted for r in rows)):
                 raise SubjectNotFound(f"Subject '{subject}' not found.")
-            parsed = await self._parse(session, request, normalize=normalize)
+            parsed = await self._parse(session, request, normalize=normalize, as_new=False)
             for row in reversed(rows):
                 if row.deleted and not deleted:
                     continue
@@ -497,7 +516,7 @@ class Registry:
 
         async def op(session: AsyncSession) -> tuple[bool, list[str], CompatibilityLevel]:
             level = CompatibilityLevel(await self._effective_compatibility(session, subject))
-            parsed = await self._parse(session, request, normalize=normalize)
+            parsed = await self._parse(session, request, normalize=normalize, as_new=False)
             live = [r for r in await store.versions(session, subject) if not r.deleted]
             if version is not None and wanted is not None and not live:
                 raise SubjectNotFound(f"Subject '{subject}' not found.")

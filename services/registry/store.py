@@ -11,6 +11,7 @@ from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.avro.references import Reference
 from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import (
     RegistryReference,
@@ -19,7 +20,7 @@ from services.core.db.models import (
     RegistrySubjectVersion,
 )
 from services.registry.errors import StoreError
-from services.registry.schema import ParsedSchema, Reference
+from services.registry.schema import ParsedSchema
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 20
