@@ -413,34 +413,31 @@ class Registry:
 
         return await self.store.read(op)
 
-    async def _ensure_unreferenced(
-        self, session: AsyncSession, subject: str, rows: Sequence[VersionRow]
-    ) -> None:
-        for row in rows:
-            users = await store.referencing_schema_ids(session, subject, row.version)
-            if users:
-                raise ReferenceExists(
-                    f"One or more references exist to the schema {{subject={subject}, "
-                    f"version={row.version}}}: schema ids {users}"
-                )
-
     async def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
+        """Confluent's order of checks: the subject (40401), a soft delete of a soft-deleted one
+        (40404), the mode (42205), then version by version, oldest first, references from
+        other subjects (42206) before a permanent delete of a live version (40405)."""
+
         async def op(session: AsyncSession) -> list[int]:
-            await self._ensure_writable(session, subject)
             rows = await self._rows(session, subject)
             live = [r for r in rows if not r.deleted]
-            if permanent and live:
-                raise SubjectNotSoftDeleted(
-                    f"Subject '{subject}' was not deleted first before being permanently deleted"
-                )
             if not permanent and not live:
                 raise SubjectSoftDeleted(
                     f"Subject '{subject}' was soft deleted. "
                     "Set permanent=true to delete permanently"
                 )
-            await self._ensure_unreferenced(session, subject, rows)
-            numbers = [r.version for r in rows]
+            await self._ensure_writable(session, subject)
+            for row in rows if permanent else live:
+                await self._ensure_unreferenced(
+                    session, row, permanent=permanent, whole_subject=True
+                )
+                if permanent and not row.deleted:
+                    raise SubjectNotSoftDeleted(
+                        f"Subject '{subject}' was not deleted first before being permanently "
+                        "deleted"
+                    )
             if permanent:
+                numbers = [r.version for r in rows]
                 self.forget(await store.remove_versions(session, subject, numbers))
                 await store.drop_subject_settings(session, subject)
                 return numbers
@@ -452,28 +449,33 @@ class Registry:
         return await self.store.write(op)
 
     async def delete_version(self, subject: str, version: str, *, permanent: bool) -> int:
+        """Confluent's order of checks: the version id (42202), a soft delete of a soft-deleted
+        version (40406), the subject and version (40401, 40402), the mode (42205), references
+        (42206), and last a permanent delete of a live version (40407)."""
         wanted = parse_version(version)
 
         async def op(session: AsyncSession) -> int:
-            await self._ensure_writable(session, subject)
-            rows = await self._rows(session, subject)
+            rows = await store.versions(session, subject)
             if wanted is None:
-                row = self._pick(rows, subject, None, deleted=False)
+                row = next((r for r in reversed(rows) if not r.deleted), None)
             else:
-                row = next((r for r in rows if r.version == wanted), None)  # type: ignore[assignment]
-                if row is None:
-                    raise VersionNotFound(f"Version {wanted} not found.")
+                row = next((r for r in rows if r.version == wanted), None)
+            if row is not None and row.deleted and not permanent:
+                raise VersionSoftDeleted(
+                    f"Subject '{subject}' Version {row.version} was soft deleted. "
+                    "Set permanent=true to delete permanently"
+                )
+            if row is None:
+                if not rows:
+                    raise SubjectNotFound(f"Subject '{subject}' not found.")
+                raise VersionNotFound(f"Version {-1 if wanted is None else wanted} not found.")
+            await self._ensure_writable(session, subject)
+            await self._ensure_unreferenced(session, row, permanent=permanent)
             if permanent and not row.deleted:
                 raise VersionNotSoftDeleted(
                     f"Subject '{subject}' Version {row.version} was not deleted first before "
                     "being permanently deleted"
                 )
-            if not permanent and row.deleted:
-                raise VersionSoftDeleted(
-                    f"Subject '{subject}' Version {row.version} was soft deleted. "
-                    "Set permanent=true to delete permanently"
-                )
-            await self._ensure_unreferenced(session, subject, [row])
             if permanent:
                 self.forget(await store.remove_versions(session, subject, [row.version]))
             else:
@@ -481,6 +483,25 @@ class Registry:
             return row.version
 
         return await self.store.write(op)
+
+    @staticmethod
+    async def _ensure_unreferenced(
+        session: AsyncSession, row: VersionRow, *, permanent: bool, whole_subject: bool = False
+    ) -> None:
+        """42206 when another schema references ``row``: for a soft delete, a schema some live
+        version uses; for a permanent one, any schema a version uses, soft-deleted or not (a
+        soft delete can be undone by registering again). A subject being deleted whole does not
+        count references from its own versions (Confluent's rule)."""
+        users = await store.referencing_subjects(
+            session, row.subject, row.version, live_only=not permanent
+        )
+        if whole_subject:
+            users.discard(row.subject)
+        if users:
+            raise ReferenceExists(
+                "One or more references exist to the schema "
+                f"{{magic=1,keytype=SCHEMA,subject={row.subject},version={row.version}}}."
+            )
 
     async def schema_usages(self, schema_id: int, *, deleted: bool) -> list[VersionRow]:
         await self.schema(schema_id)
