@@ -223,14 +223,27 @@ class Registry:
             raw = self._raws[stored.id] = json.loads(stored.text)
         return raw
 
+    @staticmethod
+    async def _pinned(session: AsyncSession, references: Sequence[Reference]) -> list[Reference]:
+        """Confluent's ``"version": -1``: the referenced subject's latest version, by number."""
+        pinned = []
+        for ref in references:
+            if ref.version == -1:
+                live = [r for r in await store.versions(session, ref.subject) if not r.deleted]
+                if live:
+                    ref = Reference(ref.name, ref.subject, live[-1].version)  # noqa: PLW2901
+            pinned.append(ref)
+        return pinned
+
     async def _parse(
         self, session: AsyncSession, request: SchemaRequest, *, normalize: bool, as_new: bool
     ) -> ParsedSchema:
+        references = await self._pinned(session, request.references)
         return parse_schema(
             request.schema,
             schema_type=request.schema_type,
-            references=request.references,
-            referenced=await self._referenced(session, request.references, as_new=as_new),
+            references=references,
+            referenced=await self._referenced(session, references, as_new=as_new),
             normalize=normalize,
             max_bytes=self.settings.max_schema_bytes,
             max_depth=self.settings.max_json_depth,

@@ -248,3 +248,30 @@ def test_a_reference_cycle_in_the_store_is_42201_on_every_path(
     by_id = fresh_client.get(f"/schemas/ids/{y_id}")  # shown as stored: nothing to parse
     assert by_id.status_code == 200, by_id.text
     assert by_id.json() == {"references": [x_ref], "schema": y_text}
+
+
+def test_a_reference_to_version_minus_one_is_the_latest_version(
+    client: httpx.Client, subject: str
+) -> None:
+    """Confluent's rule: ``"version": -1`` is resolved and stored as the latest version's number."""
+    nested = chain(client, subject)
+    address_subject = nested.subjects["Address"]
+    evolved = record(
+        "Address",
+        field("street"),
+        field("country", "Country"),
+        field("ward", ["null", "string"], default=None),
+        namespace=nested.namespace,
+    )
+    register_ok(client, address_subject, evolved, references=[nested.ref("Country")])
+    latest = [{**nested.ref("Address"), "version": -1}]
+
+    reg = register_ok(client, subject, nested.person(), references=latest)
+    found = client.post(
+        f"/subjects/{subject}", json={"schema": json.dumps(nested.person()), "references": latest}
+    )
+
+    stored = [{**nested.ref("Address"), "version": 2}]
+    assert client.get(f"/schemas/ids/{reg['id']}").json()["references"] == stored
+    assert found.status_code == 200, found.text
+    assert (found.json()["id"], found.json()["references"]) == (reg["id"], stored)
