@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -18,7 +18,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from tests.fixtures.hub import Hub
-from tests.fixtures.kafka import kafka_test_settings
+from tests.fixtures.kafka import consume_values, kafka_test_settings
 
 AGENCY = "demo"  # the agency of the demo client ``ndxp up`` seeds
 
@@ -74,7 +74,7 @@ def round_trip(client: SchemaRegistryClient, hub: Hub, topic: str, award: Schema
     producer.produce(topic, value=serialize(record, value_ctx))
     assert producer.flush(30) == 0
 
-    value = consume_one(bootstrap, topic)
+    [value] = consume_values(bootstrap, topic, 1)
 
     schema_id = int.from_bytes(value[1:5], "big")
     assert schema_id == client.get_latest_version(f"{topic}-value").schema_id
@@ -83,27 +83,6 @@ def round_trip(client: SchemaRegistryClient, hub: Hub, topic: str, award: Schema
     assert [(r.name, r.subject, r.version) for r in fetched.references] == [
         (r.name, r.subject, r.version) for r in award.references
     ]
-
-
-def consume_one(bootstrap: str, topic: str) -> bytes:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    try:
-        for _ in range(60):
-            message = consumer.poll(1.0)
-            if message is not None and message.error() is None:
-                found: bytes = message.value()
-                return found
-    finally:
-        consumer.close()
-    raise AssertionError(f"nothing arrived on {topic}")
 
 
 def refuses_to_delete(client: SchemaRegistryClient, subject: str) -> None:

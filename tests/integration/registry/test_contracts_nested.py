@@ -5,7 +5,6 @@ records, and the PII classes of a type two references away are seen."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +17,7 @@ from services.core.avro.contract_cache import ContractCache, referenced_schemas
 from services.core.avro.names import named_types
 from services.core.avro.pii import pii_fields
 from services.core.avro.registry_client import RegistryClient
-from tests.integration.registry.helpers import field, record, register_ok
+from tests.integration.registry.helpers import diamond
 
 
 class Counting(httpx.AsyncHTTPTransport):
@@ -37,24 +36,6 @@ async def counted(registry_url: str) -> AsyncIterator[tuple[RegistryClient, Coun
     client = RegistryClient(registry_url, transport=transport)
     yield client, transport
     await client.close()
-
-
-def diamond(c: httpx.Client, subject: str) -> str:
-    """Order → Price → Money, Order → Cost → Money; Money's owner is personal data."""
-    ns = f"dp.n{uuid.uuid4().hex[:10]}"
-    money = record("Money", field("amount", "long"), field("owner", pii="basic"), namespace=ns)
-    register_ok(c, f"{subject}-money", money)
-    money_ref = {"name": f"{ns}.Money", "subject": f"{subject}-money", "version": 1}
-    for name in ("Price", "Cost"):
-        schema = record(name, field("value", "Money"), namespace=ns)
-        register_ok(c, f"{subject}-{name.lower()}", schema, references=[money_ref])
-    refs = [
-        {"name": f"{ns}.{name}", "subject": f"{subject}-{name.lower()}", "version": 1}
-        for name in ("Price", "Cost")
-    ]
-    order = record("Order", field("price", "Price"), field("cost", "Cost"), namespace=ns)
-    register_ok(c, subject, order, references=refs)
-    return f"{subject}-money"
 
 
 async def test_the_contract_cache_compiles_a_diamond_fetching_each_version_once(

@@ -16,6 +16,7 @@ import httpx
 
 from tests.integration.registry.helpers import (
     compact,
+    diamond,
     error,
     field,
     record,
@@ -139,23 +140,11 @@ def test_normalize_resolves_nested_references(client: httpx.Client, subject: str
 
 def test_a_diamond_of_references(client: httpx.Client, subject: str) -> None:
     """Order → Price → Money and Order → Cost → Money: Money reaches Order twice."""
-    ns = f"diamond.n{uuid.uuid4().hex[:10]}"
-    money = record("Money", field("amount", "long"), field("owner", pii="basic"), namespace=ns)
-    register_ok(client, f"{subject}-money", money)
-    money_ref = {"name": f"{ns}.Money", "subject": f"{subject}-money", "version": 1}
-    for name in ("Price", "Cost"):
-        schema = record(name, field("value", "Money"), namespace=ns)
-        register_ok(client, f"{subject}-{name.lower()}", schema, references=[money_ref])
-    refs = [
-        {"name": f"{ns}.{name}", "subject": f"{subject}-{name.lower()}", "version": 1}
-        for name in ("Price", "Cost")
-    ]
-    order = record("Order", field("price", "Price"), field("cost", "Cost"), namespace=ns)
-
-    reg = register_ok(client, subject, order, references=refs)
+    diamond(client, subject)  # registering Order resolved Money once, through Price
     contract = client.get(f"/ndxp/contracts/{subject}")
 
-    assert reg["version"] == 1
+    stored = client.get(f"/subjects/{subject}/versions/1").json()["references"]
+    assert [r["subject"] for r in stored] == [f"{subject}-price", f"{subject}-cost"]
     assert contract.status_code == 200, contract.text
     assert [f["path"] for f in contract.json()["fields"]] == [
         "price",
