@@ -20,6 +20,7 @@ from fastavro.schema import SchemaParseException, UnknownType
 
 from services.core import bounded_json
 from services.core.avro.names import named_types
+from services.core.avro.references import Reference
 from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import InvalidSchema, SchemaTooLarge
@@ -31,18 +32,6 @@ NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Avro Parsing Canonical Form's key order; other attributes follow, sorted.
 _KEY_ORDER = ("name", "type", "fields", "symbols", "items", "values", "size")
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A named type this schema takes from version ``version`` of ``subject``."""
-
-    name: str
-    subject: str
-    version: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "subject": self.subject, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -110,12 +99,13 @@ def parse_schema(
     *,
     schema_type: str = "AVRO",
     references: Sequence[Reference] = (),
-    referenced: Sequence[ParsedSchema] = (),
+    referenced: Sequence[Any] = (),
     normalize: bool = False,
     max_bytes: int | None = None,
     max_depth: int = MAX_DEPTH_CAP,
 ) -> ParsedSchema:
-    """Validate ``text`` as an Avro schema whose references are ``referenced`` (parsed already).
+    """Validate ``text`` as an Avro schema whose references lead to ``referenced``: the JSON
+    values of every schema in their closure, each after those it uses (``resolve_references``).
 
     Raises :class:`InvalidSchema` (42201) with a message naming the problem (a schema nested
     deeper than ``max_depth`` levels of JSON is refused before anything walks it), or
@@ -131,13 +121,12 @@ def parse_schema(
         raise InvalidSchema(f"invalid schema: {exc.message}") from exc
     named: dict[str, Any] = {}
     for ref in referenced:
-        named.update(ref.named)
-        named.update(named_types(ref.raw))
+        named.update(named_types(ref))
     check_structure(raw, known=set(named))
     fastavro_named: dict[str, Any] = {}
     try:
         for ref in referenced:
-            fastavro.parse_schema(ref.raw, named_schemas=fastavro_named)
+            fastavro.parse_schema(ref, named_schemas=fastavro_named)
         fastavro.parse_schema(raw, named_schemas=fastavro_named)
     except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError) as exc:
         raise InvalidSchema(f"invalid schema: {exc}") from exc
