@@ -26,7 +26,7 @@ from services.core.config import (
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.http.draining import DrainingServer
-from services.core.local_kafka import ensure_kafka
+from services.core.local_kafka import ensure_jmx_exporter, ensure_kafka
 from services.core.logging import configure_logging
 from services.gateway import commands as identity_commands
 from services.gateway.oauth import commands as key_commands
@@ -196,7 +196,9 @@ def _run(args: argparse.Namespace) -> int:
             result: int = asyncio.run(module.run(args))
             return result
     if args.command == "kafka":
-        print(ensure_kafka(ServiceSettings().kafka))  # noqa: T201 - the command's output
+        kafka = ServiceSettings().kafka
+        print(ensure_kafka(kafka))  # noqa: T201 - the command's output
+        print(ensure_jmx_exporter(kafka))  # noqa: T201
     elif args.command == "db":
         asyncio.run(migrate_database())
     return 0
