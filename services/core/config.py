@@ -47,6 +47,12 @@ class KafkaSettings(BaseSettings):
         description="Local broker's Prometheus JMX exporter port; 0 picks one, off runs none.",
     )
     start_timeout: float = Field(default=90.0, description="Seconds to wait for the local broker.")
+    watch_interval: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds between a service's looks at the cluster (its ndxp_kafka_* metrics "
+        "and ndxp_ready); 0 looks only when /readyz is asked.",
+    )
     client_id: str = "ndxp"
     request_timeout_ms: int = 30_000
     replication_factor: int = Field(default=1, ge=1, description="For topics ndxp creates.")
