@@ -1,12 +1,15 @@
 """Monitoring a hub from ``ndxp up`` (tokens required, SQLite, its own broker): the broker's JMX
 exporter on the port broker.json names, what each service sees of the cluster without anyone
-calling /readyz, and the broker stalled (SIGSTOP) and resumed as those series tell it."""
+calling /readyz, a real Prometheus (``ndxp monitor``, Debian's package) scraping every target, and
+the broker stalled (SIGSTOP) and resumed as those series tell it."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +19,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.hub import SERVICES, Hub, running_hub
+from services.core.local_kafka import free_port
+from tests.fixtures.hub import SERVICES, Hub, descendants, running_hub
 
 DEMO_TOPIC = "demo.air-quality.v1"
 WATCH_INTERVAL = 1  # seconds; production's is 15
@@ -100,6 +104,57 @@ def test_every_service_sees_the_cluster_without_being_asked(hub: Hub) -> None:
             assert all(topic.startswith("ndxp.") or topic.count(".") == 2 for topic in topics)
         assert value(samples, "ndxp_ready", service=name) == 1, name
         assert not [got for got, _ in samples if got.endswith("_created")], name
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """An instant query through Prometheus's HTTP API: its result vector."""
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> None:
+    port = free_port()
+    prometheus = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "services.cli", "monitor", "--port", str(port)]
+    argv += ["--scrape-interval", "1s", "--gateway", hub.gateway]
+    log = tmp_path / "monitor.log"
+    with log.open("wb") as out:
+        monitor = subprocess.Popen(argv, env=hub.env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        jobs = {"prometheus", "kafka-broker", *(f"ndxp-{name}" for name in SERVICES)}
+        while True:
+            assert monitor.poll() is None, log.read_text()
+            try:
+                up = query(prometheus, "up")
+            except httpx.TransportError:
+                up = []
+            if {row["metric"]["job"] for row in up} == jobs and all(
+                row["value"][1] == "1" for row in up
+            ):
+                break
+            assert time.monotonic() < deadline, (up, log.read_text())
+            time.sleep(0.5)
+        assert len(up) == len(jobs)  # one instance each, named host:port
+        assert all(row["metric"]["instance"].startswith("127.0.0.1:") for row in up)
+        targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]
+        assert all(t["health"] == "up" for t in targets["activeTargets"]), targets
+        seen = query(prometheus, "ndxp_kafka_up")
+        assert {row["metric"]["service"] for row in seen} == set(SERVICES)
+        assert all(row["value"][1] == "1" for row in seen)
+        healthy = query(prometheus, "kafka_server_replicamanager_underreplicatedpartitions")
+        assert [row["value"][1] for row in healthy] == ["0"]
+        family = descendants(monitor.pid)
+        assert any("prometheus" in command for command in family.values()), family
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        code = monitor.wait(30)
+    assert code == 0, log.read_text()
+    assert not [pid for pid in family if Path(f"/proc/{pid}").exists()]
 
 
 @pytest.mark.faults  # stops the hub's broker: `make test-faults`
