@@ -377,16 +377,22 @@ class LocalKafka:
             f"-Xms{heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
-            *self._exporter_args(),
+            *self.agent_args(),
             *base[1:],
             "kafka.Kafka",
             str(config),
         ]
 
-    def _exporter_args(self) -> list[str]:
+    def agent_args(self) -> list[str]:
+        """The java options that load the metrics exporter (none where it is off)."""
         if self.jmx_port is None:
             return []
-        agent = ensure_jmx_exporter(self.settings)
+        try:
+            agent = ensure_jmx_exporter(self.settings)
+        except (KafkaLaunchError, subprocess.CalledProcessError) as exc:
+            raise KafkaLaunchError(
+                f"{exc}\n(NDXP_KAFKA_JMX_PORT=off runs the broker without its metrics exporter)"
+            ) from exc
         self.jmx_port = self.jmx_port or free_port(self.host)
         return [f"-javaagent:{agent}={self.host}:{self.jmx_port}:{JMX_RULES}"]
 
