@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
+.PHONY: install run monitor test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
 
 # ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
 # through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
@@ -21,6 +21,11 @@ install: $(STAMP)
 ## Start the whole hub on this machine: local Kafka, registry :8081, gateway :8080, connect :8083.
 run: install
 	$(BIN)/ndxp up
+
+## Prometheus (Debian's `prometheus` package) scraping the hub of `make run`, on :9090; its
+## configuration, targets and data in the data dir's monitoring/ (docs/operations.md).
+monitor: install
+	$(BIN)/ndxp monitor
 
 ## Fetch the Apache Kafka jars into the cache (~/.cache/ndxp) once.
 kafka: install

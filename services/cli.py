@@ -7,8 +7,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -26,10 +27,11 @@ from services.core.config import (
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.http.draining import DrainingServer
-from services.core.local_kafka import ensure_kafka
+from services.core.local_kafka import ensure_jmx_exporter, ensure_kafka
 from services.core.logging import configure_logging
 from services.gateway import commands as identity_commands
 from services.gateway.oauth import commands as key_commands
+from services.hub import monitor as hub_monitor
 from services.hub import up as hub_up
 from services.hub.parts import SERVICES
 from services.registry import sync
@@ -119,11 +121,19 @@ CALLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+# Commands that run parts of a hub on this machine until they are told to stop.
+HUB_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "up": hub_up.up,
+    "monitor": hub_monitor.monitor,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ndxp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     hub_up.add_parser(commands)
+    hub_monitor.add_parser(commands)
 
     for name in SERVICES:
         svc = commands.add_parser(name, help=f"run the {name} service alone")
@@ -177,8 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "up":
-        return asyncio.run(hub_up.up(args))
+    if args.command in HUB_COMMANDS:
+        return asyncio.run(HUB_COMMANDS[args.command](args))
     if args.command == "connect" and args.connect_command:
         return connect_commands.run(args)
     if args.command in SERVICES:
@@ -196,7 +206,9 @@ def _run(args: argparse.Namespace) -> int:
             result: int = asyncio.run(module.run(args))
             return result
     if args.command == "kafka":
-        print(ensure_kafka(ServiceSettings().kafka))  # noqa: T201 - the command's output
+        kafka = ServiceSettings().kafka
+        print(ensure_kafka(kafka))  # noqa: T201 - the command's output
+        print(ensure_jmx_exporter(kafka))  # noqa: T201
     elif args.command == "db":
         asyncio.run(migrate_database())
     return 0

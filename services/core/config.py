@@ -42,7 +42,17 @@ class KafkaSettings(BaseSettings):
     heap: str = Field(default="512m", description="Java heap of the local broker.")
     local_port: int = Field(default=9092, ge=0, description="Local broker's port; 0 picks one.")
     local_controller_port: int = Field(default=9093, ge=0, description="Its KRaft controller port.")
+    jmx_port: Annotated[int, Field(ge=0)] | Literal["off"] = Field(
+        default=9404,
+        description="Local broker's Prometheus JMX exporter port; 0 picks one, off runs none.",
+    )
     start_timeout: float = Field(default=90.0, description="Seconds to wait for the local broker.")
+    watch_interval: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds between a service's looks at the cluster (its ndxp_kafka_* metrics "
+        "and ndxp_ready); 0 looks only when /readyz is asked.",
+    )
     client_id: str = "ndxp"
     request_timeout_ms: int = 30_000
     replication_factor: int = Field(default=1, ge=1, description="For topics ndxp creates.")

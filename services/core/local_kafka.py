@@ -5,7 +5,13 @@ Used by ``ndxp up`` and by the test suite. The jars are resolved once into
 official binary tarball where Maven is missing. The broker runs as a child ``java`` process that
 dies with its parent (``PR_SET_PDEATHSIG``), logs to a file, and is stopped with SIGTERM, then
 SIGKILL after a timeout. While it runs, ``broker.json`` in its directory names its bootstrap
-address and process, so a command on the same data dir finds it (:func:`running_broker`).
+address and process, so a command on the same data dir finds it (:func:`running_broker`), and the
+port of its metrics.
+
+The broker runs with the Prometheus JMX exporter agent
+(``io.prometheus.jmx:jmx_prometheus_javaagent``, resolved by the same pom into
+``<cache_dir>/jmx-exporter-<version>``), which serves the broker's own metrics over HTTP under the
+rules of ``deploy/monitoring/jmx/kafka-broker.yml``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +45,15 @@ from services.core.files import private_dir
 
 log = logging.getLogger(__name__)
 
-POM = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka" / "pom.xml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+POM = DEPLOY / "local" / "kafka" / "pom.xml"
+JMX_RULES = DEPLOY / "monitoring" / "jmx" / "kafka-broker.yml"
 TARBALL_URL = "https://archive.apache.org/dist/kafka/{v}/kafka_2.13-{v}.tgz"
+JMX_EXPORTER_VERSION = "1.0.1"  # the pom's default too; one version, asked of Maven by name
+JMX_EXPORTER_URL = (
+    "https://repo1.maven.org/maven2/io/prometheus/jmx/jmx_prometheus_javaagent/{v}/"
+    "jmx_prometheus_javaagent-{v}.jar"
+)
 MIN_JAVA = 17
 _PR_SET_PDEATHSIG = 1
 BROKER_FILE = "broker.json"  # in the broker's directory while it runs
@@ -130,7 +143,41 @@ def find_java() -> str:
 
 def ensure_kafka(settings: KafkaSettings) -> Path:
     """The directory of the broker's jars, fetching them on first use."""
-    home = settings.cache_dir / f"kafka-{settings.version}"
+    return _ensure_cached(
+        settings.cache_dir / f"kafka-{settings.version}",
+        what=f"kafka {settings.version}",
+        with_maven=lambda target: _fetch_with_maven(
+            target, scope="runtime", properties={"kafka.version": settings.version}
+        ),
+        with_curl=lambda target: _fetch_tarball(settings.version, target),
+    )
+
+
+def ensure_jmx_exporter(settings: KafkaSettings) -> Path:
+    """The Prometheus JMX exporter agent's jar, fetching it on first use."""
+    version = JMX_EXPORTER_VERSION
+    jars = _ensure_cached(
+        settings.cache_dir / f"jmx-exporter-{version}",
+        what=f"jmx_prometheus_javaagent {version}",
+        with_maven=lambda target: _fetch_with_maven(
+            target, scope="provided", properties={"jmx.exporter.version": version}
+        ),
+        with_curl=lambda target: _curl(
+            JMX_EXPORTER_URL.format(v=version), target / f"jmx_prometheus_javaagent-{version}.jar"
+        ),
+    )
+    return jars / f"jmx_prometheus_javaagent-{version}.jar"
+
+
+def _ensure_cached(
+    home: Path,
+    *,
+    what: str,
+    with_maven: Callable[[Path], None],
+    with_curl: Callable[[Path], None],
+) -> Path:
+    """``home/libs``, filled once by Maven (or curl where Maven is missing) through a staging
+    directory, so an interrupted fetch never leaves half a set behind."""
     libs = home / "libs"
     if (home / ".complete").exists():
         return libs
@@ -138,23 +185,24 @@ def ensure_kafka(settings: KafkaSettings) -> Path:
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=home))
     try:
         if shutil.which("mvn") and POM.exists():
-            _fetch_with_maven(settings.version, staging)
+            with_maven(staging)
         elif shutil.which("curl"):
-            _fetch_tarball(settings.version, staging)
+            with_curl(staging)
         else:
-            raise KafkaLaunchError("fetching Kafka needs Maven (mvn) or curl; neither was found")
+            raise KafkaLaunchError(f"fetching {what} needs Maven (mvn) or curl; neither was found")
         if libs.exists():
             shutil.rmtree(libs)
         staging.rename(libs)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    (home / ".complete").write_text(settings.version + "\n")
-    log.info("kafka %s fetched into %s", settings.version, libs)
+    (home / ".complete").write_text(what + "\n")
+    log.info("%s fetched into %s", what, libs)
     return libs
 
 
-def _fetch_with_maven(version: str, target: Path) -> None:
-    log.info("fetching Apache Kafka %s with Maven into %s", version, target)
+def _fetch_with_maven(target: Path, *, scope: str, properties: dict[str, str]) -> None:
+    """The pom's dependencies of ``scope`` (runtime: the broker; provided: the agent)."""
+    log.info("fetching %s with Maven into %s", properties, target)
     cmd = [
         "mvn",
         "-q",
@@ -162,20 +210,24 @@ def _fetch_with_maven(version: str, target: Path) -> None:
         "-f",
         str(POM),
         "dependency:copy-dependencies",
-        f"-Dkafka.version={version}",
-        "-DincludeScope=runtime",
+        *(f"-D{key}={value}" for key, value in properties.items()),
+        f"-DincludeScope={scope}",
         f"-DoutputDirectory={target}",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise KafkaLaunchError(f"mvn failed to fetch Kafka {version}:\n{result.stdout[-4000:]}")
+        raise KafkaLaunchError(f"mvn failed to fetch {properties}:\n{result.stdout[-4000:]}")
+
+
+def _curl(url: str, target: Path) -> None:
+    log.info("fetching %s", url)
+    subprocess.run(["curl", "-fsSL", "-o", str(target), url], check=True)
 
 
 def _fetch_tarball(version: str, target: Path) -> None:
     url = TARBALL_URL.format(v=version)
-    log.info("fetching Apache Kafka %s from %s", version, url)
     archive = target / "kafka.tgz"
-    subprocess.run(["curl", "-fsSL", "-o", str(archive), url], check=True)
+    _curl(url, archive)
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if "/libs/" in m.name and m.name.endswith(".jar")]
         for member in members:
@@ -261,11 +313,17 @@ class LocalKafka:
     host: str = "127.0.0.1"
     port: int = 0
     controller_port: int = 0
+    jmx_port: int | None = 0  # the metrics exporter's; 0 picks a free one, None runs none
     _process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where the JMX exporter serves the broker's metrics (None: run without it)."""
+        return None if self.jmx_port is None else f"http://{self.host}:{self.jmx_port}/metrics"
 
     @property
     def log_file(self) -> Path:
@@ -319,10 +377,24 @@ class LocalKafka:
             f"-Xms{heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
+            *self.agent_args(),
             *base[1:],
             "kafka.Kafka",
             str(config),
         ]
+
+    def agent_args(self) -> list[str]:
+        """The java options that load the metrics exporter (none where it is off)."""
+        if self.jmx_port is None:
+            return []
+        try:
+            agent = ensure_jmx_exporter(self.settings)
+        except (KafkaLaunchError, subprocess.CalledProcessError) as exc:
+            raise KafkaLaunchError(
+                f"{exc}\n(NDXP_KAFKA_JMX_PORT=off runs the broker without its metrics exporter)"
+            ) from exc
+        self.jmx_port = self.jmx_port or free_port(self.host)
+        return [f"-javaagent:{agent}={self.host}:{self.jmx_port}:{JMX_RULES}"]
 
     async def start(self) -> str:
         """Start the broker and wait until it serves metadata; returns its bootstrap address."""
@@ -345,10 +417,9 @@ class LocalKafka:
             self.stop()
             raise
         assert self._process is not None  # noqa: S101 - started above
-        self.broker_file.write_text(
-            json.dumps({"bootstrap": self.bootstrap, "pid": self._process.pid})
-        )
-        log.info("kafka broker ready on %s", self.bootstrap)
+        found = {"bootstrap": self.bootstrap, "pid": self._process.pid, "jmx_port": self.jmx_port}
+        self.broker_file.write_text(json.dumps(found))
+        log.info("kafka broker ready on %s; its metrics: %s", self.bootstrap, self.metrics_url)
         return self.bootstrap
 
     async def _wait_started(self) -> None:

@@ -84,6 +84,7 @@ async def _run(args: argparse.Namespace, settings: ServiceSettings, supervisor: 
             host=args.host,
             port=settings.kafka.local_port,
             controller_port=settings.kafka.local_controller_port,
+            jmx_port=None if settings.kafka.jmx_port == "off" else settings.kafka.jmx_port,
         )
         await supervisor.start(BrokerPart(broker))
         env["NDXP_KAFKA_BOOTSTRAP"] = broker.bootstrap

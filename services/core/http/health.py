@@ -81,6 +81,15 @@ async def metrics_reader(request: Request) -> None:
 DEFAULT_CHECKS: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
 
 
+async def readiness(core: CoreState, checks: dict[str, ReadinessCheck]) -> dict[str, str]:
+    """Run every check (and ``startup``'s where ``NDXP_READY_AFTER`` is set): check -> ``ok`` or
+    why not. Sets ``ndxp_ready``; /readyz asks it, and so does the service's watch."""
+    active = checks if core.settings.ready_after is None else {**checks, STARTUP: startup_done}
+    results = await asyncio.gather(*(_run(check, core) for check in active.values()))
+    READY.labels(core.service).set(1 if all(result == "ok" for result in results) else 0)
+    return dict(zip(active, results, strict=True))
+
+
 async def _run(check: ReadinessCheck, core: CoreState) -> str:
     try:
         await asyncio.wait_for(check(core), CHECK_TIMEOUT + 1)
@@ -99,11 +108,8 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
 
     @router.get("/readyz", responses={503: NOT_READY})
     async def readyz(core: Core) -> JSONResponse:
-        active = checks if core.settings.ready_after is None else {**checks, STARTUP: startup_done}
-        results = await asyncio.gather(*(_run(check, core) for check in active.values()))
-        report = dict(zip(active, results, strict=True))
-        ready = all(result == "ok" for result in results)
-        READY.labels(core.service).set(1 if ready else 0)
+        report = await readiness(core, checks)
+        ready = all(result == "ok" for result in report.values())
         if any(result != "ok" for name, result in report.items() if name != STARTUP):
             log.warning("not ready: %s", report)  # startup's wait is expected: not worth a line
         body = {"status": "ready" if ready else "not_ready", "checks": report}

@@ -19,11 +19,12 @@ from services.core.db.migrate import migrate
 from services.core.errors import NdxpError
 from services.core.http.docs import docs_router
 from services.core.http.errors import ErrorRenderer, problem_json, setup_exception_handlers
-from services.core.http.health import ReadinessCheck, health_router
+from services.core.http.health import DEFAULT_CHECKS, ReadinessCheck, health_router
 from services.core.http.json_body import check_routes
 from services.core.http.middleware import RequestContextMiddleware
 from services.core.http.openapi import document_errors
 from services.core.http.state import CoreState
+from services.core.http.watch import watching
 from services.core.logging import configure_logging
 from services.core.metrics import mark_started
 
@@ -77,7 +78,10 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         gc.set_threshold(*GC_THRESHOLDS)
-        async with core_resources(service, settings) as core:
+        async with (
+            core_resources(service, settings) as core,
+            watching(core, DEFAULT_CHECKS if checks is None else checks),
+        ):
             if resources is None:
                 mark_started(service)
                 yield {"core": core}

@@ -79,6 +79,11 @@ def parse_dataset_topic(topic: str) -> tuple[str, str, int]:
     return match["agency"], match["dataset"], int(match["major"])
 
 
+def is_hub_topic(topic: str) -> bool:
+    """Whether ndxp made ``topic``: a dataset's, or one of the hub's own under ``ndxp.``."""
+    return topic.startswith(f"{RESERVED_AGENCY}.") or _DATASET_TOPIC.fullmatch(topic) is not None
+
+
 def dlq_topic(connector: str) -> str:
     """The dead-letter topic of a connector: ``ndxp.dlq.<connector>``."""
     return DLQ_PREFIX + check_connector(connector)

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from services.core import local_kafka
+from services.core.config import KafkaSettings
 from services.core.local_kafka import (
     KafkaLaunchError,
+    LocalKafka,
     broker_properties,
     free_port,
     java_major_version,
@@ -116,3 +118,33 @@ def _exited_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+def test_the_exporter_agent_is_loaded_from_the_cache_with_the_rules(tmp_path: Path) -> None:
+    settings = KafkaSettings(bootstrap=None, cache_dir=tmp_path)
+    version = local_kafka.JMX_EXPORTER_VERSION
+    home = tmp_path / f"jmx-exporter-{version}"
+    (home / "libs").mkdir(parents=True)
+    (home / ".complete").write_text("cached\n")
+    broker = LocalKafka(settings, tmp_path / "broker", jmx_port=19404)
+
+    (option,) = broker.agent_args()
+
+    jar = home / "libs" / f"jmx_prometheus_javaagent-{version}.jar"
+    assert option == f"-javaagent:{jar}=127.0.0.1:19404:{local_kafka.JMX_RULES}"
+    assert local_kafka.JMX_RULES.exists()
+    assert LocalKafka(settings, tmp_path / "off", jmx_port=None).agent_args() == []
+
+
+def test_an_exporter_that_cannot_be_fetched_names_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_kafka.shutil, "which", lambda _: None)  # neither mvn nor curl
+    broker = LocalKafka(KafkaSettings(bootstrap=None, cache_dir=tmp_path), tmp_path / "broker")
+
+    with pytest.raises(KafkaLaunchError, match="NDXP_KAFKA_JMX_PORT=off") as raised:
+        broker.agent_args()
+    assert "needs Maven (mvn) or curl" in str(raised.value)
+    assert not (
+        tmp_path / f"jmx-exporter-{local_kafka.JMX_EXPORTER_VERSION}" / ".complete"
+    ).exists()

@@ -1,0 +1,195 @@
+"""Monitoring a hub from ``ndxp up`` (tokens required, SQLite, its own broker): the broker's JMX
+exporter on the port broker.json names, what each service sees of the cluster without anyone
+calling /readyz, a real Prometheus (``ndxp monitor``, Debian's package) scraping every target, and
+the broker stalled (SIGSTOP) and resumed as those series tell it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.core.local_kafka import free_port
+from tests.fixtures.hub import SERVICES, Hub, descendants, running_hub
+
+DEMO_TOPIC = "demo.air-quality.v1"
+WATCH_INTERVAL = 1  # seconds; production's is 15
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    env = {"NDXP_KAFKA_WATCH_INTERVAL": str(WATCH_INTERVAL)}
+    with running_hub(tmp_path_factory.mktemp("monitored"), env) as running:
+        yield running
+
+
+def parse(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> Samples:
+    answer = httpx.get(f"{url}/metrics", headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return parse(answer.text)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def broker_info(hub: Hub) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((hub.data_dir / "kafka" / "broker.json").read_text())
+    return found
+
+
+def publish(hub: Hub, count: int) -> None:
+    value = {"station_code": "HN-01", "province_code": 1, "pm25": 12.5, "aqi": 40}
+    batch = [
+        {"event_id": f"mon-{time.time_ns()}-{i}", "value": {**value, "measured_at": i}}
+        for i in range(count)
+    ]
+    answer = httpx.post(
+        f"{hub.gateway}/v1/datasets/demo.air-quality/events",
+        json=batch,
+        headers=hub.headers("publish"),
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_the_broker_exports_its_metrics_on_the_recorded_port(hub: Hub) -> None:
+    found = broker_info(hub)
+    assert found["jmx_port"] == int(hub.env["NDXP_KAFKA_JMX_PORT"])
+    metrics_url = f"http://127.0.0.1:{found['jmx_port']}"
+    assert f"{metrics_url}/metrics" in hub.log  # ndxp up says where
+    publish(hub, 20)
+
+    samples = scrape(metrics_url)
+
+    assert value(samples, "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    assert value(samples, "kafka_controller_kafkacontroller_activecontrollercount") == 1
+    bytes_in = value(samples, "kafka_server_brokertopicmetrics_bytesin_total", topic=DEMO_TOPIC)
+    assert bytes_in is not None
+    assert bytes_in > 20 * 20  # 20 Avro records of 20 bytes and more, with their headers
+
+
+def test_every_service_sees_the_cluster_without_being_asked(hub: Hub) -> None:
+    headers = hub.headers("metrics:read")
+    for name in SERVICES:
+        samples = scrape(hub.url(name), headers)
+        assert value(samples, "ndxp_kafka_up", service=name) == 1, name
+        assert value(samples, "ndxp_kafka_brokers", service=name) == 1, name
+        for series in ("under_replicated", "offline"):
+            metric = f"ndxp_kafka_{series}_partitions"
+            assert value(samples, metric, service=name, topic=DEMO_TOPIC) == 0, (name, metric)
+            # only ndxp's topics: the broker's own (__consumer_offsets, ...) are not named
+            topics = {dict(labels)["topic"] for got, labels in samples if got == metric}
+            assert topics
+            assert all(topic.startswith("ndxp.") or topic.count(".") == 2 for topic in topics)
+        assert value(samples, "ndxp_ready", service=name) == 1, name
+        assert not [got for got, _ in samples if got.endswith("_created")], name
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """An instant query through Prometheus's HTTP API: its result vector."""
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> None:
+    port = free_port()
+    prometheus = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "services.cli", "monitor", "--port", str(port)]
+    argv += ["--scrape-interval", "1s", "--gateway", hub.gateway]
+    log = tmp_path / "monitor.log"
+    with log.open("wb") as out:
+        monitor = subprocess.Popen(argv, env=hub.env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        jobs = {"prometheus", "kafka-broker", *(f"ndxp-{name}" for name in SERVICES)}
+        while True:
+            assert monitor.poll() is None, log.read_text()
+            try:
+                up = query(prometheus, "up")
+            except httpx.TransportError:
+                up = []
+            if {row["metric"]["job"] for row in up} == jobs and all(
+                row["value"][1] == "1" for row in up
+            ):
+                break
+            assert time.monotonic() < deadline, (up, log.read_text())
+            time.sleep(0.5)
+        assert len(up) == len(jobs)  # one instance each, named host:port
+        assert all(row["metric"]["instance"].startswith("127.0.0.1:") for row in up)
+        targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]
+        assert all(t["health"] == "up" for t in targets["activeTargets"]), targets
+        seen = query(prometheus, "ndxp_kafka_up")
+        assert {row["metric"]["service"] for row in seen} == set(SERVICES)
+        assert all(row["value"][1] == "1" for row in seen)
+        healthy = query(prometheus, "kafka_server_replicamanager_underreplicatedpartitions")
+        assert [row["value"][1] for row in healthy] == ["0"]
+        family = descendants(monitor.pid)
+        assert any("prometheus" in command for command in family.values()), family
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        code = monitor.wait(30)
+    assert code == 0, log.read_text()
+    assert not [pid for pid in family if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.faults  # stops the hub's broker: `make test-faults`
+def test_a_stalled_broker_shows_as_down_and_back(hub: Hub) -> None:
+    headers = hub.headers("metrics:read")  # before the stall: issuing one is audited to Kafka
+    broker = found_pid = broker_info(hub)["pid"]
+    assert "kafka.Kafka" in hub.children()[found_pid]
+
+    def seen(up: float, within: float) -> float:
+        """Seconds until every service reports ``ndxp_kafka_up`` and ``ndxp_ready`` == up."""
+        started = time.monotonic()
+        while True:
+            scraped = {name: scrape(hub.url(name), headers) for name in SERVICES}
+            if all(
+                value(samples, "ndxp_kafka_up", service=name) == up
+                and value(samples, "ndxp_ready", service=name) == up
+                and value(samples, "ndxp_kafka_brokers", service=name) == up  # one broker
+                for name, samples in scraped.items()
+            ):
+                return time.monotonic() - started
+            assert time.monotonic() - started < within, scraped
+            time.sleep(0.2)
+
+    os.kill(broker, signal.SIGSTOP)
+    try:
+        # a look times out after 5 s; readiness's own Kafka check after 5 s more
+        went = seen(0, within=30)
+        # no series of a topic whose state is unknown
+        samples = scrape(hub.gateway, headers)
+        assert value(samples, "ndxp_kafka_offline_partitions", service="gateway",
+                     topic=DEMO_TOPIC) is None  # fmt: skip
+    finally:
+        os.kill(broker, signal.SIGCONT)
+    back = seen(1, within=30)
+    print(f"down seen after {went:.1f} s, back after {back:.1f} s")  # noqa: T201 - the figures
+    samples = scrape(hub.gateway, headers)
+    assert value(samples, "ndxp_kafka_offline_partitions", service="gateway", topic=DEMO_TOPIC) == 0
+    assert Path(f"/proc/{broker}").exists()  # the same broker: stalled, never restarted
