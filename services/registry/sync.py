@@ -14,6 +14,7 @@ import httpx
 
 from services.core.cli.credentials import Credentials
 from services.core.cli.http import ServiceClient
+from services.core.http.confluent_extras import EXTRAS_QUERY
 from services.registry.contracts import Contract
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -34,7 +35,13 @@ class Outcome:
 
 
 def _post(client: httpx.Client, url: str, contract: Contract) -> httpx.Response:
-    return client.post(url, json={"schema": contract.text}, headers={"Content-Type": MEDIA_TYPE})
+    # ndxp's extras (a registration's version) when the registry is ndxp's; others ignore it
+    return client.post(
+        url,
+        json={"schema": contract.text},
+        headers={"Content-Type": MEDIA_TYPE},
+        params=EXTRAS_QUERY,
+    )
 
 
 def _registered(client: httpx.Client, contract: Contract) -> httpx.Response:
