@@ -159,3 +159,23 @@ def test_compatibility_checks_accept_them(plain_client: httpx.Client, subject: s
     error(
         c.post(f"/compatibility/subjects/{subject}/versions", json=body | {"ruleSet": []}), 400, 400
     )
+
+
+def test_the_contract_view_counts_confluent_pii_tags(
+    plain_client: httpx.Client, subject: str
+) -> None:
+    c = plain_client
+    tagged = record(
+        unique(),
+        field("id"),
+        field("national_id"),
+        field("full_name", **{"confluent:tags": ["PII"]}),
+        namespace="vn.gov.mps",
+    )
+    registered(c, subject, {"schema": json.dumps(tagged), "metadata": METADATA})
+    contract = c.get(f"/ndxp/contracts/{subject}").json()
+    assert contract["pii"] == {"national_id": "sensitive", "full_name": "sensitive"}
+    assert [f["pii"] for f in contract["fields"]] == [None, "sensitive", "sensitive"]
+    # the stored schema is as sent: the metadata's tags are not written into it
+    stored = json.loads(c.get(f"/subjects/{subject}/versions/1").json()["schema"])
+    assert stored == tagged
