@@ -29,6 +29,7 @@ from services.registry.errors import InvalidRuleSet, MalformedDataContract
 MAX_BYTES: Final = 64 * 1024  # each of metadata and ruleSet, as compact JSON
 MAX_ENTRIES: Final = 1024  # tag paths, properties, sensitive keys, rules: each
 MAX_TEXT: Final = 4096  # a key, tag, name, parameter or property value (an expr: MAX_BYTES)
+MAX_WILDCARDS: Final = 32  # in a tag path: matching costs this times a field name's length
 RULE_NAME_MAX: Final = 256  # Confluent's Rule.NAME_MAX_LENGTH
 RULE_LISTS: Final = ("migrationRules", "domainRules", "encodingRules")
 RULE_KINDS: Final = ("TRANSFORM", "CONDITION")
@@ -48,7 +49,7 @@ def check_metadata(value: Any) -> dict[str, Any] | None:
     _count(tags, "metadata.tags")
     if tags:
         found["tags"] = {
-            _text(path, "a metadata.tags path"): _strings(tags[path], f"metadata.tags[{path!r}]")
+            _tag_path(path): _strings(tags[path], f"metadata.tags[{path!r}]")
             for path in sorted(tags)
         }
     properties = _object(_part(body, "properties", {}), "metadata.properties")
@@ -87,6 +88,15 @@ def check_rule_set(value: Any) -> dict[str, Any] | None:
     if enable_at is not None:
         found["enableAt"] = _choice(enable_at, ENVIRONMENTS, "ruleSet.enableAt")
     return _bounded(found, "ruleSet")
+
+
+def _tag_path(path: str) -> str:
+    _text(path, "a metadata.tags path")
+    if path.count("*") + path.count("?") > MAX_WILDCARDS:
+        raise MalformedDataContract(
+            f"metadata.tags path {path[:64]!r}... has more than {MAX_WILDCARDS} wildcards"
+        )
+    return path
 
 
 def _rule(value: Any, where: str, modes: tuple[str, ...], names: set[str]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ keyed by full name.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -92,30 +91,62 @@ def with_metadata_tags(
     )
 
 
-def _glob(path: str) -> re.Pattern[str]:
-    """Confluent's wildcard path as a regular expression: names are separated by dots."""
-    out, i = [], 0
+_ANY, _ANY_IN_NAME, _ONE_IN_NAME = "**", "*", "?"
+
+
+def _glob(path: str) -> tuple[str, ...]:
+    """Confluent's wildcard path as tokens: ``**`` (anything), ``*`` (anything but a dot),
+    ``?`` (one character but a dot), else one literal character each."""
+    path = path.replace("**.*", _ANY)  # as Confluent's WildcardMatcher reads it
+    tokens: list[str] = []
+    i = 0
     while i < len(path):
-        if path.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        char = path[i]
-        out.append("[^.]*" if char == "*" else "[^.]" if char == "?" else re.escape(char))
-        i += 1
-    return re.compile("".join(out))
+        token = _ANY if path.startswith(_ANY, i) else path[i]
+        tokens.append(token)
+        i += len(token)
+    return tuple(tokens)
+
+
+def _matches(tokens: tuple[str, ...], name: str) -> bool:
+    """Whether ``name`` matches the whole of ``tokens``: a set of positions walked through the
+    name once, so a hostile pattern costs len(tokens) x len(name) steps, never backtracking."""
+
+    def closure(positions: set[int]) -> set[int]:
+        found, todo = set(positions), list(positions)
+        while todo:  # a star may match nothing
+            at = todo.pop()
+            if at < len(tokens) and tokens[at] in (_ANY, _ANY_IN_NAME) and at + 1 not in found:
+                found.add(at + 1)
+                todo.append(at + 1)
+        return found
+
+    states = closure({0})
+    for char in name:
+        following: set[int] = set()
+        for at in states:
+            if at == len(tokens):
+                continue
+            token = tokens[at]
+            if token == _ANY or (token == _ANY_IN_NAME and char != "."):
+                following.add(at)  # a star goes on matching
+            elif (token == _ONE_IN_NAME and char != ".") or token == char:
+                following.add(at + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return len(tokens) in states
 
 
 @dataclass
 class _Tagger:
-    patterns: list[tuple[re.Pattern[str], list[str]]]
+    patterns: list[tuple[tuple[str, ...], list[str]]]
 
     def tags_of(self, record: str, field: str) -> set[str]:
         names = {f"{record}.{field}", f"{_short(record)}.{field}"}
         return {
             tag
             for pattern, tags in self.patterns
-            if any(pattern.fullmatch(name) for name in names)
+            if any(_matches(pattern, name) for name in names)
             for tag in tags
         }
 

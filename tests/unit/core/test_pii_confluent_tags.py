@@ -4,6 +4,7 @@ paths, read by the one function that reads ndxp's ``pii`` attribute."""
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import pytest
@@ -20,6 +21,9 @@ ADDRESS = {
         {"name": "street", "type": "string"},
     ],
 }
+
+
+ADDRESS_PATHS = ("home.ward_code", "home.street", "work.ward_code", "work.street")
 
 
 def person() -> dict[str, Any]:
@@ -72,6 +76,7 @@ def test_inline_tags_make_fields_personal_data() -> None:
         ("vn.gov.mps.shared.Address.street", {"home.street", "work.street"}),
         ("Person.full_name.x", set()),
         ("[a-z]+.full_name", set()),  # regular expression syntax is literal
+        ("**.*", {"change_id", "full_name", "home", "work", *ADDRESS_PATHS}),
     ],
 )
 def test_metadata_tags_paths_match_as_confluent_globs(path: str, tagged: set[str]) -> None:
@@ -118,3 +123,13 @@ def test_a_default_grant_leaves_confluent_tagged_fields_out() -> None:
     assert [f["name"] for f in reader["fields"]] == ["change_id", "home", "work"]
     named_reader = derive_reader_schema(writer, ["change_id", "full_name"], named=named)
     assert [f["name"] for f in named_reader["fields"]] == ["change_id", "full_name"]
+
+
+def test_a_hostile_pattern_costs_no_backtracking() -> None:
+    # as many wildcards as the registry lets a path have (MAX_WILDCARDS), on long names
+    long = {"type": "record", "name": "R" * 3000, "fields": [{"name": "f" * 3000, "type": "int"}]}
+    hostile = {"tags": {"**f" * 16 + "x": ["PII"], "*?" * 16 + "x": ["PII"]}}
+    started = time.perf_counter()
+    writer, named = with_metadata_tags(long, {}, hostile)
+    assert pii_fields(writer, named) == {}
+    assert time.perf_counter() - started < 2

@@ -24,6 +24,7 @@ def test_metadata_is_sorted_and_empty_parts_left_out() -> None:
         "sensitive": ["email", "owner"],
     }
     assert check_metadata({"tags": {}, "properties": None}) == {}
+    assert check_metadata({"tags": {"*?" * 16: ["PII"]}}) == {"tags": {"*?" * 16: ["PII"]}}
     assert check_metadata(None) is None
 
 
@@ -88,6 +89,7 @@ def test_rules_confluent_refuses_are_42210(rule_set: dict[str, Any], message: st
         {"sensitive": "k"},
         {"tags": {f"p{i}": ["T"] for i in range(MAX_ENTRIES + 1)}},
         {"properties": {"k": "v" * 5000}},
+        {"tags": {"**a" * 17: ["PII"]}},  # more than MAX_WILDCARDS
         {"properties": {f"k{i}": "v" * 4000 for i in range(20)}},  # past MAX_BYTES in all
     ],
 )
