@@ -50,6 +50,7 @@ from services.core.auth.principal import (
 )
 from services.core.avro.contract_cache import UnusableContract, referenced_schemas
 from services.core.avro.names import named_types
+from services.core.avro.pii import with_metadata_tags
 from services.core.avro.projection import derive_reader_schema, granted_fields_default
 from services.core.avro.references import ReferenceProblem
 from services.core.avro.registry_client import RegistryNotFound
@@ -186,7 +187,8 @@ async def writer_schema(
             named.update(named_types(raw))
     except ReferenceProblem as exc:
         raise UnusableContract(f"the contract of {dataset.id}: {exc}") from exc
-    return json.loads(latest["schema"]), named
+    # PII tags Confluent's tooling put in the schema's metadata count as the fields' own
+    return with_metadata_tags(json.loads(latest["schema"]), named, latest.get("metadata"))
 
 
 # --- deciding ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.core.auth.authenticator import authentication
 from services.core.config import RegistrySettings
+from services.core.http.confluent_extras import ConfluentExtras
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.registry.auth import RegistryAuth
@@ -41,5 +42,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         routers=routers,
         render=confluent_json,
         resources=resources,
-        middleware=[CachedSchemaById, RegistryAuth],  # the token check wraps the fast path
+        # the token check wraps the fast path; the extras flag wraps every answer, errors too
+        middleware=[CachedSchemaById, RegistryAuth, ConfluentExtras],
     )

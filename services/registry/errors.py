@@ -89,6 +89,17 @@ class SchemaTooLarge(Unprocessable):
     code, error_code = "schema_too_large", 42209
 
 
+class InvalidRuleSet(Unprocessable):
+    code, error_code = "invalid_rule_set", 42210
+
+
+class MalformedDataContract(BadRequest):
+    """A ``metadata`` or ``ruleSet`` of the wrong shape: Confluent answers 400 to a body its
+    entities cannot map."""
+
+    code, error_code = "malformed_data_contract", 400
+
+
 class StoreError(Unavailable):
     code, error_code = "store_error", 50001
 
@@ -101,7 +112,7 @@ class StoreTimeout(Unavailable):
 # document (``responses=raises(*REGISTER)``): a JSON body that is no schema request, a subject or
 # version not there, a write the mode or the store refuses.
 JSON_BODY: Final = (UnsupportedMediaType, BadRequest, SchemaTooLarge)
-SCHEMA_BODY: Final = (*JSON_BODY, InvalidSchema)
+SCHEMA_BODY: Final = (*JSON_BODY, InvalidSchema, MalformedDataContract, InvalidRuleSet)
 VERSION: Final = (SubjectNotFound, VersionNotFound, InvalidVersion)
 WRITE: Final = (OperationNotPermitted, StoreError)
 LOOKUP: Final = (*SCHEMA_BODY, SubjectNotFound, SchemaNotFound)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,7 @@ from services.registry.compatibility import (
     check_compatibility,
     confluent_messages,
 )
+from services.registry.data_contract import check_metadata, check_rule_set
 from services.registry.errors import (
     IncompatibleSchema,
     InvalidCompatibilityLevel,
@@ -78,6 +79,8 @@ class SchemaRequest:
     references: tuple[Reference, ...] = ()
     id: int | None = None
     version: int | None = None
+    metadata: dict[str, Any] | None = None  # Confluent's data contract parts, canonical
+    rule_set: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, body: Any) -> SchemaRequest:
@@ -94,7 +97,13 @@ class SchemaRequest:
             if value is not None and not is_java_int(value):
                 raise InvalidSchema(f"{name} must be an integer (32 bits)")
         return cls(
-            text, schema_type.upper(), parse_references(body.get("references")), schema_id, version
+            text,
+            schema_type.upper(),
+            parse_references(body.get("references")),
+            schema_id,
+            version,
+            check_metadata(body.get("metadata")),
+            check_rule_set(body.get("ruleSet")),
         )
 
 
@@ -128,6 +137,10 @@ def schema_body(stored: StoredSchema, **extra: Any) -> dict[str, Any]:
         body["schemaType"] = stored.schema_type
     if stored.references:
         body["references"] = [r.as_json() for r in stored.references]
+    if stored.metadata is not None:
+        body["metadata"] = stored.metadata
+    if stored.rule_set is not None:
+        body["ruleSet"] = stored.rule_set
     body["schema"] = stored.text
     return body
 
@@ -239,7 +252,7 @@ class Registry:
         self, session: AsyncSession, request: SchemaRequest, *, normalize: bool, as_new: bool
     ) -> ParsedSchema:
         references = await self._pinned(session, request.references)
-        return parse_schema(
+        parsed = parse_schema(
             request.schema,
             schema_type=request.schema_type,
             references=references,
@@ -247,6 +260,21 @@ class Registry:
             normalize=normalize,
             max_bytes=self.settings.max_schema_bytes,
             max_depth=self.settings.max_json_depth,
+        )
+        return replace(parsed, metadata=request.metadata, rule_set=request.rule_set)
+
+    async def _inherited(
+        self, session: AsyncSession, parsed: ParsedSchema, live: Sequence[VersionRow]
+    ) -> ParsedSchema:
+        """``parsed`` with the metadata and ruleSet it lacks taken from the subject's latest
+        version, as Confluent does on registration (and on a second look-up attempt)."""
+        if not live or (parsed.metadata is not None and parsed.rule_set is not None):
+            return parsed
+        latest = await self.schema(live[-1].schema_id, session)
+        return replace(
+            parsed,
+            metadata=latest.metadata if parsed.metadata is None else parsed.metadata,
+            rule_set=latest.rule_set if parsed.rule_set is None else parsed.rule_set,
         )
 
     # --- registering and looking up ---------------------------------------------------------
@@ -266,6 +294,8 @@ class Registry:
             parsed = await self._parse(session, request, normalize=normalize, as_new=True)
             rows = await store.versions(session, subject)
             live = [r for r in rows if not r.deleted]
+            if not importing:
+                parsed = await self._inherited(session, parsed, live)
             for row in reversed(live):
                 if (await self.schema(row.schema_id, session)).fingerprint == parsed.fingerprint:
                     return Registered(row.schema_id, row.version)
@@ -358,15 +388,29 @@ class Registry:
             if not rows or (not deleted and all(r.deleted for r in rows)):
                 raise SubjectNotFound(f"Subject '{subject}' not found.")
             parsed = await self._parse(session, request, normalize=normalize, as_new=False)
-            for row in reversed(rows):
-                if row.deleted and not deleted:
-                    continue
-                stored = await self.schema(row.schema_id, session)
-                if stored.fingerprint == parsed.fingerprint:
-                    return schema_body(stored, subject=subject, version=row.version, id=stored.id)
-            raise SchemaNotFound("Schema not found")
+            visible = [r for r in rows if deleted or not r.deleted]
+            found = await self._find(session, parsed, visible)
+            if found is None:  # Confluent's second attempt: metadata and ruleSet as registering
+                live = [r for r in rows if not r.deleted]
+                inherited = await self._inherited(session, parsed, live)
+                if inherited != parsed:
+                    found = await self._find(session, inherited, visible)
+            if found is None:
+                raise SchemaNotFound("Schema not found")
+            row, stored = found
+            return schema_body(stored, subject=subject, version=row.version, id=stored.id)
 
         return await self.store.read(op)
+
+    async def _find(
+        self, session: AsyncSession, parsed: ParsedSchema, rows: Sequence[VersionRow]
+    ) -> tuple[VersionRow, StoredSchema] | None:
+        """The newest of ``rows`` whose schema is ``parsed``."""
+        for row in reversed(rows):
+            stored = await self.schema(row.schema_id, session)
+            if stored.fingerprint == parsed.fingerprint:
+                return row, stored
+        return None
 
     # --- subjects and versions ----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from services.core.avro.names import named_types
 from services.core.avro.references import Reference
 from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.subjects import InvalidSubject, check_subject
+from services.registry.data_contract import canonical
 from services.registry.errors import InvalidSchema, SchemaTooLarge
 
 SUPPORTED_TYPES = ("AVRO",)
@@ -43,22 +44,37 @@ class ParsedSchema:
     text: str
     references: tuple[Reference, ...] = ()
     named: Mapping[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] | None = None  # canonical (services.registry.data_contract)
+    rule_set: dict[str, Any] | None = None
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.schema_type, self.raw, self.references)
+        return fingerprint(
+            self.schema_type, self.raw, self.references, self.metadata, self.rule_set
+        )
 
 
-def fingerprint(schema_type: str, raw: Any, references: Sequence[Reference]) -> str:
-    """What "the same schema" means: its type, its JSON with keys in one order, its references.
+def fingerprint(
+    schema_type: str,
+    raw: Any,
+    references: Sequence[Reference],
+    metadata: dict[str, Any] | None = None,
+    rule_set: dict[str, Any] | None = None,
+) -> str:
+    """What "the same schema" means: its type, its JSON with keys in one order, its references,
+    and its metadata and ruleSet when it has any (as in Confluent's MD5 of a schema; a schema
+    without them keeps the fingerprint it had before they were stored).
 
     Key order never tells two schemas apart: Confluent renders an Avro schema in Avro's own key
     order before it compares, and its Java clients look schemas up in that order, whatever order
     a schema was registered in. Migration 0008 rewrote the stored fingerprints this way.
     """
     refs = json.dumps([r.as_json() for r in references], sort_keys=True)
-    body = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{schema_type}\n{body}\n{refs}".encode()).hexdigest()
+    payload = f"{schema_type}\n{canonical(raw)}\n{refs}"
+    for name, part in (("metadata", metadata), ("ruleSet", rule_set)):
+        if part is not None:
+            payload += f"\n{name}:{canonical(part)}"
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def compact(raw: Any) -> str:

@@ -35,6 +35,8 @@ class StoredSchema:
     text: str
     fingerprint: str
     references: tuple[Reference, ...]
+    metadata: dict[str, Any] | None = None
+    rule_set: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ async def schema_by_fingerprint(session: AsyncSession, fingerprint: str) -> Stor
 
 def _stored(row: RegistrySchema) -> StoredSchema:
     refs = tuple(Reference(r["name"], r["subject"], r["version"]) for r in row.references)
-    return StoredSchema(row.id, row.schema_type, row.schema, row.fingerprint, refs)
+    contract = (row.schema_metadata, row.rule_set)
+    return StoredSchema(row.id, row.schema_type, row.schema, row.fingerprint, refs, *contract)
 
 
 async def insert_schema(session: AsyncSession, parsed: ParsedSchema, schema_id: int | None) -> int:
@@ -158,6 +161,8 @@ async def insert_schema(session: AsyncSession, parsed: ParsedSchema, schema_id: 
             schema=parsed.text,
             fingerprint=parsed.fingerprint,
             references=[r.as_json() for r in parsed.references],
+            schema_metadata=parsed.metadata,
+            rule_set=parsed.rule_set,
         )
     )
     await session.flush()  # the schema row first: its reference rows point at it

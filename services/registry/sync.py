@@ -14,6 +14,7 @@ import httpx
 
 from services.core.cli.credentials import Credentials
 from services.core.cli.http import ServiceClient
+from services.core.http.confluent_extras import EXTRAS_QUERY
 from services.registry.contracts import Contract
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -33,8 +34,15 @@ class Outcome:
         return self.status in {"incompatible", "error"}
 
 
-def _post(client: httpx.Client, url: str, contract: Contract) -> httpx.Response:
-    return client.post(url, json={"schema": contract.text}, headers={"Content-Type": MEDIA_TYPE})
+def _post(client: httpx.Client, url: str, contract: Contract, **params: str) -> httpx.Response:
+    # ndxp's extras (a registration's version) when the registry is ndxp's; others ignore it.
+    # Every query parameter goes in ``params``: httpx drops a query written in the URL then.
+    return client.post(
+        url,
+        json={"schema": contract.text},
+        headers={"Content-Type": MEDIA_TYPE},
+        params={**EXTRAS_QUERY, **params},
+    )
 
 
 def _registered(client: httpx.Client, contract: Contract) -> httpx.Response:
@@ -49,7 +57,7 @@ def check(client: httpx.Client, contract: Contract) -> Outcome:
     if found.json().get("error_code") == 40401:  # noqa: PLR2004 - subject not found
         return Outcome(contract, "new")
     answer = _post(
-        client, f"/compatibility/subjects/{contract.subject}/versions?verbose=true", contract
+        client, f"/compatibility/subjects/{contract.subject}/versions", contract, verbose="true"
     )
     if answer.status_code != httpx.codes.OK:
         return Outcome(contract, "error", answer.text)

@@ -11,6 +11,16 @@ maps and unions are transparent: a record inside ``array<Record>`` or ``["null",
 fields under the array or union field's own name. The same named type used by two fields appears
 under both paths; a recursive type is expanded once per branch, never again inside itself.
 
+**Confluent's spelling.** Contracts written with Confluent's data-contract tooling mark personal
+data with the tag ``PII``: inline, as ``"confluent:tags": ["PII"]`` on the field, or in the
+schema's ``metadata.tags`` (``{"vn.gov.mps.Citizen.full_name": ["PII"]}``; a path is a record's
+full name and a field's name, with Confluent's wildcards ``*`` within a name, ``**`` across names,
+``?`` one character; ndxp also matches it against the record's short name). :func:`pii_class`
+reads both spellings: a field tagged ``PII`` (any case) is personal data, of the class its ``pii``
+attribute gives, else ``"sensitive"`` (Confluent's tag has no class: fail closed).
+:func:`with_metadata_tags` writes a schema's ``metadata.tags`` onto its fields as inline tags, so
+everything downstream reads one spelling.
+
 Both functions take the parsed JSON of a schema (or fastavro's ``parse_schema`` output) and, in
 ``named``, definitions of types the schema references but does not define (schema references),
 keyed by full name.
@@ -24,6 +34,8 @@ from types import MappingProxyType
 from typing import Any, Final, TypedDict
 
 PII_CLASSES: Final = ("basic", "sensitive")
+CONFLUENT_TAGS: Final = "confluent:tags"  # a field's inline tags in Confluent's data contracts
+PII_TAG: Final = "PII"
 
 _NO_NAMED: Mapping[str, Any] = MappingProxyType({})
 _PRIMITIVES: Final = frozenset(
@@ -51,9 +63,119 @@ def pii_class(field: Mapping[str, Any]) -> str | None:
     reports such values as ``pii-class`` findings.
     """
     value = field.get("pii")
-    if value is None:
-        return None
-    return value if value in PII_CLASSES else "sensitive"
+    if value is not None:
+        return value if value in PII_CLASSES else "sensitive"
+    tags = field.get(CONFLUENT_TAGS)
+    if isinstance(tags, list) and any(isinstance(t, str) and t.upper() == PII_TAG for t in tags):
+        return "sensitive"
+    return None
+
+
+def with_metadata_tags(
+    schema: Any, named: Mapping[str, Any], metadata: Any
+) -> tuple[Any, dict[str, Any]]:
+    """``schema`` and ``named`` with the field tags of Confluent's ``metadata.tags`` added to
+    each matching field's inline ``confluent:tags`` (copies; the arguments are not changed)."""
+    tags = metadata.get("tags") if isinstance(metadata, Mapping) else None
+    if not isinstance(tags, Mapping) or not tags:
+        return schema, dict(named)
+    patterns = [
+        (_glob(path), [t for t in found if isinstance(t, str)])
+        for path, found in tags.items()
+        if isinstance(path, str) and isinstance(found, list)
+    ]
+    tagger = _Tagger(patterns)
+    return (
+        tagger.copy(schema, ""),
+        {full: tagger.copy(d, _namespace_of(full)) for full, d in named.items()},
+    )
+
+
+_ANY, _ANY_IN_NAME, _ONE_IN_NAME = "**", "*", "?"
+
+
+def _glob(path: str) -> tuple[str, ...]:
+    """Confluent's wildcard path as tokens: ``**`` (anything), ``*`` (anything but a dot),
+    ``?`` (one character but a dot), else one literal character each."""
+    path = path.replace("**.*", _ANY)  # as Confluent's WildcardMatcher reads it
+    tokens: list[str] = []
+    i = 0
+    while i < len(path):
+        token = _ANY if path.startswith(_ANY, i) else path[i]
+        tokens.append(token)
+        i += len(token)
+    return tuple(tokens)
+
+
+def _matches(tokens: tuple[str, ...], name: str) -> bool:
+    """Whether ``name`` matches the whole of ``tokens``: a set of positions walked through the
+    name once, so a hostile pattern costs len(tokens) x len(name) steps, never backtracking."""
+
+    def closure(positions: set[int]) -> set[int]:
+        found, todo = set(positions), list(positions)
+        while todo:  # a star may match nothing
+            at = todo.pop()
+            if at < len(tokens) and tokens[at] in (_ANY, _ANY_IN_NAME) and at + 1 not in found:
+                found.add(at + 1)
+                todo.append(at + 1)
+        return found
+
+    states = closure({0})
+    for char in name:
+        following: set[int] = set()
+        for at in states:
+            if at == len(tokens):
+                continue
+            token = tokens[at]
+            if token == _ANY or (token == _ANY_IN_NAME and char != "."):
+                following.add(at)  # a star goes on matching
+            elif (token == _ONE_IN_NAME and char != ".") or token == char:
+                following.add(at + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return len(tokens) in states
+
+
+@dataclass
+class _Tagger:
+    patterns: list[tuple[tuple[str, ...], list[str]]]
+
+    def tags_of(self, record: str, field: str) -> set[str]:
+        names = {f"{record}.{field}", f"{_short(record)}.{field}"}
+        return {
+            tag
+            for pattern, tags in self.patterns
+            if any(_matches(pattern, name) for name in names)
+            for tag in tags
+        }
+
+    def copy(self, schema: Any, namespace: str) -> Any:
+        if isinstance(schema, list):
+            return [self.copy(branch, namespace) for branch in schema]
+        if not isinstance(schema, Mapping):
+            return schema
+        node = dict(schema)
+        kind = node.get("type")
+        if kind in _NAMED_KINDS and (full := _definition_name(node, namespace)) is not None:
+            namespace = _namespace_of(full)
+            if kind in ("record", "error") and isinstance(node.get("fields"), list):
+                node["fields"] = [self.field(f, full, namespace) for f in node["fields"]]
+        for key in ("type", "items", "values"):
+            if key in node and not (key == "type" and isinstance(node[key], str)):
+                node[key] = self.copy(node[key], namespace)
+        return node
+
+    def field(self, field: Any, record: str, namespace: str) -> Any:
+        if not isinstance(field, Mapping) or not isinstance(field.get("name"), str):
+            return field
+        copied = dict(field)
+        copied["type"] = self.copy(field.get("type"), namespace)
+        if found := self.tags_of(record, field["name"]):
+            inline = field.get(CONFLUENT_TAGS)
+            inline = [t for t in inline if isinstance(t, str)] if isinstance(inline, list) else []
+            copied[CONFLUENT_TAGS] = sorted({*inline, *found})
+        return copied
 
 
 def pii_fields(schema: Any, named: Mapping[str, Any] = _NO_NAMED) -> dict[str, str]:

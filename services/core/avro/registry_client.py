@@ -21,6 +21,7 @@ from services.core.errors import (
     Unavailable,
     Unprocessable,
 )
+from services.core.http.confluent_extras import EXTRAS_QUERY
 from services.core.logging import request_id
 
 MEDIA_TYPE: Final = "application/vnd.schemaregistry.v1+json"
@@ -166,9 +167,11 @@ class RegistryClient:
         if rid := request_id.get():
             headers["X-Request-ID"] = rid
         content = json.dumps(body) if body is not None else None
+        # ndxp's extras: a registration's version and lint warnings, the errors of a refusal
+        query = {**EXTRAS_QUERY, **(params or {})}
         try:
             response = await self._http.request(
-                method, path, headers=headers, content=content, params=params
+                method, path, headers=headers, content=content, params=query
             )
         except httpx.HTTPError as exc:
             raise Unavailable(

@@ -100,9 +100,13 @@ class RegistrySchema(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     schema_type: Mapped[str] = mapped_column(String(16), default="AVRO")
     schema: Mapped[str] = mapped_column(Text)
-    # sha256 over type, schema text and references: what "the same schema" means.
+    # sha256 over type, schema text, references, metadata and ruleSet: "the same schema".
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     references: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Confluent's data contract parts, canonical, None when the client sent none; part of the
+    # fingerprint when present (``metadata`` is a reserved attribute name in SQLAlchemy).
+    schema_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    rule_set: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.core.db.engine import database_busy
 from services.core.errors import NdxpError
+from services.core.http.confluent_extras import extras_wanted
 from services.core.logging import request_id
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,9 @@ def confluent_code(status: int, error_code: int | None) -> int:
 
 def confluent_json(info: ErrorInfo) -> Response:
     """Confluent Schema Registry's error body (``{"error_code": 40401, "message": ...}``), which
-    its clients branch on; errors without a finer code use the HTTP status (50001 for 5xx)."""
+    its clients branch on; errors without a finer code use the HTTP status (50001 for 5xx). The
+    ``errors`` list is ndxp's and goes only to a request that asked for the extras
+    (:mod:`services.core.http.confluent_extras`): older Confluent clients refuse unknown fields."""
     message = info.detail
     if info.status >= 500:  # noqa: PLR2004 - a fault to report: say which request it was
         message = f"{message} (request id {request_id.get() or '-'})"
@@ -114,7 +117,7 @@ def confluent_json(info: ErrorInfo) -> Response:
         "error_code": confluent_code(info.status, info.error_code),
         "message": message,
     }
-    if info.errors:
+    if info.errors and extras_wanted.get():
         body["errors"] = info.errors
     return JSONResponse(
         body, status_code=info.status, headers=info.headers, media_type=SCHEMA_REGISTRY_MEDIA_TYPE

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from services.core.avro.pii import field_catalogue, pii_fields
+from services.core.avro.pii import field_catalogue, pii_fields, with_metadata_tags
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.registry import errors
@@ -29,6 +29,8 @@ async def get_contract(subject: Subject, registry: RegistryDep) -> Response:
     config = await registry.config(subject, default_to_global=True)
     namespace = subject_namespace(subject)
     raw = parsed.raw
+    # fields Confluent's tooling tagged PII in the schema's metadata count as tagged inline
+    tagged, named = with_metadata_tags(raw, parsed.named, latest.get("metadata"))
     body: dict[str, Any] = {
         "subject": subject,
         "version": latest["version"],
@@ -37,8 +39,8 @@ async def get_contract(subject: Subject, registry: RegistryDep) -> Response:
         "namespace": raw.get("namespace") if isinstance(raw, dict) else None,
         "doc": raw.get("doc") if isinstance(raw, dict) else None,
         "compatibility": config["compatibilityLevel"],
-        "fields": field_catalogue(raw, parsed.named),
-        "pii": pii_fields(raw, parsed.named),
+        "fields": field_catalogue(tagged, named),
+        "pii": pii_fields(tagged, named),
         "lint": {
             "level": config["lint"],
             "findings": [

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.core.http.confluent_extras import extras_wanted
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.subjects import resolve_prefix
@@ -63,9 +64,13 @@ async def register_schema(
 ) -> Response:
     body = SchemaRequest.from_json(await read_json(request, registry))
     registered = await registry.register(subject, body, normalize=normalize)
-    answer: dict[str, object] = {"id": registered.id, "version": registered.version}
-    if registered.warnings:
-        answer["warnings"] = [asdict(finding) for finding in registered.warnings]
+    # Confluent's answer is the id (pre-7.4 clients know no other field); ndxp's own clients ask
+    # for the version and the lint warnings (services.core.http.confluent_extras).
+    answer: dict[str, object] = {"id": registered.id}
+    if extras_wanted.get():
+        answer["version"] = registered.version
+        if registered.warnings:
+            answer["warnings"] = [asdict(finding) for finding in registered.warnings]
     return reply(answer)
 
 

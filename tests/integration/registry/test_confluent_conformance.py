@@ -573,7 +573,6 @@ CASES: list[Case] = [
         200,
         lambda w, body: _assert(set(body) == {"id"} and isinstance(body["id"], int)),
         body=lambda w: body_of(w.v1),
-        covered_by="item 5",
     ),
     row(
         "register-same-schema-again",
@@ -644,9 +643,14 @@ CASES: list[Case] = [
         "version-metadata-and-rule-set",
         "GET /subjects/{s}/versions/1",
         200,
-        lambda w, body: _assert(body["metadata"] == METADATA and body["ruleSet"] == RULE_SET),
+        # Confluent renders a rule's primitive ``disabled`` even when false (Jackson's NON_EMPTY
+        # leaves primitives in since 2.7)
+        lambda w, body: _assert(
+            body["metadata"] == METADATA
+            and body["ruleSet"]
+            == {"domainRules": [{**RULE_SET["domainRules"][0], "disabled": False}]}
+        ),
         "with_metadata",
-        covered_by="item 6",
     ),
     row(
         "register-schema-type-avro",
@@ -976,7 +980,6 @@ CASES: list[Case] = [
         "GET /config",
         200,
         equals(lambda w: {"compatibilityLevel": "BACKWARD"}),
-        covered_by="item 5",
     ),
     row(
         "config-put",
@@ -999,7 +1002,6 @@ CASES: list[Case] = [
         200,
         equals(lambda w: {"compatibilityLevel": "FULL"}),
         "global_full",
-        covered_by="item 5",
     ),
     row(
         "config-put-42203",
@@ -1021,7 +1023,6 @@ CASES: list[Case] = [
         200,
         equals(lambda w: {"compatibilityLevel": "FULL"}),
         "subject_full",
-        covered_by="item 5",
     ),
     row(
         "config-subject-level-read",
@@ -1051,7 +1052,6 @@ CASES: list[Case] = [
         200,
         equals(lambda w: {"compatibilityLevel": "FULL"}),
         "subject_full",
-        covered_by="item 5",
     ),
     row("config-subject-delete-40408", "DELETE /config/{s}", 404, error(40408, SUBJECT)),
     row(
