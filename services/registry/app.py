@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.core.auth.authenticator import authentication
 from services.core.config import RegistrySettings
+from services.core.http.segments import SegmentedPath
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.registry.auth import RegistryAuth
@@ -41,5 +42,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         routers=routers,
         render=confluent_json,
         resources=resources,
-        middleware=[CachedSchemaById, RegistryAuth],  # the token check wraps the fast path
+        # the token check wraps the fast path; both see the path as the routes do (a subject
+        # may hold an encoded "/")
+        middleware=[CachedSchemaById, RegistryAuth, SegmentedPath],
     )
