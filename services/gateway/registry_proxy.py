@@ -24,7 +24,9 @@ from starlette.types import Scope
 from services.core.auth.deps import authenticate
 from services.core.auth.registry_access import authorize
 from services.core.errors import NdxpError, NotFound, Unavailable
+from services.core.http.errors import SCHEMA_REGISTRY_MEDIA_TYPE as MEDIA_TYPE
 from services.core.http.errors import confluent_json, error_info
+from services.core.http.negotiation import negotiate
 from services.core.http.segments import encoded_path, scope_routing_path
 from services.core.logging import request_id
 
@@ -60,7 +62,10 @@ async def proxy(request: Request) -> Response:
         authorize(principal, request.method, path)
         return await _forward(request, encoded_path(path))
     except NdxpError as exc:
-        return confluent_json(error_info(exc))
+        refusal = confluent_json(error_info(exc))
+        # in the media type the caller accepts, as the registry would answer (406 is its call)
+        refusal.headers["content-type"] = negotiate(request.headers.get("accept")) or MEDIA_TYPE
+        return refusal
 
 
 def registry_path(scope: Scope) -> str:

@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from services.core.auth.authenticator import authentication
+from services.core.auth.gate import OPEN
 from services.core.config import RegistrySettings
+from services.core.http.negotiation import AcceptNegotiation
 from services.core.http.segments import SegmentedPath
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
@@ -19,6 +22,13 @@ from services.registry.fastpath import CachedSchemaById
 from services.registry.registry import Registry
 from services.registry.routers import compatibility, config, contracts, meta, schemas, subjects
 from services.registry.store import Store
+
+
+class Negotiation(AcceptNegotiation):
+    """``Accept`` as Confluent's registry reads it (406 in its error format), on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app, confluent_json, OPEN - {"/"})  # the root is the API's too
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -44,5 +54,5 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         resources=resources,
         # the token check wraps the fast path; both see the path as the routes do (a subject
         # may hold an encoded "/")
-        middleware=[CachedSchemaById, RegistryAuth, SegmentedPath],
+        middleware=[CachedSchemaById, RegistryAuth, Negotiation, SegmentedPath],
     )
