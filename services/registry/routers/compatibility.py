@@ -25,7 +25,14 @@ async def _test(
     verbose: bool,
 ) -> Response:
     body = SchemaRequest.from_json(await read_json(request, registry))
-    ok, messages, _ = await registry.test_compatibility(subject, version, body, normalize=normalize)
+    try:
+        ok, messages, _ = await registry.test_compatibility(
+            subject, version, body, normalize=normalize
+        )
+    except errors.InvalidSchema as exc:
+        if not verbose:
+            raise
+        ok, messages = False, [exc.message]  # Confluent: verbose reports it as a message
     answer: dict[str, Any] = {"is_compatible": ok}
     if verbose:
         answer["messages"] = messages

@@ -142,3 +142,19 @@ def test_an_unsupported_request_media_type_is_415(client: httpx.Client, subject:
             headers={"Content-Type": media_type},
         )
         assert answer.status_code == 200, (media_type, answer.text)
+
+
+def test_verbose_compatibility_reports_an_invalid_schema_as_a_message(
+    client: httpx.Client, subject: str
+) -> None:
+    register_ok(client, subject, record(unique(), field("code")))
+    body = {"schema": json.dumps({"type": "Nope"})}
+    path = f"/compatibility/subjects/{subject}/versions/latest"
+    answer = client.post(path, json=body, params={"verbose": "true"})
+    assert answer.status_code == 200, answer.text
+    verdict = answer.json()
+    assert verdict["is_compatible"] is False
+    assert [m.split(", details: ")[0] for m in verdict["messages"]] == [
+        "Invalid schema of type AVRO"
+    ]
+    error(client.post(path, json=body), 422, 42201)  # without verbose, still an error
