@@ -61,7 +61,8 @@ class SegmentedPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope = {**scope, "path": scope_routing_path(scope)}
+            # in place: the request-context middleware outside reads the matched route from it
+            scope["path"] = scope_routing_path(scope)
         await self.app(scope, receive, send)
 
 

@@ -77,6 +77,9 @@ def test_every_endpoint_takes_a_subject_with_a_slash(client: httpx.Client) -> No
     assert client.delete(f"/subjects/{s}").json() == [1]
     assert client.delete(f"/subjects/{s}", params={"permanent": "true"}).json() == [1]
     assert subject not in subjects(client, deleted="true")
+    # requests are counted by route template, a slash subject's like any other
+    metrics = client.get("/metrics").text
+    assert 'route="/subjects/{subject}/versions/{version}/referencedby"' in metrics
 
 
 def test_an_encoded_percent_is_a_subject_of_its_own(client: httpx.Client) -> None:
