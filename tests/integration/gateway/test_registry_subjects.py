@@ -171,3 +171,21 @@ async def test_an_encoded_slash_in_the_proxy_prefix_is_not_the_proxy(hub: Hub) -
         assert answer.status_code == 404, answer.text
         assert answer.json()["error_code"] == 404
         assert (await http.get("/registry/subjects")).status_code == 200
+
+
+async def test_the_proxy_answers_in_the_media_type_asked_for(hub: Hub) -> None:
+    alfa = await hub.caller("registry:write")
+    async with hub.http() as anonymous, hub.http(alfa) as http:
+        for accept, answered in [
+            ("application/json", "application/json"),
+            ("application/vnd.schemaregistry+json", "application/vnd.schemaregistry+json"),
+            ("*/*", V1),
+        ]:
+            headers = {"Accept": accept}
+            listed = await http.get("/registry/subjects", headers=headers)
+            assert (listed.status_code, listed.headers["content-type"]) == (200, answered)
+            refused = await anonymous.get("/registry/subjects", headers=headers)  # the gateway's
+            assert (refused.status_code, refused.headers["content-type"]) == (401, answered)
+        unacceptable = await http.get("/registry/subjects", headers={"Accept": "text/html"})
+        assert unacceptable.status_code == 406, unacceptable.text
+        assert unacceptable.json() == {"error_code": 406, "message": "HTTP 406 Not Acceptable"}
