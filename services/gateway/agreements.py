@@ -48,8 +48,10 @@ from services.core.auth.principal import (
     SUBSCRIBE,
     Principal,
 )
+from services.core.avro.contract_cache import UnusableContract, referenced_schemas
 from services.core.avro.names import named_types
 from services.core.avro.projection import derive_reader_schema, granted_fields_default
+from services.core.avro.references import ReferenceProblem
 from services.core.avro.registry_client import RegistryNotFound
 from services.core.db.models import Agreement, Dataset
 from services.core.errors import Conflict
@@ -179,17 +181,11 @@ async def writer_schema(
     except RegistryNotFound as exc:
         raise ContractMissing(f"the registry has no contract for {dataset.id}") from exc
     named: dict[str, Any] = {}
-    pending = list(latest.get("references") or [])
-    seen: set[tuple[str, int]] = set()
-    while pending:  # a reference's own references too, each version once
-        ref = pending.pop()
-        key = (ref["subject"], int(ref["version"]))
-        if key in seen:
-            continue
-        seen.add(key)
-        found = await cat.registry.version(ref["subject"], ref["version"], auth)
-        named.update(named_types(json.loads(found["schema"])))
-        pending += found.get("references") or []
+    try:
+        for raw in await referenced_schemas(cat.registry, latest, auth):
+            named.update(named_types(raw))
+    except ReferenceProblem as exc:
+        raise UnusableContract(f"the contract of {dataset.id}: {exc}") from exc
     return json.loads(latest["schema"]), named
 
 

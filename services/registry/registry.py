@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.avro.references import Reference, ReferenceProblem, resolve_references
 from services.core.config import RegistrySettings
 from services.core.kafka.topics import InvalidName, parse_dataset_topic
 from services.registry import store
@@ -45,7 +46,6 @@ from services.registry.errors import (
 from services.registry.lint import Finding, LintLevel, expected_namespace, lint_contract
 from services.registry.schema import (
     ParsedSchema,
-    Reference,
     is_java_int,
     parse_references,
     parse_schema,
@@ -136,6 +136,7 @@ class Registry:
         self._schemas: dict[int, StoredSchema] = {}
         self._parsed: dict[int, ParsedSchema] = {}
         self._id_bodies: dict[int, bytes] = {}
+        self._raws: dict[int, Any] = {}
 
     # --- schemas by id (immutable, cached) -----------------------------------------------
 
@@ -168,12 +169,13 @@ class Registry:
             self._schemas.pop(schema_id, None)
             self._parsed.pop(schema_id, None)
             self._id_bodies.pop(schema_id, None)
+            self._raws.pop(schema_id, None)
 
     async def parsed(self, session: AsyncSession, schema_id: int) -> ParsedSchema:
         cached = self._parsed.get(schema_id)
         if cached is None:
             stored = await self.schema(schema_id, session)
-            referenced = await self._referenced(session, stored.references)
+            referenced = await self._referenced(session, stored.references, as_new=False)
             cached = parse_schema(
                 stored.text,
                 schema_type=stored.schema_type,
@@ -187,28 +189,58 @@ class Registry:
         return await self.store.read(lambda s: self.parsed(s, schema_id))
 
     async def _referenced(
-        self, session: AsyncSession, references: Sequence[Reference]
-    ) -> list[ParsedSchema]:
-        found = []
-        for ref in references:
-            rows = [r for r in await store.versions(session, ref.subject) if not r.deleted]
+        self, session: AsyncSession, references: Sequence[Reference], *, as_new: bool
+    ) -> list[Any]:
+        """The JSON of every schema ``references`` lead to, transitively, dependencies first.
+
+        As Confluent's: a schema being registered (``as_new``) may use live versions only; one
+        stored already may use soft-deleted ones too. A version missing anywhere in the closure,
+        a cycle, or a closure too deep or too large is an invalid schema (42201)."""
+
+        async def load(ref: Reference) -> tuple[Any, Sequence[Reference]]:
+            rows = await store.versions(session, ref.subject)
             row = next((r for r in rows if r.version == ref.version), None)
-            if row is None:
+            if row is None or (as_new and row.deleted):
                 raise InvalidSchema(
-                    f"Invalid schema: reference {ref.name!r} to {ref.subject} version "
-                    f"{ref.version} does not exist"
+                    f'Invalid schema: no schema reference found for subject "{ref.subject}" '
+                    f"and version {ref.version} (reference {ref.name!r})"
                 )
-            found.append(await self.parsed(session, row.schema_id))
-        return found
+            stored = await self.schema(row.schema_id, session)
+            return self._raw(stored), stored.references
+
+        try:
+            return await resolve_references(references, load)
+        except ReferenceProblem as exc:
+            raise InvalidSchema(f"Invalid schema: {exc}") from exc
+
+    def _raw(self, stored: StoredSchema) -> Any:
+        """A stored schema's JSON value (its text is compact JSON the registry wrote)."""
+        raw = self._raws.get(stored.id)
+        if raw is None:
+            raw = self._raws[stored.id] = json.loads(stored.text)
+        return raw
+
+    @staticmethod
+    async def _pinned(session: AsyncSession, references: Sequence[Reference]) -> list[Reference]:
+        """Confluent's ``"version": -1``: the referenced subject's latest version, by number."""
+        pinned = []
+        for ref in references:
+            if ref.version == -1:
+                live = [r for r in await store.versions(session, ref.subject) if not r.deleted]
+                if live:
+                    ref = Reference(ref.name, ref.subject, live[-1].version)  # noqa: PLW2901
+            pinned.append(ref)
+        return pinned
 
     async def _parse(
-        self, session: AsyncSession, request: SchemaRequest, *, normalize: bool
+        self, session: AsyncSession, request: SchemaRequest, *, normalize: bool, as_new: bool
     ) -> ParsedSchema:
+        references = await self._pinned(session, request.references)
         return parse_schema(
             request.schema,
             schema_type=request.schema_type,
-            references=request.references,
-            referenced=await self._referenced(session, request.references),
+            references=references,
+            referenced=await self._referenced(session, references, as_new=as_new),
             normalize=normalize,
             max_bytes=self.settings.max_schema_bytes,
             max_depth=self.settings.max_json_depth,
@@ -228,7 +260,7 @@ class Registry:
                 raise OperationNotPermitted(
                     "a schema id can be given only in IMPORT mode; set the mode to IMPORT first"
                 )
-            parsed = await self._parse(session, request, normalize=normalize)
+            parsed = await self._parse(session, request, normalize=normalize, as_new=True)
             rows = await store.versions(session, subject)
             live = [r for r in rows if not r.deleted]
             for row in reversed(live):
@@ -322,7 +354,7 @@ class Registry:
             rows = await store.versions(session, subject)
             if not rows or (not deleted and all(r.deleted for r in rows)):
                 raise SubjectNotFound(f"Subject '{subject}' not found.")
-            parsed = await self._parse(session, request, normalize=normalize)
+            parsed = await self._parse(session, request, normalize=normalize, as_new=False)
             for row in reversed(rows):
                 if row.deleted and not deleted:
                     continue
@@ -391,34 +423,31 @@ class Registry:
 
         return await self.store.read(op)
 
-    async def _ensure_unreferenced(
-        self, session: AsyncSession, subject: str, rows: Sequence[VersionRow]
-    ) -> None:
-        for row in rows:
-            users = await store.referencing_schema_ids(session, subject, row.version)
-            if users:
-                raise ReferenceExists(
-                    f"One or more references exist to the schema {{subject={subject}, "
-                    f"version={row.version}}}: schema ids {users}"
-                )
-
     async def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
+        """Confluent's order of checks: the subject (40401), a soft delete of a soft-deleted one
+        (40404), the mode (42205), then version by version, oldest first, references from
+        other subjects (42206) before a permanent delete of a live version (40405)."""
+
         async def op(session: AsyncSession) -> list[int]:
-            await self._ensure_writable(session, subject)
             rows = await self._rows(session, subject)
             live = [r for r in rows if not r.deleted]
-            if permanent and live:
-                raise SubjectNotSoftDeleted(
-                    f"Subject '{subject}' was not deleted first before being permanently deleted"
-                )
             if not permanent and not live:
                 raise SubjectSoftDeleted(
                     f"Subject '{subject}' was soft deleted. "
                     "Set permanent=true to delete permanently"
                 )
-            await self._ensure_unreferenced(session, subject, rows)
-            numbers = [r.version for r in rows]
+            await self._ensure_writable(session, subject)
+            for row in rows if permanent else live:
+                await self._ensure_unreferenced(
+                    session, row, permanent=permanent, whole_subject=True
+                )
+                if permanent and not row.deleted:
+                    raise SubjectNotSoftDeleted(
+                        f"Subject '{subject}' was not deleted first before being permanently "
+                        "deleted"
+                    )
             if permanent:
+                numbers = [r.version for r in rows]
                 self.forget(await store.remove_versions(session, subject, numbers))
                 await store.drop_subject_settings(session, subject)
                 return numbers
@@ -430,28 +459,33 @@ class Registry:
         return await self.store.write(op)
 
     async def delete_version(self, subject: str, version: str, *, permanent: bool) -> int:
+        """Confluent's order of checks: the version id (42202), a soft delete of a soft-deleted
+        version (40406), the subject and version (40401, 40402), the mode (42205), references
+        (42206), and last a permanent delete of a live version (40407)."""
         wanted = parse_version(version)
 
         async def op(session: AsyncSession) -> int:
-            await self._ensure_writable(session, subject)
-            rows = await self._rows(session, subject)
+            rows = await store.versions(session, subject)
             if wanted is None:
-                row = self._pick(rows, subject, None, deleted=False)
+                row = next((r for r in reversed(rows) if not r.deleted), None)
             else:
-                row = next((r for r in rows if r.version == wanted), None)  # type: ignore[assignment]
-                if row is None:
-                    raise VersionNotFound(f"Version {wanted} not found.")
+                row = next((r for r in rows if r.version == wanted), None)
+            if row is not None and row.deleted and not permanent:
+                raise VersionSoftDeleted(
+                    f"Subject '{subject}' Version {row.version} was soft deleted. "
+                    "Set permanent=true to delete permanently"
+                )
+            if row is None:
+                if not rows:
+                    raise SubjectNotFound(f"Subject '{subject}' not found.")
+                raise VersionNotFound(f"Version {-1 if wanted is None else wanted} not found.")
+            await self._ensure_writable(session, subject)
+            await self._ensure_unreferenced(session, row, permanent=permanent)
             if permanent and not row.deleted:
                 raise VersionNotSoftDeleted(
                     f"Subject '{subject}' Version {row.version} was not deleted first before "
                     "being permanently deleted"
                 )
-            if not permanent and row.deleted:
-                raise VersionSoftDeleted(
-                    f"Subject '{subject}' Version {row.version} was soft deleted. "
-                    "Set permanent=true to delete permanently"
-                )
-            await self._ensure_unreferenced(session, subject, [row])
             if permanent:
                 self.forget(await store.remove_versions(session, subject, [row.version]))
             else:
@@ -459,6 +493,25 @@ class Registry:
             return row.version
 
         return await self.store.write(op)
+
+    @staticmethod
+    async def _ensure_unreferenced(
+        session: AsyncSession, row: VersionRow, *, permanent: bool, whole_subject: bool = False
+    ) -> None:
+        """42206 when another schema references ``row``: for a soft delete, a schema some live
+        version uses; for a permanent one, any schema a version uses, soft-deleted or not (a
+        soft delete can be undone by registering again). A subject being deleted whole does not
+        count references from its own versions (Confluent's rule)."""
+        users = await store.referencing_subjects(
+            session, row.subject, row.version, live_only=not permanent
+        )
+        if whole_subject:
+            users.discard(row.subject)
+        if users:
+            raise ReferenceExists(
+                "One or more references exist to the schema "
+                f"{{magic=1,keytype=SCHEMA,subject={row.subject},version={row.version}}}."
+            )
 
     async def schema_usages(self, schema_id: int, *, deleted: bool) -> list[VersionRow]:
         rows = await self.store.read(lambda s: store.schema_usages(s, schema_id))
@@ -504,7 +557,7 @@ class Registry:
                 against = live[-1:]
             else:
                 against = [self._pick(live, subject, wanted, deleted=False)]
-            parsed = await self._parse(session, request, normalize=normalize)
+            parsed = await self._parse(session, request, normalize=normalize, as_new=False)
             if level == CompatibilityLevel.NONE or not against:
                 return True, [], level
             messages = await self._incompatibilities(session, parsed, against, level)

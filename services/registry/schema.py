@@ -1,9 +1,9 @@
 """Parsing, validating and normalizing the schemas clients register.
 
-A registered schema is kept as compact JSON (whitespace never makes two schemas different, custom
-attributes such as ``pii`` are kept as given); ``normalize=true`` also orders keys canonically,
-qualifies names and collapses ``{"type": "string"}`` to ``"string"``, so that schemas that differ
-only in those ways get one id.
+A registered schema is kept as compact JSON with custom attributes such as ``pii`` as given;
+neither whitespace nor key order makes two schemas different. ``normalize=true`` also stores keys
+in canonical order, qualifies names and collapses ``{"type": "string"}`` to ``"string"``, so that
+schemas that differ only in those ways get one id.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastavro.schema import SchemaParseException, UnknownType
 
 from services.core import bounded_json
 from services.core.avro.names import named_types
+from services.core.avro.references import Reference
 from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import InvalidSchema, SchemaTooLarge, invalid_avro
@@ -34,18 +35,6 @@ _KEY_ORDER = ("name", "type", "fields", "symbols", "items", "values", "size")
 
 
 @dataclass(frozen=True)
-class Reference:
-    """A named type this schema takes from version ``version`` of ``subject``."""
-
-    name: str
-    subject: str
-    version: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "subject": self.subject, "version": self.version}
-
-
-@dataclass(frozen=True)
 class ParsedSchema:
     """A valid schema: its JSON value, its stored text, its references and their named types."""
 
@@ -57,9 +46,19 @@ class ParsedSchema:
 
     @property
     def fingerprint(self) -> str:
-        refs = json.dumps([r.as_json() for r in self.references], sort_keys=True)
-        payload = f"{self.schema_type}\n{self.text}\n{refs}".encode()
-        return hashlib.sha256(payload).hexdigest()
+        return fingerprint(self.schema_type, self.raw, self.references)
+
+
+def fingerprint(schema_type: str, raw: Any, references: Sequence[Reference]) -> str:
+    """What "the same schema" means: its type, its JSON with keys in one order, its references.
+
+    Key order never tells two schemas apart: Confluent renders an Avro schema in Avro's own key
+    order before it compares, and its Java clients look schemas up in that order, whatever order
+    a schema was registered in. Migration 0008 rewrote the stored fingerprints this way.
+    """
+    refs = json.dumps([r.as_json() for r in references], sort_keys=True)
+    body = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{schema_type}\n{body}\n{refs}".encode()).hexdigest()
 
 
 def compact(raw: Any) -> str:
@@ -100,12 +99,13 @@ def parse_schema(
     *,
     schema_type: str = "AVRO",
     references: Sequence[Reference] = (),
-    referenced: Sequence[ParsedSchema] = (),
+    referenced: Sequence[Any] = (),
     normalize: bool = False,
     max_bytes: int | None = None,
     max_depth: int = MAX_DEPTH_CAP,
 ) -> ParsedSchema:
-    """Validate ``text`` as an Avro schema whose references are ``referenced`` (parsed already).
+    """Validate ``text`` as an Avro schema whose references lead to ``referenced``: the JSON
+    values of every schema in their closure, each after those it uses (``resolve_references``).
 
     Raises :class:`InvalidSchema` (42201) with a message naming the problem (a schema nested
     deeper than ``max_depth`` levels of JSON is refused before anything walks it), or
@@ -123,13 +123,12 @@ def parse_schema(
         raise invalid_avro(f"{exc.message}") from exc
     named: dict[str, Any] = {}
     for ref in referenced:
-        named.update(ref.named)
-        named.update(named_types(ref.raw))
+        named.update(named_types(ref))
     check_structure(raw, known=set(named))
     fastavro_named: dict[str, Any] = {}
     try:
         for ref in referenced:
-            fastavro.parse_schema(ref.raw, named_schemas=fastavro_named)
+            fastavro.parse_schema(ref, named_schemas=fastavro_named)
         fastavro.parse_schema(raw, named_schemas=fastavro_named)
     except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError) as exc:
         raise invalid_avro(f"{exc}") from exc

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import Select, delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.avro.references import Reference
 from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import (
     RegistryReference,
@@ -19,7 +20,7 @@ from services.core.db.models import (
     RegistrySubjectVersion,
 )
 from services.registry.errors import StoreError
-from services.registry.schema import ParsedSchema, Reference
+from services.registry.schema import ParsedSchema
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 20
@@ -204,12 +205,11 @@ async def remove_versions(
     return [schema_id for schema_id in ids if not await _used(session, schema_id)]
 
 
-async def referencing_schema_ids(
-    session: AsyncSession, subject: str, version: int, *, live_only: bool = True
-) -> list[int]:
-    """Ids of schemas (in use by a version) that take a named type from ``subject`` ``version``."""
+def _referencing(subject: str, version: int, *, live_only: bool) -> Select[int, str]:
+    """(schema id, subject) of each version that uses a schema taking a named type from
+    ``subject`` ``version``; with ``live_only``, versions not soft-deleted only."""
     query = (
-        select(RegistryReference.schema_id)
+        select(RegistryReference.schema_id, RegistrySubjectVersion.subject)
         .where(RegistryReference.subject == subject)
         .where(RegistryReference.version == version)
         .join(
@@ -217,11 +217,26 @@ async def referencing_schema_ids(
             RegistrySubjectVersion.schema_id == RegistryReference.schema_id,
         )
         .distinct()
-        .order_by(RegistryReference.schema_id)
     )
     if live_only:
         query = query.where(RegistrySubjectVersion.deleted.is_(False))
-    return list(await session.scalars(query))
+    return query
+
+
+async def referencing_schema_ids(
+    session: AsyncSession, subject: str, version: int, *, live_only: bool = True
+) -> list[int]:
+    """Ids of schemas (in use by a version) that take a named type from ``subject`` ``version``."""
+    rows = await session.execute(_referencing(subject, version, live_only=live_only))
+    return sorted({schema_id for schema_id, _ in rows})
+
+
+async def referencing_subjects(
+    session: AsyncSession, subject: str, version: int, *, live_only: bool
+) -> set[str]:
+    """Subjects with a version whose schema takes a named type from ``subject`` ``version``."""
+    rows = await session.execute(_referencing(subject, version, live_only=live_only))
+    return {user for _, user in rows}
 
 
 async def schema_usages(session: AsyncSession, schema_id: int) -> list[VersionRow]:

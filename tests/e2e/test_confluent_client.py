@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from services.core.kafka.admin import TopicSpec, ensure_topic
-from tests.fixtures.kafka import kafka_test_settings
+from tests.fixtures.kafka import consume_values, kafka_test_settings
 
 V1: dict[str, Any] = {
     "type": "record",
@@ -111,7 +111,7 @@ async def test_avro_serializers_round_trip_through_kafka_with_evolution(
     producer.produce(topic, value=write_v2(second, value_ctx))
     assert producer.flush(30) == 0
 
-    raw = _consume(kafka_bootstrap, topic, 2)
+    raw = consume_values(kafka_bootstrap, topic, 2)
     v1_id, v2_id = (int.from_bytes(value[1:5], "big") for value in raw)
     assert raw[0][0] == raw[1][0] == 0  # Confluent wire format: magic byte, then the schema id
     assert registry.get_latest_version(f"{topic}-value").schema_id == v2_id != v1_id
@@ -124,27 +124,3 @@ async def test_avro_serializers_round_trip_through_kafka_with_evolution(
     second_as_v1 = {key: value for key, value in second.items() if key != "ward_code"}
     assert read_as_v1(raw[1], value_ctx) == second_as_v1  # v2 data, v1 reader: field dropped
     assert read_as_writer(raw[0], value_ctx) == first
-
-
-def _consume(bootstrap: str, topic: str, count: int) -> list[bytes]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    try:
-        for _ in range(60):
-            message = consumer.poll(1.0)
-            if message is not None and message.error() is None:
-                values.append(message.value())
-                if len(values) == count:
-                    break
-    finally:
-        consumer.close()
-    assert len(values) == count
-    return values

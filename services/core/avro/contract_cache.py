@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from services.core.avro.codec import Contract, compile_contract
 from services.core.avro.names import named_types
+from services.core.avro.references import Reference, ReferenceProblem, resolve_references
 from services.core.avro.registry_client import RegistryClient, RegistryNotFound
 from services.core.errors import Conflict, NdxpError, NotFound
 from services.core.ttlcache import TTLCache
@@ -26,7 +27,6 @@ from services.core.ttlcache import TTLCache
 LATEST_SECONDS: Final = 3.0
 PINNED_SECONDS: Final = 300.0
 MAX_CONTRACTS: Final = 4096
-MAX_REFERENCE_DEPTH: Final = 16
 SUBJECT_NOT_FOUND: Final = 40401
 
 
@@ -105,27 +105,31 @@ class ContractCache:
     ) -> Contract:
         if found.get("schemaType", "AVRO") != "AVRO":
             raise UnusableContract(f"schema {schema_id} is not Avro")
+        try:
+            referenced = await referenced_schemas(self.registry, found, auth)
+        except ReferenceProblem as exc:
+            raise UnusableContract(f"schema {schema_id}: {exc}") from exc
         named: dict[str, Any] = {}
-        await self._referenced(found.get("references") or [], named, auth, depth=0)
+        for raw in referenced:
+            defined = named_types(raw)
+            if defined:  # the first is the referenced schema's own name; the rest are inside it
+                named.setdefault(next(iter(defined)), raw)
         try:
             return compile_contract(schema_id, json.loads(found["schema"]), named)
         except ValueError as exc:
             raise UnusableContract(f"schema {schema_id} cannot be compiled: {exc}") from exc
 
-    async def _referenced(
-        self,
-        references: list[Mapping[str, Any]],
-        named: dict[str, Any],
-        auth: str | None,
-        depth: int,
-    ) -> None:
-        """Add the definitions ``references`` name (and theirs, transitively) to ``named``."""
-        if depth > MAX_REFERENCE_DEPTH:
-            raise UnusableContract("schema references are nested too deeply")
-        for ref in references:
-            found = await self.registry.version(str(ref["subject"]), int(ref["version"]), auth)
-            raw = json.loads(found["schema"])
-            defined = named_types(raw)
-            if defined:  # the first is the referenced schema's own name; the rest are inside it
-                named.setdefault(next(iter(defined)), raw)
-            await self._referenced(found.get("references") or [], named, auth, depth + 1)
+
+async def referenced_schemas(
+    registry: RegistryClient, found: Mapping[str, Any], auth: str | None
+) -> list[Any]:
+    """The JSON of every schema the references of ``found`` (a registry answer with
+    ``schema`` and ``references``) lead to, transitively, each once, dependencies first."""
+
+    async def load(ref: Reference) -> tuple[Any, list[Reference]]:
+        answer = await registry.version(ref.subject, ref.version, auth)
+        nested = [Reference.from_json(r) for r in answer.get("references") or []]
+        return json.loads(answer["schema"]), nested
+
+    references = [Reference.from_json(r) for r in found.get("references") or []]
+    return await resolve_references(references, load)

@@ -18,9 +18,9 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from tests.fixtures.gateway import Gateway, bearer
+from tests.fixtures.registry import V1
 from tests.fixtures.tokens import access_claims, hs256, mint, unsigned
 
-V1 = "application/vnd.schemaregistry.v1+json"
 SCHEMA = {"type": "record", "name": "Probe", "fields": [{"name": "id", "type": "string"}]}
 
 

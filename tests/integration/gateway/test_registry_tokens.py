@@ -8,8 +8,8 @@ import uuid
 import httpx
 
 from tests.fixtures.gateway import Gateway, bearer
+from tests.fixtures.registry import V1
 
-V1 = "application/vnd.schemaregistry.v1+json"
 SCHEMA = json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]})
 
 

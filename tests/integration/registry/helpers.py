@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-V1 = "application/vnd.schemaregistry.v1+json"
+from tests.fixtures.registry import V1
 
 
 def unique(prefix: str = "Rec") -> str:
@@ -87,3 +87,22 @@ def assert_no_subject(c: httpx.Client, subject: str) -> None:
     """Nothing was stored for ``subject``, not even a soft-deleted version."""
     assert subject not in subjects(c, deleted="true")
     error(c.get(f"/subjects/{subject}/versions", params={"deleted": "true"}), 404, 40401)
+
+
+def diamond(c: httpx.Client, subject: str) -> str:
+    """Order (``subject``) → Price → Money and Order → Cost → Money, each in a subject of its
+    own; Money's owner is personal data. Returns Money's subject."""
+    ns = f"dp.n{uuid.uuid4().hex[:10]}"
+    money = record("Money", field("amount", "long"), field("owner", pii="basic"), namespace=ns)
+    register_ok(c, f"{subject}-money", money)
+    money_ref = {"name": f"{ns}.Money", "subject": f"{subject}-money", "version": 1}
+    for name in ("Price", "Cost"):
+        schema = record(name, field("value", "Money"), namespace=ns)
+        register_ok(c, f"{subject}-{name.lower()}", schema, references=[money_ref])
+    refs = [
+        {"name": f"{ns}.{name}", "subject": f"{subject}-{name.lower()}", "version": 1}
+        for name in ("Price", "Cost")
+    ]
+    order = record("Order", field("price", "Price"), field("cost", "Cost"), namespace=ns)
+    register_ok(c, subject, order, references=refs)
+    return f"{subject}-money"

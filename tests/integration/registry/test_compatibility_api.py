@@ -52,6 +52,18 @@ def missing_default_message(old: dict[str, Any], version: int, level: str) -> li
     ]
 
 
+def two_versions_and_a_third(
+    c: httpx.Client, subject: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Registers v1 and v2 (adds ``extra`` with a default); returns v1 and a v3 whose ``extra``
+    has no default: compatible with v2 alone, not with v1."""
+    name = unique()
+    v1 = record(name, field("code"))
+    register_ok(c, subject, v1)
+    register_ok(c, subject, record(name, field("code"), field("extra", "int", default=0)))
+    return v1, record(name, field("code"), field("extra", "int"))
+
+
 def test_incompatible_registration_is_409_with_details(client: httpx.Client, subject: str) -> None:
     name = unique()
     old = record(name, field("code"))
@@ -103,12 +115,7 @@ def test_check_against_latest_and_a_version_with_verbose_messages(
 
 
 def test_check_without_version_follows_the_level(client: httpx.Client, subject: str) -> None:
-    name = unique()
-    v1 = record(name, field("code"))
-    v2 = record(name, field("code"), field("extra", "int", default=0))
-    v3 = record(name, field("code"), field("extra", "int"))
-    register_ok(client, subject, v1)
-    register_ok(client, subject, v2)
+    v1, v3 = two_versions_and_a_third(client, subject)
 
     # BACKWARD: only the latest version counts.
     assert verdict(client, subject, v3, None) is True
@@ -186,12 +193,7 @@ def test_compatibility_errors(client: httpx.Client, subject: str) -> None:
 
 
 def test_compatibility_ignores_soft_deleted_versions(client: httpx.Client, subject: str) -> None:
-    name = unique()
-    v1 = record(name, field("code"))
-    v2 = record(name, field("code"), field("extra", "int", default=0))
-    v3 = record(name, field("code"), field("extra", "int"))
-    register_ok(client, subject, v1)
-    register_ok(client, subject, v2)
+    _, v3 = two_versions_and_a_third(client, subject)
     client.put(f"/config/{subject}", json={"compatibility": "BACKWARD_TRANSITIVE"})
     assert verdict(client, subject, v3, None) is False
 
