@@ -23,6 +23,8 @@ from services.registry.registry import Registry
 from services.registry.routers import compatibility, config, contracts, meta, schemas, subjects
 from services.registry.store import Store
 
+ROUTER_MODULES = (subjects, schemas, config, compatibility, contracts, meta)
+
 
 class Negotiation(AcceptNegotiation):
     """``Accept`` as Confluent's registry reads it (406 in its error format), on every answer."""
@@ -45,7 +47,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         async with authentication(core) as authenticator:
             yield {**state, "authenticator": authenticator}
 
-    routers = [r.router for r in (subjects, schemas, config, compatibility, contracts, meta)]
+    routers = [module.router for module in ROUTER_MODULES]
     return create_service_app(
         "registry",
         settings,

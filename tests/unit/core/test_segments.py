@@ -3,7 +3,10 @@ the registry access rule judges exactly the name the route acts on."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from starlette.routing import Route
 
 from services.core.auth.principal import Principal
 from services.core.auth.registry_access import NotOwner, authorize, subject_of
@@ -14,6 +17,7 @@ from services.core.http.segments import (
     scope_routing_path,
 )
 from services.core.subjects import InvalidSubject
+from services.registry.app import ROUTER_MODULES
 
 
 @pytest.mark.parametrize(
@@ -91,3 +95,17 @@ def test_a_slash_name_is_judged_as_one_name() -> None:
     # a name whose last part reads as alfa's subject is a look-alike, refused for everyone
     with pytest.raises(InvalidSubject):
         authorize(bravo, "POST", routing_path(b"/subjects/x%2Falfa.r.v1-value/versions"))
+
+
+def test_every_registry_path_parameter_is_a_decoded_segment() -> None:
+    # the registry routes on the routing form: a parameter declared without ``:segment`` would
+    # receive a subject still escaped ("a%2Fb") and name another subject than the access rule's
+    params = [
+        (route.path, name)
+        for module in ROUTER_MODULES
+        for route in module.router.routes
+        if isinstance(route, Route)
+        for name in re.findall(r"{([^}]*)}", route.path)
+    ]
+    assert params
+    assert [(path, name) for path, name in params if not name.endswith(":segment")] == []
