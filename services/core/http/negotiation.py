@@ -9,6 +9,7 @@ same JSON whichever type is chosen: only ``Content-Type`` follows the choice.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from starlette.datastructures import MutableHeaders
@@ -54,6 +55,7 @@ def _matches(media_range: str, media_type: str) -> bool:
     return kind in ("*", want_kind) and sub in ("*", want_sub)
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers
 def negotiate(accept: str | None) -> str | None:
     """The media type to answer ``accept`` with; None when it allows none (406)."""
     if not accept or not accept.strip():

@@ -35,6 +35,8 @@ def decode_segment(routed: str) -> str:
 def routing_path(raw_path: bytes) -> str:
     """The routing form of a raw (still percent-encoded) path: every segment decoded on its own,
     a ``%`` or ``/`` inside it escaped again."""
+    if b"%" not in raw_path:  # the usual path: nothing to decode, nothing to escape
+        return raw_path.decode(errors="replace")
     parts = (unquote_to_bytes(part).decode(errors="replace") for part in raw_path.split(b"/"))
     return "/".join(part.translate(_ESCAPES) for part in parts)
 
