@@ -30,8 +30,12 @@ ever sees a name in the one spelling the registry keeps.
   Confusable letters inside the dataset part are the owner's own business: the agency part
   decides who may write the subject.
 - **Length.** At most :data:`MAX_SUBJECT_LENGTH` characters, what the control plane stores.
+- **Reserved names.** ``__GLOBAL`` and ``__EMPTY``, Confluent's internal names for the
+  registry-wide settings, are refused as Confluent refuses them.
 
-A ``/`` is a valid subject character (Confluent allows it); only the HTTP paths make it awkward.
+Anything else is a name, as in Confluent's API (which refuses only ISO control characters and the
+reserved names): a ``/`` (``mps/address.avsc``, sent as ``mps%2Faddress.avsc``; see
+:mod:`services.core.http.segments`), a ``%``, dots (``..`` included), spaces inside.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ _DATASET_SHAPED: Final = re.compile(rf"[^.]+\.[^.]+\.v\d+[-{_DASHES}](?:value|ke
 # Control, format, surrogate, private-use and unassigned code points; line/paragraph separators.
 _REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _REPLACEMENT: Final = "\ufffd"
+_RESERVED: Final = frozenset({"__GLOBAL", "__EMPTY"})
 
 
 class InvalidSubject(Unprocessable):
@@ -88,6 +93,8 @@ def check_subject(name: str) -> str:
     if name != name.strip():
         raise _invalid(name, "it begins or ends with whitespace")
     subject = _unqualified(name)
+    if subject in _RESERVED:
+        raise _invalid(name, "the name is reserved for the registry-wide settings")
     if len(subject) > MAX_SUBJECT_LENGTH:
         raise _invalid(name, f"it is longer than {MAX_SUBJECT_LENGTH} characters")
     _check_shape(name, subject)

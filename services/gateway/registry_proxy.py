@@ -14,17 +14,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
-from urllib.parse import quote
 
 import httpx
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.types import Scope
 
 from services.core.auth.deps import authenticate
 from services.core.auth.registry_access import authorize
-from services.core.errors import NdxpError, Unavailable
+from services.core.errors import NdxpError, NotFound, Unavailable
+from services.core.http.errors import SCHEMA_REGISTRY_MEDIA_TYPE as MEDIA_TYPE
 from services.core.http.errors import confluent_json, error_info
+from services.core.http.negotiation import negotiate
+from services.core.http.segments import encoded_path, scope_routing_path
 from services.core.logging import request_id
 
 PREFIX: Final = "/registry"
@@ -51,13 +54,29 @@ async def proxy(request: Request) -> Response:
     """Authenticate, authorize and forward one request; answer in Confluent's error format."""
     try:
         principal = await authenticate(request)
-        # Judged as the registry will route it (percent-decoded once), and forwarded re-encoded
-        # from exactly what was judged, so the rule and the registry never read two paths.
-        path: str = request.scope["path"][len(PREFIX) :] or "/"
+        # Judged in the form the registry routes on (each segment decoded on its own: a subject
+        # may hold an encoded "/"), and forwarded encoded from exactly what was judged (dot
+        # segments included, which an HTTP client would resolve away), so the rule and the
+        # registry never read two paths.
+        path = registry_path(request.scope)
         authorize(principal, request.method, path)
-        return await _forward(request, quote(path))
+        return await _forward(request, encoded_path(path))
     except NdxpError as exc:
-        return confluent_json(error_info(exc))
+        refusal = confluent_json(error_info(exc))
+        # in the media type the caller accepts, as the registry would answer (406 is its call)
+        refusal.headers["content-type"] = negotiate(request.headers.get("accept")) or MEDIA_TYPE
+        return refusal
+
+
+def registry_path(scope: Scope) -> str:
+    """The routing form of the registry path a request names below ``/registry``; 404 when the
+    prefix itself is spelled with an encoded slash (``/registry%2Fsubjects``)."""
+    routed = scope_routing_path(scope)
+    if routed == PREFIX:
+        return "/"
+    if not routed.startswith(f"{PREFIX}/"):
+        raise NotFound("HTTP 404 Not Found")
+    return routed[len(PREFIX) :]
 
 
 async def _forward(request: Request, path: str) -> Response:

@@ -7,10 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from services.core.auth.authenticator import authentication
+from services.core.auth.gate import OPEN
 from services.core.config import RegistrySettings
 from services.core.http.confluent_extras import ConfluentExtras
+from services.core.http.negotiation import AcceptNegotiation
+from services.core.http.segments import SegmentedPath
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.registry.auth import RegistryAuth
@@ -19,6 +23,15 @@ from services.registry.fastpath import CachedSchemaById
 from services.registry.registry import Registry
 from services.registry.routers import compatibility, config, contracts, meta, schemas, subjects
 from services.registry.store import Store
+
+ROUTER_MODULES = (subjects, schemas, config, compatibility, contracts, meta)
+
+
+class Negotiation(AcceptNegotiation):
+    """``Accept`` as Confluent's registry reads it (406 in its error format), on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app, confluent_json, OPEN - {"/"})  # the root is the API's too
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -35,13 +48,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         async with authentication(core) as authenticator:
             yield {**state, "authenticator": authenticator}
 
-    routers = [r.router for r in (subjects, schemas, config, compatibility, contracts, meta)]
+    routers = [module.router for module in ROUTER_MODULES]
     return create_service_app(
         "registry",
         settings,
         routers=routers,
         render=confluent_json,
         resources=resources,
-        # the token check wraps the fast path; the extras flag wraps every answer, errors too
-        middleware=[CachedSchemaById, RegistryAuth, ConfluentExtras],
+        # the token check wraps the fast path; the extras flag wraps every answer, errors too;
+        # all of them see the path as the routes do (a subject may hold an encoded "/")
+        middleware=[CachedSchemaById, RegistryAuth, ConfluentExtras, Negotiation, SegmentedPath],
     )

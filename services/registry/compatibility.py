@@ -40,7 +40,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from services.registry.errors import InvalidSchema
+from services.registry.errors import InvalidSchema, invalid_avro
 
 __all__ = [
     "MAX_REPORTED",
@@ -264,7 +264,7 @@ _Node = _Primitive | _Named | _Container
 
 
 def _fail(message: str) -> InvalidSchema:
-    return InvalidSchema(f"Invalid schema: {message}")
+    return invalid_avro(message)
 
 
 def _qualify(name: str, namespace: str) -> str:

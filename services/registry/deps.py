@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Response
 
 from services.core import bounded_json
 from services.core.errors import UnsupportedMediaType
+from services.core.http import segments
 from services.core.http.openapi import raising
 from services.core.subjects import InvalidSubject, check_subject
 from services.registry.errors import MEDIA_TYPE, SchemaNotFound, SchemaTooLarge
@@ -23,6 +24,8 @@ ACCEPTED_TYPES = frozenset(
         "application/octet-stream",
     }
 )
+# The routes take their path parameters as ``{name:segment}``, decoded from the routing form.
+SEGMENT = segments.register()
 # Room for JSON escaping and the references around a schema of the largest allowed size.
 _BODY_OVERHEAD = 64 * 1024
 

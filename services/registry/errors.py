@@ -100,6 +100,20 @@ class MalformedDataContract(BadRequest):
     code, error_code = "malformed_data_contract", 400
 
 
+def invalid_version(version: str) -> InvalidVersion:
+    """Confluent's 42202, word for word."""
+    return InvalidVersion(
+        f"The specified version '{version}' is not a valid version id. "
+        'Allowed values are between [1, 2^31-1] and the string "latest"'
+    )
+
+
+def invalid_avro(details: str) -> InvalidSchema:
+    """Confluent's 42201 for a schema that does not parse, word for word up to ``details``
+    (clients match on the ``Invalid schema of type AVRO`` part)."""
+    return InvalidSchema(f"Invalid schema of type AVRO, details: {details}")
+
+
 class StoreError(Unavailable):
     code, error_code = "store_error", 50001
 

@@ -31,7 +31,6 @@ from services.registry.errors import (
     InvalidCompatibilityLevel,
     InvalidMode,
     InvalidSchema,
-    InvalidVersion,
     OperationNotPermitted,
     ReferenceExists,
     SchemaNotFound,
@@ -43,6 +42,8 @@ from services.registry.errors import (
     VersionNotFound,
     VersionNotSoftDeleted,
     VersionSoftDeleted,
+    invalid_avro,
+    invalid_version,
 )
 from services.registry.lint import Finding, LintLevel, expected_namespace, lint_contract
 from services.registry.schema import (
@@ -123,10 +124,7 @@ def parse_version(value: str) -> int | None:
     except ValueError:
         version = 0
     if not 1 <= version <= MAX_VERSION:
-        raise InvalidVersion(
-            f"The specified version '{value}' is not a valid version id. "
-            f'Allowed values are between [1, {MAX_VERSION}] and the string "latest"'
-        )
+        raise invalid_version(value)
     return version
 
 
@@ -165,7 +163,7 @@ class Registry:
         else:
             found = await store.schema(session, schema_id, in_use=True)
         if found is None:
-            raise SchemaNotFound("Schema not found")
+            raise SchemaNotFound(f"Schema {schema_id} not found")
         self._schemas[schema_id] = found
         return found
 
@@ -217,8 +215,8 @@ class Registry:
             rows = await store.versions(session, ref.subject)
             row = next((r for r in rows if r.version == ref.version), None)
             if row is None or (as_new and row.deleted):
-                raise InvalidSchema(
-                    f'Invalid schema: no schema reference found for subject "{ref.subject}" '
+                raise invalid_avro(
+                    f'No schema reference found for subject "{ref.subject}" '
                     f"and version {ref.version} (reference {ref.name!r})"
                 )
             stored = await self.schema(row.schema_id, session)
@@ -227,7 +225,7 @@ class Registry:
         try:
             return await resolve_references(references, load)
         except ReferenceProblem as exc:
-            raise InvalidSchema(f"Invalid schema: {exc}") from exc
+            raise invalid_avro(str(exc)) from exc
 
     def _raw(self, stored: StoredSchema) -> Any:
         """A stored schema's JSON value (its text is compact JSON the registry wrote)."""
@@ -328,7 +326,7 @@ class Registry:
         if wanted is None:
             return max((r.version for r in rows), default=0) + 1
         if not 1 <= wanted <= MAX_VERSION:
-            raise InvalidVersion(f"The specified version '{wanted}' is not a valid version id")
+            raise invalid_version(str(wanted))
         if any(r.version == wanted for r in rows):
             raise OperationNotPermitted(f"version {wanted} already exists in this subject")
         return wanted
@@ -561,8 +559,9 @@ class Registry:
             )
 
     async def schema_usages(self, schema_id: int, *, deleted: bool) -> list[VersionRow]:
-        await self.schema(schema_id)
         rows = await self.store.read(lambda s: store.schema_usages(s, schema_id))
+        if not rows:  # Confluent words this one without the id
+            raise SchemaNotFound("Schema not found")
         return [r for r in rows if deleted or not r.deleted]
 
     async def all_schemas(
@@ -594,14 +593,16 @@ class Registry:
 
         async def op(session: AsyncSession) -> tuple[bool, list[str], CompatibilityLevel]:
             level = CompatibilityLevel(await self._effective_compatibility(session, subject))
-            parsed = await self._parse(session, request, normalize=normalize, as_new=False)
             live = [r for r in await store.versions(session, subject) if not r.deleted]
-            if version is not None and wanted is not None and not live:
-                raise SubjectNotFound(f"Subject '{subject}' not found.")
+            # as Confluent: a version asked for is looked up before the schema is parsed, and a
+            # missing one is 40402 even when the subject is missing too
             if version is None:
                 against = live if level.value.endswith("TRANSITIVE") else live[-1:]
+            elif wanted is None:
+                against = live[-1:]
             else:
-                against = [self._pick(live, subject, wanted, deleted=False)] if live else []
+                against = [self._pick(live, subject, wanted, deleted=False)]
+            parsed = await self._parse(session, request, normalize=normalize, as_new=False)
             if level == CompatibilityLevel.NONE or not against:
                 return True, [], level
             messages = await self._incompatibilities(session, parsed, against, level)
@@ -694,7 +695,9 @@ class Registry:
             mode = await store.setting(session, subject, "mode")
             if mode is None:
                 if not default_to_global:
-                    raise SubjectModeNotFound(f"Subject '{subject}' does not have a mode")
+                    raise SubjectModeNotFound(
+                        f"Subject '{subject}' does not have subject-level mode configured"
+                    )
                 mode = await store.setting(session, GLOBAL, "mode") or "READWRITE"
             return mode
 

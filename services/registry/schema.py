@@ -24,7 +24,7 @@ from services.core.avro.references import Reference
 from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.subjects import InvalidSubject, check_subject
 from services.registry.data_contract import canonical
-from services.registry.errors import InvalidSchema, SchemaTooLarge
+from services.registry.errors import InvalidSchema, SchemaTooLarge, invalid_avro
 
 SUPPORTED_TYPES = ("AVRO",)
 JAVA_INT_MIN, JAVA_INT_MAX = -(2**31), 2**31 - 1
@@ -128,13 +128,15 @@ def parse_schema(
     :class:`SchemaTooLarge` (42209).
     """
     if schema_type not in SUPPORTED_TYPES:
-        raise InvalidSchema(f"schema type {schema_type} is not supported; ndxp registers AVRO")
+        raise InvalidSchema(
+            f"Invalid schema type {schema_type}: not supported, ndxp registers AVRO only"
+        )
     if max_bytes is not None and len(text.encode()) > max_bytes:
         raise SchemaTooLarge(f"the schema is larger than the limit of {max_bytes} bytes")
     try:
         raw = bounded_json.loads(text, max_depth=max_depth, what="the schema")
     except bounded_json.InvalidJson as exc:
-        raise InvalidSchema(f"invalid schema: {exc.message}") from exc
+        raise invalid_avro(f"{exc.message}") from exc
     named: dict[str, Any] = {}
     for ref in referenced:
         named.update(named_types(ref))
@@ -145,7 +147,7 @@ def parse_schema(
             fastavro.parse_schema(ref, named_schemas=fastavro_named)
         fastavro.parse_schema(raw, named_schemas=fastavro_named)
     except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError) as exc:
-        raise InvalidSchema(f"invalid schema: {exc}") from exc
+        raise invalid_avro(f"{exc}") from exc
     if normalize:
         raw = normalized(raw)
     return ParsedSchema(schema_type, raw, compact(raw), tuple(references), named)
@@ -165,7 +167,7 @@ def check_structure(raw: Any, known: set[str] | None = None) -> None:
 
 def _check_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not all(_NAME.fullmatch(p) for p in name.split(".")):
-        raise InvalidSchema(f"invalid schema: {what} name {name!r} is not a valid Avro name")
+        raise invalid_avro(f"{what} name {name!r} is not a valid Avro name")
 
 
 @dataclass
@@ -178,18 +180,18 @@ class _StructureCheck:
         elif isinstance(node, str):
             defined = node in self.known or _fullname(node, ns) in self.known
             if node not in PRIMITIVES and not defined:
-                raise InvalidSchema(f"invalid schema: unknown type {node!r} at {path or '/'}")
+                raise invalid_avro(f"unknown type {node!r} at {path or '/'}")
         elif isinstance(node, dict):
             self.complex(node, ns, path)
         else:
-            raise InvalidSchema(f"invalid schema: {node!r} at {path or '/'} is not a type")
+            raise invalid_avro(f"{node!r} at {path or '/'} is not a type")
 
     def union(self, branches: list[Any], ns: str | None, path: str) -> None:
         if not branches:
-            raise InvalidSchema(f"invalid schema: empty union at {path or '/'}")
+            raise invalid_avro(f"empty union at {path or '/'}")
         for i, branch in enumerate(branches):
             if isinstance(branch, list):
-                raise InvalidSchema(f"invalid schema: union inside a union at {path}/{i}")
+                raise invalid_avro(f"union inside a union at {path}/{i}")
             self.walk(branch, ns, f"{path}/{i}")
 
     def complex(self, node: dict[str, Any], ns: str | None, path: str) -> None:
@@ -204,7 +206,7 @@ class _StructureCheck:
         elif kind == "enum":
             symbols = node.get("symbols")
             if not isinstance(symbols, list) or len(set(map(str, symbols))) != len(symbols):
-                raise InvalidSchema(f"invalid schema: enum at {path or '/'} needs unique symbols")
+                raise invalid_avro(f"enum at {path or '/'} needs unique symbols")
             for symbol in symbols:
                 _check_name(symbol, "enum symbol")
         elif kind == "array":
@@ -217,14 +219,14 @@ class _StructureCheck:
     def record(self, node: dict[str, Any], ns: str | None, path: str) -> None:
         fields = node.get("fields")
         if not isinstance(fields, list):
-            raise InvalidSchema(f"invalid schema: record at {path or '/'} has no fields list")
+            raise invalid_avro(f"record at {path or '/'} has no fields list")
         names = set()
         for i, fld in enumerate(fields):
             if not isinstance(fld, dict) or "type" not in fld:
-                raise InvalidSchema(f"invalid schema: field {path}/fields/{i} has no type")
+                raise invalid_avro(f"field {path}/fields/{i} has no type")
             _check_name(fld.get("name"), "field")
             if fld["name"] in names:
-                raise InvalidSchema(f"invalid schema: duplicate field {fld['name']!r}")
+                raise invalid_avro(f"duplicate field {fld['name']!r}")
             names.add(fld["name"])
             self.walk(fld["type"], ns, f"{path}/fields/{i}/type")
 

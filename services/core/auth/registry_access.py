@@ -12,8 +12,10 @@ gateway's ``/registry`` proxy in front of it.
 
 Before any of it, the subject in the path is checked (:func:`services.core.subjects.check_subject`):
 a name no endpoint takes is refused (42208) on reads and writes alike, and another spelling of a
-subject (``:.:alfa.records.v1-value``) is judged as the subject it means. The path is judged as
-the registry routes it: percent-decoded once, so the rule and the router see the same segments.
+subject (``:.:alfa.records.v1-value``) is judged as the subject it means. The path is judged in
+the form the registry routes on (:mod:`services.core.http.segments`: each segment decoded on its
+own, so a subject may hold an encoded ``/``), and the subject segment is decoded with the same
+function the registry's routes use, so the rule and the route always read the same name.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Final
 from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import ADMIN, REGISTRY_WRITE, Principal
 from services.core.errors import Forbidden
+from services.core.http.segments import decode_segment
 from services.core.subjects import check_subject, owner_of
 
 OPEN_PATHS: Final = frozenset({"/", "/healthz", "/readyz", "/metrics"})
@@ -47,14 +50,14 @@ def is_write(method: str, path: str) -> bool:
 
 
 def subject_of(path: str) -> str | None:
-    """The checked subject a registry path names; None if it names none."""
+    """The checked subject a registry path (in routing form) names; None if it names none."""
     match = _SUBJECT_PATH.match(path)
-    return check_subject(match.group("subject")) if match else None
+    return check_subject(decode_segment(match.group("subject"))) if match else None
 
 
 def authorize(principal: Principal, method: str, path: str) -> None:
-    """Raise 403 unless ``principal`` may send ``method`` to the registry's ``path`` (decoded, as
-    the registry routes it); 422 (42208) if the path names an invalid subject."""
+    """Raise 403 unless ``principal`` may send ``method`` to the registry's ``path`` (in routing
+    form, as the registry routes it); 422 (42208) if the path names an invalid subject."""
     subject = subject_of(path)
     if not is_write(method, path):
         return

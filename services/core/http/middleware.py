@@ -61,7 +61,8 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # the template without convertors ({subject}, not {subject:segment})
+            template = getattr(route, "path_format", None) or "unmatched"
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_DURATION.labels(self.service, method, template).observe(

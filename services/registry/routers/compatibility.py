@@ -41,7 +41,10 @@ async def _test(
     return reply(answer)
 
 
-@router.post("/subjects/{subject}/versions/{version}", responses=raises(*errors.COMPATIBILITY))
+@router.post(
+    "/subjects/{subject:segment}/versions/{version:segment}",
+    responses=raises(*errors.COMPATIBILITY),
+)
 async def test_against_version(
     subject: Subject,
     version: str,
@@ -53,7 +56,7 @@ async def test_against_version(
     return await _test(subject, version, request, registry, normalize=normalize, verbose=verbose)
 
 
-@router.post("/subjects/{subject}/versions", responses=raises(*errors.COMPATIBILITY))
+@router.post("/subjects/{subject:segment}/versions", responses=raises(*errors.COMPATIBILITY))
 async def test_against_subject(
     subject: Subject,
     request: Request,

@@ -36,7 +36,7 @@ async def delete_global_config(registry: RegistryDep) -> Response:
     return _config(await registry.delete_config(None))
 
 
-@router.get("/config/{subject}", responses=raises(errors.SubjectConfigNotFound))
+@router.get("/config/{subject:segment}", responses=raises(errors.SubjectConfigNotFound))
 async def get_subject_config(
     subject: Subject,
     registry: RegistryDep,
@@ -45,13 +45,13 @@ async def get_subject_config(
     return _config(await registry.config(subject, default_to_global=default_to_global))
 
 
-@router.put("/config/{subject}", responses=raises(*errors.SET_CONFIG))
+@router.put("/config/{subject:segment}", responses=raises(*errors.SET_CONFIG))
 async def put_subject_config(subject: Subject, request: Request, registry: RegistryDep) -> Response:
     return _config(await registry.set_config(subject, await read_json(request, registry)))
 
 
 @router.delete(
-    "/config/{subject}", responses=raises(errors.SubjectConfigNotFound, errors.StoreError)
+    "/config/{subject:segment}", responses=raises(errors.SubjectConfigNotFound, errors.StoreError)
 )
 async def delete_subject_config(subject: Subject, registry: RegistryDep) -> Response:
     return _config(await registry.delete_config(subject))
@@ -73,7 +73,7 @@ async def delete_global_mode(registry: RegistryDep) -> Response:
     return reply({"mode": await registry.delete_mode(None)})
 
 
-@router.get("/mode/{subject}", responses=raises(errors.SubjectModeNotFound))
+@router.get("/mode/{subject:segment}", responses=raises(errors.SubjectModeNotFound))
 async def get_subject_mode(
     subject: Subject,
     registry: RegistryDep,
@@ -82,7 +82,7 @@ async def get_subject_mode(
     return reply({"mode": await registry.mode(subject, default_to_global=default_to_global)})
 
 
-@router.put("/mode/{subject}", responses=raises(*errors.SET_MODE))
+@router.put("/mode/{subject:segment}", responses=raises(*errors.SET_MODE))
 async def put_subject_mode(
     subject: Subject, request: Request, registry: RegistryDep, force: bool = False
 ) -> Response:
@@ -90,6 +90,8 @@ async def put_subject_mode(
     return reply({"mode": await registry.set_mode(subject, body, force=force)})
 
 
-@router.delete("/mode/{subject}", responses=raises(errors.SubjectModeNotFound, errors.StoreError))
+@router.delete(
+    "/mode/{subject:segment}", responses=raises(errors.SubjectModeNotFound, errors.StoreError)
+)
 async def delete_subject_mode(subject: Subject, registry: RegistryDep) -> Response:
     return reply({"mode": await registry.delete_mode(subject)})

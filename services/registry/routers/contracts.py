@@ -21,7 +21,7 @@ router = APIRouter(prefix="/ndxp", tags=["ndxp"], route_class=JsonRoute)
 
 
 @router.get(
-    "/contracts/{subject}", responses=raises(errors.SubjectNotFound, errors.VersionNotFound)
+    "/contracts/{subject:segment}", responses=raises(errors.SubjectNotFound, errors.VersionNotFound)
 )
 async def get_contract(subject: Subject, registry: RegistryDep) -> Response:
     latest = await registry.version(subject, "latest", deleted=False)

@@ -16,17 +16,17 @@ from services.registry.schema import SUPPORTED_TYPES
 router = APIRouter(prefix="/schemas", tags=["schemas"], route_class=JsonRoute)
 
 
-@router.get("/ids/{schema_id}")
+@router.get("/ids/{schema_id:segment}")
 async def get_schema(schema_id: SchemaId, registry: RegistryDep) -> Response:
     return Response(await registry.schema_id_body(schema_id), media_type=MEDIA_TYPE)
 
 
-@router.get("/ids/{schema_id}/schema")
+@router.get("/ids/{schema_id:segment}/schema")
 async def get_raw_schema(schema_id: SchemaId, registry: RegistryDep) -> Response:
     return Response((await registry.schema(schema_id)).text, media_type=MEDIA_TYPE)
 
 
-@router.get("/ids/{schema_id}/subjects")
+@router.get("/ids/{schema_id:segment}/subjects")
 async def get_schema_subjects(
     schema_id: SchemaId, registry: RegistryDep, deleted: bool = False
 ) -> Response:
@@ -34,7 +34,7 @@ async def get_schema_subjects(
     return reply(list(dict.fromkeys(row.subject for row in rows)))
 
 
-@router.get("/ids/{schema_id}/versions")
+@router.get("/ids/{schema_id:segment}/versions")
 async def get_schema_versions(
     schema_id: SchemaId, registry: RegistryDep, deleted: bool = False
 ) -> Response:

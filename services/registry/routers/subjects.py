@@ -29,7 +29,7 @@ async def list_subjects(
     return reply(await registry.subjects(prefix, deleted=deleted, deleted_only=deleted_only))
 
 
-@router.post("/{subject}", responses=raises(*errors.LOOKUP))
+@router.post("/{subject:segment}", responses=raises(*errors.LOOKUP))
 async def lookup_schema(
     subject: Subject,
     request: Request,
@@ -41,14 +41,14 @@ async def lookup_schema(
     return reply(await registry.lookup(subject, body, normalize=normalize, deleted=deleted))
 
 
-@router.delete("/{subject}", responses=raises(*errors.DELETE_SUBJECT))
+@router.delete("/{subject:segment}", responses=raises(*errors.DELETE_SUBJECT))
 async def delete_subject(
     subject: Subject, registry: RegistryDep, permanent: bool = False
 ) -> Response:
     return reply(await registry.delete_subject(subject, permanent=permanent))
 
 
-@router.get("/{subject}/versions", responses=raises(errors.SubjectNotFound))
+@router.get("/{subject:segment}/versions", responses=raises(errors.SubjectNotFound))
 async def list_versions(
     subject: Subject,
     registry: RegistryDep,
@@ -58,7 +58,7 @@ async def list_versions(
     return reply(await registry.versions(subject, deleted=deleted, deleted_only=deleted_only))
 
 
-@router.post("/{subject}/versions", responses=raises(*errors.REGISTER))
+@router.post("/{subject:segment}/versions", responses=raises(*errors.REGISTER))
 async def register_schema(
     subject: Subject, request: Request, registry: RegistryDep, normalize: bool = False
 ) -> Response:
@@ -74,14 +74,16 @@ async def register_schema(
     return reply(answer)
 
 
-@router.get("/{subject}/versions/{version}", responses=raises(*errors.VERSION))
+@router.get("/{subject:segment}/versions/{version:segment}", responses=raises(*errors.VERSION))
 async def get_version(
     subject: Subject, version: str, registry: RegistryDep, deleted: bool = False
 ) -> Response:
     return reply(await registry.version(subject, version, deleted=deleted))
 
 
-@router.get("/{subject}/versions/{version}/schema", responses=raises(*errors.VERSION))
+@router.get(
+    "/{subject:segment}/versions/{version:segment}/schema", responses=raises(*errors.VERSION)
+)
 async def get_version_schema(
     subject: Subject, version: str, registry: RegistryDep, deleted: bool = False
 ) -> Response:
@@ -89,12 +91,16 @@ async def get_version_schema(
     return Response(found["schema"], media_type="application/vnd.schemaregistry.v1+json")
 
 
-@router.get("/{subject}/versions/{version}/referencedby", responses=raises(*errors.VERSION))
+@router.get(
+    "/{subject:segment}/versions/{version:segment}/referencedby", responses=raises(*errors.VERSION)
+)
 async def referenced_by(subject: Subject, version: str, registry: RegistryDep) -> Response:
     return reply(await registry.referenced_by(subject, version))
 
 
-@router.delete("/{subject}/versions/{version}", responses=raises(*errors.DELETE_VERSION))
+@router.delete(
+    "/{subject:segment}/versions/{version:segment}", responses=raises(*errors.DELETE_VERSION)
+)
 async def delete_version(
     subject: Subject, version: str, registry: RegistryDep, permanent: bool = False
 ) -> Response:

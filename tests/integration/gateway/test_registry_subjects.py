@@ -119,3 +119,73 @@ async def test_another_spelling_of_a_dataset_subject_is_refused(hub: Hub, door: 
         evolving = await http.post(f"{prefix}/subjects/{at(subject)}/versions", json=evolved)
         assert evolving.status_code == 200, evolving.text  # the owner's own subject still works
         assert (await http.get(f"{prefix}/subjects/{at(subject)}/versions")).json() == [1, 2]
+
+
+@DOORS
+async def test_a_subject_with_a_slash_is_owned_by_its_decoded_name(hub: Hub, door: Door) -> None:
+    alfa = await hub.caller("registry:write")
+    bravo = await hub.caller("registry:write")
+    tag = uuid.uuid4().hex[:6]
+    owned = f"{alfa.agency}.lib-{tag}/x.v1-value"  # alfa's dataset subject, "/" and all
+    shared = f"lib{tag}/address.avsc"  # a reference library's file-like name: no owner
+    body = {"schema": contract(alfa.agency)}
+    async with door(hub, alfa) as (http, prefix):
+        answer = await http.post(f"{prefix}/subjects/{at(owned)}/versions", json=body)
+        assert answer.status_code == 200, answer.text
+    async with door(hub, bravo) as (http, prefix):
+        for method, path in [
+            ("POST", f"/subjects/{at(owned)}/versions"),
+            ("DELETE", f"/subjects/{at(owned)}/versions/1"),
+            ("DELETE", f"/subjects/{at(owned)}"),
+            ("PUT", f"/config/{at(owned)}"),
+            ("PUT", f"/mode/{at(owned)}"),
+        ]:
+            answer = await http.request(method, prefix + path, json=body | {"mode": "READONLY"})
+            assert answer.status_code == 403, (method, path, answer.text)
+            assert f"subject {owned} belongs to a dataset of agency" in answer.json()["message"]
+        # reads are open, and answer the name the owner registered
+        found = await http.get(f"{prefix}/subjects/{at(owned)}/versions/latest")
+        assert found.json()["subject"] == owned, found.text
+        listed = await http.get(f"{prefix}/subjects", params={"subjectPrefix": f"lib{tag}/"})
+        assert listed.json() == []
+        # a name of its own (no dataset's) needs only registry:write, "/" and ".." included
+        for name in (shared, f"{alfa.agency}.x/../{tag}"):
+            answer = await http.post(f"{prefix}/subjects/{at(name)}/versions", json=body)
+            assert answer.status_code == 200, (name, answer.text)
+            got = await http.get(f"{prefix}/subjects/{at(name)}/versions/1")
+            assert got.json()["subject"] == name
+        # a path with a dot segment is no other path: nothing routes it, global config included
+        answer = await http.put(f"{prefix}/subjects/%2E%2E/config", json={"compatibility": "NONE"})
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error_code"] == 404
+    async with door(hub, alfa) as (http, prefix):
+        assert (await http.get(f"{prefix}/subjects/{at(owned)}/versions")).json() == [1]
+        config = await http.get(f"{prefix}/config")
+        assert config.json()["compatibilityLevel"] != "NONE"
+
+
+async def test_an_encoded_slash_in_the_proxy_prefix_is_not_the_proxy(hub: Hub) -> None:
+    alfa = await hub.caller("registry:write")
+    async with hub.http(alfa) as http:
+        answer = await http.get("/registry%2Fsubjects")
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error_code"] == 404
+        assert (await http.get("/registry/subjects")).status_code == 200
+
+
+async def test_the_proxy_answers_in_the_media_type_asked_for(hub: Hub) -> None:
+    alfa = await hub.caller("registry:write")
+    async with hub.http() as anonymous, hub.http(alfa) as http:
+        for accept, answered in [
+            ("application/json", "application/json"),
+            ("application/vnd.schemaregistry+json", "application/vnd.schemaregistry+json"),
+            ("*/*", V1),
+        ]:
+            headers = {"Accept": accept}
+            listed = await http.get("/registry/subjects", headers=headers)
+            assert (listed.status_code, listed.headers["content-type"]) == (200, answered)
+            refused = await anonymous.get("/registry/subjects", headers=headers)  # the gateway's
+            assert (refused.status_code, refused.headers["content-type"]) == (401, answered)
+        unacceptable = await http.get("/registry/subjects", headers={"Accept": "text/html"})
+        assert unacceptable.status_code == 406, unacceptable.text
+        assert unacceptable.json() == {"error_code": 406, "message": "HTTP 406 Not Acceptable"}

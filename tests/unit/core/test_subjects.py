@@ -22,6 +22,11 @@ from services.core.subjects import (
         "orders-value",
         "Orders-value",  # Confluent subjects are case-sensitive; only dataset look-alikes are not
         "x/y",  # Confluent allows a slash; paths make it awkward, not invalid
+        "mps/address.avsc",
+        "a/../b",  # a dot segment inside a name is no path step
+        "100%",
+        "a%2Fb",  # a percent-escape inside a name is literal (sent as a%252Fb)
+        "__GLOBALS",
         "danh mục tỉnh",  # inner spaces and Vietnamese letters
         "a" * MAX_SUBJECT_LENGTH,
     ],
@@ -81,6 +86,9 @@ def test_the_default_context_is_the_plain_name() -> None:
         ("alfa.records.v1\u2212key", "shaped like a dataset's subject"),  # minus sign
         ("My_App.orders.v1-value", "shaped like a dataset's subject"),
         ("a" * (MAX_SUBJECT_LENGTH + 1), "longer than 255"),
+        ("__GLOBAL", "reserved"),  # Confluent's names for the registry-wide settings
+        ("__EMPTY", "reserved"),
+        (":.:__GLOBAL", "reserved"),
     ],
 )
 def test_invalid_names_are_refused_with_42208(name: str, reason: str) -> None:
