@@ -12,25 +12,22 @@ from services.core.audit import audit_log
 from services.core.config import GatewaySettings
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
-from services.gateway.agreement_expiry import agreement_sweeper
+from services.gateway.agreements import router as agreements
+from services.gateway.agreements.expiry import agreement_sweeper
+from services.gateway.audit import router as audit
+from services.gateway.backends import catalogue_resources
+from services.gateway.catalog import datasets_router as datasets
+from services.gateway.catalog import router as catalog
+from services.gateway.identity import agencies_router as agencies
+from services.gateway.identity import clients_router as clients
+from services.gateway.identity import me_router as me
+from services.gateway.oauth import router as oauth
+from services.gateway.oauth import well_known
 from services.gateway.oauth.resources import oauth_resources
 from services.gateway.publish import publish_resources
-from services.gateway.registry_proxy import proxy_client
-from services.gateway.resources import catalogue_resources
-from services.gateway.routers import (
-    agencies,
-    agreements,
-    audit,
-    catalog,
-    clients,
-    datasets,
-    me,
-    oauth,
-    publish,
-    registry,
-    subscriptions,
-    well_known,
-)
+from services.gateway.registry_proxy import router as registry
+from services.gateway.registry_proxy.proxy import proxy_client
+from services.gateway.routers import publish, subscriptions
 from services.gateway.subscribe import subscribe_resources
 
 

@@ -46,14 +46,14 @@ from services.core.http.state import CoreState
 from services.core.kafka.record_limits import TopicLimits
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published, count_rejected
 from services.core.ttlcache import TTLCache
-from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
+from services.gateway.backends import Catalogue
+from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
+from services.gateway.catalog.metadata import subject_of, topic_of
 from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
 from services.gateway.idempotency_kafka import KafkaOutcome
-from services.gateway.metadata import subject_of, topic_of
 from services.gateway.producer_pool import ProducerPool
 from services.gateway.publish_encode import PublishRequest, Target, encoded_batch
 from services.gateway.publisher import BeforeCommit, Outgoing, Placed, Publisher
-from services.gateway.resources import Catalogue
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
+from services.gateway.backends import Catalogue
 from services.gateway.consumers import ConsumerPool
 from services.gateway.limits import DeliveryLimits
-from services.gateway.resources import Catalogue
 from services.gateway.stream_watch import StreamWatch
 
 

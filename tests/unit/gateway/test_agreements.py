@@ -35,9 +35,9 @@ from services.core.sharing.agreements import (
 )
 from services.core.sharing.metrics import AGREEMENTS
 from services.core.subjects import owner_of
-from services.gateway import agreements
-from services.gateway.agreement_expiry import sweep
-from services.gateway.agreement_terms import (
+from services.gateway.agreements import workflow as agreements
+from services.gateway.agreements.expiry import sweep
+from services.gateway.agreements.terms import (
     MAX_TERM,
     AgreementIn,
     Approval,
@@ -50,7 +50,7 @@ from services.gateway.agreement_terms import (
     reader_subject,
     shortened,
 )
-from services.gateway.resources import Catalogue
+from services.gateway.backends import Catalogue
 
 Sessions = async_sessionmaker[AsyncSession]
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 
 from services.core.auth.principal import ADMIN, CATALOG_READ, Principal
 from services.core.db.models import Dataset
-from services.gateway.catalog import _matches, _words, visible_to
+from services.gateway.catalog.entries import _matches, _words, visible_to
 
 
 def principal(agency: str, *scopes: str) -> Principal:

@@ -7,7 +7,7 @@ import pytest
 from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import ADMIN, CATALOG_READ, PUBLISH, Principal
 from services.core.errors import Forbidden
-from services.gateway.datasets import Undo, owner_for
+from services.gateway.catalog.datasets import Undo, owner_for
 
 
 def principal(agency: str, *scopes: str) -> Principal:

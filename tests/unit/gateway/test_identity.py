@@ -14,8 +14,8 @@ from services.core.auth.secrets import verify_secret
 from services.core.db.engine import create_engine, session_factory
 from services.core.db.migrate import migrate
 from services.core.db.models import Client
-from services.gateway import identity
-from services.gateway.identity import (
+from services.gateway.identity import agencies as identity
+from services.gateway.identity.agencies import (
     AgencyDisabled,
     AgencyExists,
     AgencyIn,
@@ -24,7 +24,7 @@ from services.gateway.identity import (
     ClientNotFound,
     Sessions,
 )
-from services.gateway.last_admin import LastAdmin
+from services.gateway.identity.last_admin import LastAdmin
 
 
 @pytest.fixture

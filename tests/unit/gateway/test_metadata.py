@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.metadata import DatasetIn, DatasetPatch, schema_text
+from services.gateway.catalog.metadata import DatasetIn, DatasetPatch, schema_text
 
 RECORD = {"type": "record", "name": "Change", "fields": [{"name": "id", "type": "string"}]}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.retention import format_retention, parse_retention
+from services.gateway.catalog.retention import format_retention, parse_retention
 
 DAY = 86_400_000
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request
 from services.core.auth.deps import Authenticated
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
-from services.gateway import catalog
 from services.gateway import route_errors as errors
-from services.gateway.catalog import CatalogQuery
-from services.gateway.resources import CatalogueDep
+from services.gateway.backends import CatalogueDep
+from services.gateway.catalog import entries
+from services.gateway.catalog.entries import CatalogQuery
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"], route_class=JsonRoute)
 
@@ -21,11 +21,11 @@ router = APIRouter(prefix="/v1/catalog", tags=["catalog"], route_class=JsonRoute
 async def search_catalog(
     query: Annotated[CatalogQuery, Query()], principal: Authenticated, catalogue: CatalogueDep
 ) -> dict[str, Any]:
-    return await catalog.search(catalogue, principal, query)
+    return await entries.search(catalogue, principal, query)
 
 
 @router.get("/{dataset}", responses=raises(*errors.CATALOG_ENTRY))
 async def get_entry(
     dataset: str, principal: Authenticated, catalogue: CatalogueDep, request: Request
 ) -> dict[str, Any]:
-    return await catalog.entry(catalogue, principal, dataset, request.headers.get("authorization"))
+    return await entries.entry(catalogue, principal, dataset, request.headers.get("authorization"))

@@ -16,7 +16,7 @@ from services.core import bounded_json
 from services.core.bounded_json import MAX_DEPTH_CAP
 from services.core.db.models import Agency, Dataset
 from services.core.kafka.topics import check_agency, check_dataset, dataset_topic
-from services.gateway.retention import DEFAULT, format_retention, parse_retention
+from services.gateway.catalog.retention import DEFAULT, format_retention, parse_retention
 
 AccessRights = Literal["PUBLIC", "RESTRICTED", "NON_PUBLIC"]
 Compatibility = Literal[

@@ -25,7 +25,7 @@ from services.core.auth.secrets import hash_secret, new_secret
 from services.core.db.models import Agency, Client
 from services.core.errors import Conflict, NotFound
 from services.core.kafka.topics import check_agency
-from services.gateway.last_admin import admin_clients, keep_an_admin
+from services.gateway.identity.last_admin import admin_clients, keep_an_admin
 
 CLIENT_ID_MAX: Final = 64
 _SUFFIX_ALPHABET: Final = string.ascii_lowercase + string.digits

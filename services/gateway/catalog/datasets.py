@@ -39,10 +39,10 @@ from services.core.db.models import Agency, Dataset
 from services.core.errors import BadRequest, Conflict, Forbidden, Unavailable
 from services.core.kafka.admin import TopicSpec, delete_topic, ensure_topic
 from services.core.kafka.topics import dataset_topic
-from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
-from services.gateway.identity import AgencyDisabled, AgencyNotFound
-from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, subject_of
-from services.gateway.resources import Catalogue
+from services.gateway.backends import Catalogue
+from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
+from services.gateway.catalog.metadata import ContractIn, DatasetIn, DatasetPatch, subject_of
+from services.gateway.identity.agencies import AgencyDisabled, AgencyNotFound
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

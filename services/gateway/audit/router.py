@@ -11,7 +11,7 @@ from services.core.auth.deps import Authenticated
 from services.core.bounded_json import Int64
 from services.core.http.json_body import JsonRoute
 from services.core.http.state import Core
-from services.gateway.audit_trail import MAX_LIMIT, Role, search
+from services.gateway.audit.trail import MAX_LIMIT, Role, search
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JsonRoute)
 

@@ -22,8 +22,8 @@ from services.core.db.models import Agency, Dataset
 from services.core.errors import NotFound
 from services.core.kafka.offsets import TopicOffsets
 from services.core.sharing.agreements import granted_dataset_ids
-from services.gateway.metadata import AccessRights, dataset_document, subject_of, topic_of
-from services.gateway.resources import Catalogue
+from services.gateway.backends import Catalogue
+from services.gateway.catalog.metadata import AccessRights, dataset_document, subject_of, topic_of
 
 _T = TypeVar("_T")
 

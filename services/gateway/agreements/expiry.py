@@ -24,8 +24,8 @@ from services.core.audit import AuditLog
 from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import Agreement
 from services.core.sharing.agreements import due_clause, expire_due, state_before_expiry
-from services.gateway.agreement_audit import agreement_event, record, refresh_metrics
-from services.gateway.resources import Catalogue
+from services.gateway.agreements.audit import agreement_event, record, refresh_metrics
+from services.gateway.backends import Catalogue
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,17 @@ from services.core.config import ServiceSettings
 from services.core.db.engine import session_factory
 from services.core.db.models import AGENCY_KINDS, Agency, Client
 from services.core.errors import NdxpError
-from services.gateway import identity
-from services.gateway.identity import AgencyIn, ClientIn, IssuedSecret, Sessions
-from services.gateway.last_admin import admin_clients
+from services.gateway.identity import agencies
+from services.gateway.identity.agencies import AgencyIn, ClientIn, IssuedSecret, Sessions
+from services.gateway.identity.last_admin import admin_clients
 
 Handler = Callable[[Sessions, argparse.Namespace], Awaitable[None]]
 
 
 def add_parsers(commands: Any) -> None:
     """Add ``agencies`` and ``clients`` to the ``ndxp`` command's subparsers."""
-    agencies = commands.add_parser("agencies", help="the hub's member agencies")
-    agency_cmds = agencies.add_subparsers(dest="agencies_command", required=True)
+    agency_parser = commands.add_parser("agencies", help="the hub's member agencies")
+    agency_cmds = agency_parser.add_subparsers(dest="agencies_command", required=True)
     create = agency_cmds.add_parser("create", help="add an agency")
     create.add_argument("id", help="short id: a-z, 0-9 and '-', e.g. mps")
     create.add_argument("--name", required=True, help="display name")
@@ -104,18 +104,18 @@ def _print_secret(issued: IssuedSecret) -> None:
 
 async def _create_agency(sessions: Sessions, args: argparse.Namespace) -> None:
     data = AgencyIn(id=args.id, name=args.name, kind=args.kind, code=args.code)
-    _out(_agency_line(await identity.create_agency(sessions, data)))
+    _out(_agency_line(await agencies.create_agency(sessions, data)))
 
 
 async def _list_agencies(sessions: Sessions, _: argparse.Namespace) -> None:
-    for agency in await identity.list_agencies(sessions):
+    for agency in await agencies.list_agencies(sessions):
         _out(_agency_line(agency))
 
 
 async def _set_agency(sessions: Sessions, args: argparse.Namespace) -> None:
     enabled = args.agencies_command == "enable"
     # The operator on the hub's machine may disable the last admin: the same command undoes it.
-    agency = await identity.set_agency_enabled(sessions, args.id, enabled, keep_admin=False)
+    agency = await agencies.set_agency_enabled(sessions, args.id, enabled, keep_admin=False)
     _out(_agency_line(agency))
     if not enabled:
         await _warn_without_admin(sessions, f"ndxp agencies enable {args.id}")
@@ -123,21 +123,21 @@ async def _set_agency(sessions: Sessions, args: argparse.Namespace) -> None:
 
 async def _create_client(sessions: Sessions, args: argparse.Namespace) -> None:
     data = ClientIn(name=args.name, scopes=args.scopes)
-    _print_secret(await identity.create_client(sessions, args.agency, data))
+    _print_secret(await agencies.create_client(sessions, args.agency, data))
 
 
 async def _list_clients(sessions: Sessions, args: argparse.Namespace) -> None:
-    for client in await identity.list_clients(sessions, args.agency):
+    for client in await agencies.list_clients(sessions, args.agency):
         _out(_client_line(client))
 
 
 async def _rotate(sessions: Sessions, args: argparse.Namespace) -> None:
-    _print_secret(await identity.rotate_secret(sessions, args.client_id))
+    _print_secret(await agencies.rotate_secret(sessions, args.client_id))
 
 
 async def _set_client(sessions: Sessions, args: argparse.Namespace) -> None:
     enabled = args.clients_command == "enable"
-    client = await identity.set_client_enabled(sessions, args.client_id, enabled, keep_admin=False)
+    client = await agencies.set_client_enabled(sessions, args.client_id, enabled, keep_admin=False)
     _out(_client_line(client))
     if not enabled:
         await _warn_without_admin(sessions, f"ndxp clients enable {args.client_id}")

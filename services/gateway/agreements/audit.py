@@ -15,7 +15,7 @@ from services.core.audit import AuditEvent, AuditLog
 from services.core.auth.principal import Principal
 from services.core.db.models import Agreement
 from services.core.sharing.agreements import count_agreements
-from services.gateway.resources import Catalogue
+from services.gateway.backends import Catalogue
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from services.core.audit.deps import Audit as AuditDep
 from services.core.auth.deps import Authenticated
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
-from services.gateway import agreements
 from services.gateway import route_errors as errors
-from services.gateway.agreement_terms import AgreementIn, AgreementQuery, Approval, Decision
-from services.gateway.resources import CatalogueDep
+from services.gateway.agreements import workflow
+from services.gateway.agreements.terms import AgreementIn, AgreementQuery, Approval, Decision
+from services.gateway.backends import CatalogueDep
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"], route_class=JsonRoute)
 
@@ -28,7 +28,7 @@ async def request_agreement(
     response: Response,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
-    document = await agreements.request_agreement(catalogue, audit, principal, body, auth)
+    document = await workflow.request_agreement(catalogue, audit, principal, body, auth)
     response.headers["Location"] = f"/v1/agreements/{document['id']}"
     return document
 
@@ -40,14 +40,14 @@ async def list_agreements(
     catalogue: CatalogueDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    return await agreements.list_agreements(catalogue, audit, principal, query)
+    return await workflow.list_agreements(catalogue, audit, principal, query)
 
 
 @router.get("/{agreement_id}", responses=raises(*errors.AGREEMENT))
 async def get_agreement(
     agreement_id: str, principal: Authenticated, catalogue: CatalogueDep, audit: AuditDep
 ) -> dict[str, Any]:
-    return await agreements.get_agreement(catalogue, audit, principal, agreement_id)
+    return await workflow.get_agreement(catalogue, audit, principal, agreement_id)
 
 
 @router.post("/{agreement_id}/approve", responses=raises(*errors.APPROVAL))
@@ -60,7 +60,7 @@ async def approve(
     body: Annotated[Approval | None, Body()] = None,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
-    return await agreements.approve(
+    return await workflow.approve(
         catalogue, audit, principal, agreement_id, body or Approval(), auth=auth
     )
 
@@ -73,7 +73,7 @@ async def reject(
     catalogue: CatalogueDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    return await agreements.reject(catalogue, audit, principal, agreement_id, body)
+    return await workflow.reject(catalogue, audit, principal, agreement_id, body)
 
 
 @router.post("/{agreement_id}/revoke", responses=raises(*errors.DECISION))
@@ -84,4 +84,4 @@ async def revoke(
     catalogue: CatalogueDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    return await agreements.revoke(catalogue, audit, principal, agreement_id, body)
+    return await workflow.revoke(catalogue, audit, principal, agreement_id, body)

@@ -54,9 +54,9 @@ from services.core.avro.registry_client import RegistryNotFound
 from services.core.db.models import Agreement, Dataset
 from services.core.errors import Conflict
 from services.core.sharing.agreements import state_clause
-from services.gateway.agreement_audit import agreement_event, record
-from services.gateway.agreement_expiry import sweep_quietly
-from services.gateway.agreement_moves import (
+from services.gateway.agreements.audit import agreement_event, record
+from services.gateway.agreements.expiry import sweep_quietly
+from services.gateway.agreements.moves import (
     Change,
     check_move,
     move,
@@ -64,7 +64,7 @@ from services.gateway.agreement_moves import (
     revoker_check,
     visible_agreement,
 )
-from services.gateway.agreement_terms import (
+from services.gateway.agreements.terms import (
     AgreementIn,
     AgreementQuery,
     Approval,
@@ -78,10 +78,10 @@ from services.gateway.agreement_terms import (
     reader_subject,
     shortened,
 )
-from services.gateway.catalog import DatasetNotFound, load_dataset
-from services.gateway.datasets import require_any
-from services.gateway.metadata import subject_of
-from services.gateway.resources import Catalogue
+from services.gateway.backends import Catalogue
+from services.gateway.catalog.datasets import require_any
+from services.gateway.catalog.entries import DatasetNotFound, load_dataset
+from services.gateway.catalog.metadata import subject_of
 
 __all__ = [
     "approve",

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.convertors import PathConvertor, register_url_convertor
 
 from services.core.http.json_body import JsonRoute
-from services.gateway.registry_proxy import PREFIX, proxy
+from services.gateway.registry_proxy.proxy import PREFIX, proxy
 
 
 class _AnyPath(PathConvertor):

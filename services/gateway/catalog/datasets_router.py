@@ -11,10 +11,10 @@ from services.core.audit.deps import Audit
 from services.core.auth.deps import Authenticated
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
-from services.gateway import datasets
 from services.gateway import route_errors as errors
-from services.gateway.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
-from services.gateway.resources import CatalogueDep
+from services.gateway.backends import CatalogueDep
+from services.gateway.catalog import datasets
+from services.gateway.catalog.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=JsonRoute)
 

@@ -22,8 +22,8 @@ from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import Agreement
 from services.core.errors import Forbidden
 from services.core.sharing.agreements import effective_state
-from services.gateway.agreement_terms import AgreementNotFound, InvalidTransition
-from services.gateway.datasets import require_any
+from services.gateway.agreements.terms import AgreementNotFound, InvalidTransition
+from services.gateway.catalog.datasets import require_any
 
 # Where each state may go by a decision (time expires requested and active: agreement_expiry).
 TRANSITIONS = {"requested": frozenset({"active", "rejected"}), "active": frozenset({"revoked"})}

@@ -11,8 +11,8 @@ from services.core.auth.principal import ADMIN, Principal
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.http.state import Core
-from services.gateway import identity
 from services.gateway import route_errors as errors
+from services.gateway.identity import agencies
 
 router = APIRouter(prefix="/v1/admin/clients", tags=["admin"], route_class=JsonRoute)
 Admin = Annotated[Principal, Depends(require(ADMIN))]
@@ -20,18 +20,18 @@ Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 @router.post("/{client_id}/rotate-secret", responses=raises(*errors.CLIENT))
 async def rotate_secret(client_id: str, core: Core, _: Admin, response: Response) -> dict[str, Any]:
-    issued = await identity.rotate_secret(core.sessions, client_id)
+    issued = await agencies.rotate_secret(core.sessions, client_id)
     response.headers["Cache-Control"] = "no-store"
-    return identity.issued_document(issued)
+    return agencies.issued_document(issued)
 
 
 @router.post("/{client_id}/disable", responses=raises(*errors.DISABLE_CLIENT))
 async def disable_client(client_id: str, core: Core, _: Admin) -> dict[str, Any]:
-    client = await identity.set_client_enabled(core.sessions, client_id, enabled=False)
-    return identity.client_document(client)
+    client = await agencies.set_client_enabled(core.sessions, client_id, enabled=False)
+    return agencies.client_document(client)
 
 
 @router.post("/{client_id}/enable", responses=raises(*errors.CLIENT))
 async def enable_client(client_id: str, core: Core, _: Admin) -> dict[str, Any]:
-    client = await identity.set_client_enabled(core.sessions, client_id, enabled=True)
-    return identity.client_document(client)
+    client = await agencies.set_client_enabled(core.sessions, client_id, enabled=True)
+    return agencies.client_document(client)
