@@ -1,13 +1,12 @@
-"""What the catalogue needs at run time, opened by the gateway's lifespan and closed after it."""
+"""The gateway's clients of the hub's backends, opened by its lifespan and closed after it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.avro.registry_client import RegistryClient
@@ -20,8 +19,9 @@ ENTRY_CACHE_SECONDS: Final = 2.0
 
 
 @dataclass(frozen=True)
-class Catalogue:
-    """The control plane, the registry and Kafka, as the dataset and catalogue logic uses them."""
+class Backends:
+    """The bag of clients every room of the gateway uses: the control plane's sessions, the
+    registry client, and Kafka (its settings, bootstrap and a shared offset reader)."""
 
     sessions: async_sessionmaker[AsyncSession]
     registry: RegistryClient
@@ -36,15 +36,13 @@ class Catalogue:
 
 
 @asynccontextmanager
-async def catalogue_resources(
-    core: CoreState, settings: GatewaySettings
-) -> AsyncIterator[Catalogue]:
+async def open_backends(core: CoreState, settings: GatewaySettings) -> AsyncIterator[Backends]:
     """A registry client and an offset reader for the gateway's lifetime (neither connects until
     first used, so the gateway starts while the registry or Kafka is still coming up)."""
     registry = RegistryClient(settings.registry_url)
     offsets = OffsetReader(settings.kafka, bootstrap=core.kafka_bootstrap)
     try:
-        yield Catalogue(
+        yield Backends(
             core.sessions,
             registry,
             settings.kafka,
@@ -55,11 +53,3 @@ async def catalogue_resources(
     finally:
         await offsets.close()
         await registry.close()
-
-
-def get_catalogue(request: Request) -> Catalogue:
-    catalogue: Catalogue = request.state.catalogue
-    return catalogue
-
-
-CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]

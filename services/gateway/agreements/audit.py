@@ -15,7 +15,7 @@ from services.core.audit import AuditEvent, AuditLog
 from services.core.auth.principal import Principal
 from services.core.db.models import Agreement
 from services.core.sharing.agreements import count_agreements
-from services.gateway.backends import Catalogue
+from services.gateway.backends import Backends
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def agreement_event(
 
 
 async def record(
-    cat: Catalogue, audit: AuditLog, event: AuditEvent, undo: Callable[[], Awaitable[None]]
+    backends: Backends, audit: AuditLog, event: AuditEvent, undo: Callable[[], Awaitable[None]]
 ) -> None:
     """Audit a committed change, then recount; if the trail refuses, undo the change and raise."""
     try:
@@ -49,10 +49,10 @@ async def record(
             log.exception("could not undo %s of %s after the audit failed", event.action, event)
         raise
     finally:
-        await refresh_metrics(cat)
+        await refresh_metrics(backends)
 
 
-async def refresh_metrics(cat: Catalogue) -> dict[str, int]:
+async def refresh_metrics(backends: Backends) -> dict[str, int]:
     """Recount ``ndxp_agreements{state}`` from the control plane."""
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         return await count_agreements(session)

@@ -25,21 +25,23 @@ from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import Agreement
 from services.core.sharing.agreements import due_clause, expire_due, state_before_expiry
 from services.gateway.agreements.audit import agreement_event, record, refresh_metrics
-from services.gateway.backends import Catalogue
+from services.gateway.backends import Backends
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS: Final = 5.0
 
 
-async def sweep(cat: Catalogue, audit: AuditLog, now: datetime | None = None) -> list[Agreement]:
+async def sweep(
+    backends: Backends, audit: AuditLog, now: datetime | None = None
+) -> list[Agreement]:
     """Expire what is due at ``now`` and audit each; the agreements this call expired."""
     now = now or datetime.now(UTC)
-    async with cat.sessions() as session:  # a cheap read first: usually nothing is due
+    async with backends.sessions() as session:  # a cheap read first: usually nothing is due
         due = await session.scalar(select(Agreement.id).where(due_clause(now)).limit(1))
     if due is None:
         return []
-    async with cat.sessions.begin() as session:
+    async with backends.sessions.begin() as session:
         await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
         expired = await expire_due(session, now)
     failed: Exception | None = None
@@ -49,7 +51,9 @@ async def sweep(cat: Catalogue, audit: AuditLog, now: datetime | None = None) ->
         details = {"from": before, "valid_until": agreement.valid_until.isoformat()}
         event = agreement_event("agreement.expire", None, agreement, details)
         try:  # each one audited, or taken back for the next sweep
-            await record(cat, audit, event, functools.partial(_unexpire, cat, agreement, before))
+            await record(
+                backends, audit, event, functools.partial(_unexpire, backends, agreement, before)
+            )
         except Exception as exc:  # noqa: BLE001 - raised below, after the others are tried
             failed = failed or exc
             continue
@@ -60,9 +64,9 @@ async def sweep(cat: Catalogue, audit: AuditLog, now: datetime | None = None) ->
     return done
 
 
-async def _unexpire(cat: Catalogue, agreement: Agreement, state: str) -> None:
+async def _unexpire(backends: Backends, agreement: Agreement, state: str) -> None:
     """Take an unaudited expiry back: the next sweep expires (and audits) it again."""
-    async with cat.sessions.begin() as session:
+    async with backends.sessions.begin() as session:
         await session.execute(
             update(Agreement)
             .where(Agreement.id == agreement.id, Agreement.state == "expired")
@@ -71,26 +75,26 @@ async def _unexpire(cat: Catalogue, agreement: Agreement, state: str) -> None:
         )
 
 
-async def sweep_quietly(cat: Catalogue, audit: AuditLog, now: datetime | None = None) -> None:
+async def sweep_quietly(backends: Backends, audit: AuditLog, now: datetime | None = None) -> None:
     """:func:`sweep` before a read: a failure (the audit trail down) is logged, the read goes on
     (what it shows is computed at read time anyway)."""
     try:
-        await sweep(cat, audit, now)
+        await sweep(backends, audit, now)
     except Exception:
         log.warning("agreement expiry sweep failed; the next one retries", exc_info=True)
 
 
 @asynccontextmanager
 async def agreement_sweeper(
-    cat: Catalogue, audit: AuditLog, interval: float = SWEEP_SECONDS
+    backends: Backends, audit: AuditLog, interval: float = SWEEP_SECONDS
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Sweep and recount every ``interval`` seconds for the gateway's lifetime."""
 
     async def run() -> None:
         while True:
             try:
-                await sweep(cat, audit)
-                await refresh_metrics(cat)
+                await sweep(backends, audit)
+                await refresh_metrics(backends)
             except Exception:
                 log.exception("agreement expiry sweep failed; retrying in %.0f s", interval)
             await asyncio.sleep(interval)

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from services.core.audit.deps import Audit as AuditDep
+from services.core.audit.deps import Audit
 from services.core.auth.deps import Authenticated
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import route_errors as errors
 from services.gateway.agreements import workflow
 from services.gateway.agreements.terms import AgreementIn, AgreementQuery, Approval, Decision
-from services.gateway.backends import CatalogueDep
+from services.gateway.deps import BackendsDep
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"], route_class=JsonRoute)
 
@@ -22,13 +22,13 @@ router = APIRouter(prefix="/v1/agreements", tags=["agreements"], route_class=Jso
 async def request_agreement(
     body: AgreementIn,
     principal: Authenticated,
-    catalogue: CatalogueDep,
-    audit: AuditDep,
+    backends: BackendsDep,
+    audit: Audit,
     request: Request,
     response: Response,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
-    document = await workflow.request_agreement(catalogue, audit, principal, body, auth)
+    document = await workflow.request_agreement(backends, audit, principal, body, auth)
     response.headers["Location"] = f"/v1/agreements/{document['id']}"
     return document
 
@@ -37,31 +37,31 @@ async def request_agreement(
 async def list_agreements(
     query: Annotated[AgreementQuery, Query()],
     principal: Authenticated,
-    catalogue: CatalogueDep,
-    audit: AuditDep,
+    backends: BackendsDep,
+    audit: Audit,
 ) -> dict[str, Any]:
-    return await workflow.list_agreements(catalogue, audit, principal, query)
+    return await workflow.list_agreements(backends, audit, principal, query)
 
 
 @router.get("/{agreement_id}", responses=raises(*errors.AGREEMENT))
 async def get_agreement(
-    agreement_id: str, principal: Authenticated, catalogue: CatalogueDep, audit: AuditDep
+    agreement_id: str, principal: Authenticated, backends: BackendsDep, audit: Audit
 ) -> dict[str, Any]:
-    return await workflow.get_agreement(catalogue, audit, principal, agreement_id)
+    return await workflow.get_agreement(backends, audit, principal, agreement_id)
 
 
 @router.post("/{agreement_id}/approve", responses=raises(*errors.APPROVAL))
 async def approve(
     agreement_id: str,
     principal: Authenticated,
-    catalogue: CatalogueDep,
-    audit: AuditDep,
+    backends: BackendsDep,
+    audit: Audit,
     request: Request,
     body: Annotated[Approval | None, Body()] = None,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
     return await workflow.approve(
-        catalogue, audit, principal, agreement_id, body or Approval(), auth=auth
+        backends, audit, principal, agreement_id, body or Approval(), auth=auth
     )
 
 
@@ -70,10 +70,10 @@ async def reject(
     agreement_id: str,
     body: Decision,
     principal: Authenticated,
-    catalogue: CatalogueDep,
-    audit: AuditDep,
+    backends: BackendsDep,
+    audit: Audit,
 ) -> dict[str, Any]:
-    return await workflow.reject(catalogue, audit, principal, agreement_id, body)
+    return await workflow.reject(backends, audit, principal, agreement_id, body)
 
 
 @router.post("/{agreement_id}/revoke", responses=raises(*errors.DECISION))
@@ -81,7 +81,7 @@ async def revoke(
     agreement_id: str,
     body: Decision,
     principal: Authenticated,
-    catalogue: CatalogueDep,
-    audit: AuditDep,
+    backends: BackendsDep,
+    audit: Audit,
 ) -> dict[str, Any]:
-    return await workflow.revoke(catalogue, audit, principal, agreement_id, body)
+    return await workflow.revoke(backends, audit, principal, agreement_id, body)

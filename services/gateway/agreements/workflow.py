@@ -78,7 +78,7 @@ from services.gateway.agreements.terms import (
     reader_subject,
     shortened,
 )
-from services.gateway.backends import Catalogue
+from services.gateway.backends import Backends
 from services.gateway.catalog.datasets import require_any
 from services.gateway.catalog.entries import DatasetNotFound, load_dataset
 from services.gateway.catalog.metadata import subject_of
@@ -107,7 +107,7 @@ def _now(now: datetime | None) -> datetime:
 
 
 async def request_agreement(
-    cat: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     principal: Principal,
     body: AgreementIn,
@@ -118,7 +118,7 @@ async def request_agreement(
     """Record the consumer's request (state ``requested``); its document."""
     now = _now(now)
     require_any(principal, SUBSCRIBE, AGREEMENTS_MANAGE)
-    async with cat.sessions() as session:  # NON_PUBLIC ones too: see the module doc
+    async with backends.sessions() as session:  # NON_PUBLIC ones too: see the module doc
         found = await load_dataset(session, body.dataset)
     if found is None:
         raise DatasetNotFound(f"dataset {body.dataset!r} not found")
@@ -126,7 +126,7 @@ async def request_agreement(
     if dataset.agency_id == principal.agency:
         raise SelfAgreement(f"agency {principal.agency!r} provides {dataset.id} itself")
     valid_until = check_term(body.valid_until, now)
-    writer, named = await writer_schema(cat, dataset, auth)
+    writer, named = await writer_schema(backends, dataset, auth)
     fields = body.requested_fields
     if fields is None:
         fields = granted_fields_default(writer, named=named)
@@ -146,11 +146,11 @@ async def request_agreement(
         requested_by=principal.client_id,
         created_at=now,
     )
-    async with cat.sessions.begin() as session:
+    async with backends.sessions.begin() as session:
         session.add(agreement)
 
     async def undo() -> None:
-        async with cat.sessions.begin() as session:
+        async with backends.sessions.begin() as session:
             await session.execute(
                 delete(Agreement).where(
                     Agreement.id == agreement.id, Agreement.state == "requested"
@@ -164,18 +164,18 @@ async def request_agreement(
         "valid_until": valid_until.isoformat(),
     }
     await record(
-        cat, audit, agreement_event("agreement.request", principal, agreement, details), undo
+        backends, audit, agreement_event("agreement.request", principal, agreement, details), undo
     )
     log.info("agreement %s requested: %s for %s", agreement.id, dataset.id, principal.agency)
     return agreement_document(agreement, now)
 
 
 async def writer_schema(
-    cat: Catalogue, dataset: Dataset, auth: str | None
+    backends: Backends, dataset: Dataset, auth: str | None
 ) -> tuple[Any, dict[str, Any]]:
     """The latest contract's JSON and the named types it takes from its references."""
     try:
-        latest = await cat.registry.version(subject_of(dataset), "latest", auth)
+        latest = await backends.registry.version(subject_of(dataset), "latest", auth)
     except RegistryNotFound as exc:
         raise ContractMissing(f"the registry has no contract for {dataset.id}") from exc
     named: dict[str, Any] = {}
@@ -187,7 +187,7 @@ async def writer_schema(
         if key in seen:
             continue
         seen.add(key)
-        found = await cat.registry.version(ref["subject"], ref["version"], auth)
+        found = await backends.registry.version(ref["subject"], ref["version"], auth)
         named.update(named_types(json.loads(found["schema"])))
         pending += found.get("references") or []
     return json.loads(latest["schema"]), named
@@ -197,7 +197,7 @@ async def writer_schema(
 
 
 async def approve(
-    cat: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     principal: Principal,
     agreement_id: str,
@@ -210,22 +210,24 @@ async def approve(
     date, and register the derived reader schema."""
     now = _now(now)
     check = provider_check(principal)
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         agreement = await visible_agreement(session, principal, agreement_id)
         check(agreement)
         dataset = await session.get(Dataset, agreement.dataset_id)
-    if cat.registry_requires_tokens:  # the reader schema is registered with the caller's token
+    if backends.registry_requires_tokens:  # the reader schema is registered with the caller's token
         require_any(principal, REGISTRY_WRITE)
     check_move(agreement, "active", now)
     granted = narrowed(agreement.requested_fields or [], body.fields)
     valid_until = shortened(agreement.valid_until, body.valid_until, now)
     if dataset is None:  # removed by hand; the foreign key makes this all but impossible
         raise DatasetNotFound(f"dataset {agreement.dataset_id!r} not found")
-    writer, named = await writer_schema(cat, dataset, auth)
+    writer, named = await writer_schema(backends, dataset, auth)
     reader = derive_reader_schema(writer, granted, named=named)
     subject = reader_subject(agreement.id)
-    await cat.registry.set_compatibility(subject, "NONE", auth)
-    registered = await cat.registry.register(subject, json.dumps(reader, ensure_ascii=False), auth)
+    await backends.registry.set_compatibility(subject, "NONE", auth)
+    registered = await backends.registry.register(
+        subject, json.dumps(reader, ensure_ascii=False), auth
+    )
     values = {
         "granted_fields": granted,
         "valid_until": valid_until,
@@ -236,7 +238,7 @@ async def approve(
     }
     try:
         change = await move(
-            cat.sessions,
+            backends.sessions,
             agreement_id,
             "active",
             values=values,
@@ -245,7 +247,7 @@ async def approve(
             marker="decided_at",
         )
     except InvalidTransition:  # decided meanwhile by another request: its schema stays
-        await _discard(cat, subject, registered, agreement_id, auth)
+        await _discard(backends, subject, registered, agreement_id, auth)
         raise
     details = {
         "granted_fields": granted,
@@ -254,21 +256,25 @@ async def approve(
         "reader_schema_id": int(registered["id"]),
     }
     event = agreement_event("agreement.approve", principal, change.after, details)
-    await record(cat, audit, event, change.undo)
+    await record(backends, audit, event, change.undo)
     log.info("agreement %s approved by %s", agreement_id, principal.client_id)
     return agreement_document(change.after, now)
 
 
 async def _discard(
-    cat: Catalogue, subject: str, registered: dict[str, Any], agreement_id: str, auth: str | None
+    backends: Backends,
+    subject: str,
+    registered: dict[str, Any],
+    agreement_id: str,
+    auth: str | None,
 ) -> None:
     """Delete the reader schema version this request registered, unless the agreement uses it."""
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         current = await session.get(Agreement, agreement_id)
     if current is not None and current.reader_schema_id == int(registered["id"]):
         return
     try:
-        await cat.registry.delete_version(subject, int(registered["version"]), auth)
+        await backends.registry.delete_version(subject, int(registered["version"]), auth)
     except RegistryNotFound:
         pass  # another losing approval of the same grant deleted it first
     except Exception:
@@ -276,7 +282,7 @@ async def _discard(
 
 
 async def reject(
-    cat: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     principal: Principal,
     agreement_id: str,
@@ -288,15 +294,21 @@ async def reject(
     now = _now(now)
     values = {"decided_by": principal.client_id, "decided_at": now, "reason": body.reason}
     change = await _decide(
-        cat, principal, agreement_id, target="rejected", values=values, now=now, marker="decided_at"
+        backends,
+        principal,
+        agreement_id,
+        target="rejected",
+        values=values,
+        now=now,
+        marker="decided_at",
     )
     event = agreement_event("agreement.reject", principal, change.after, {"reason": body.reason})
-    await record(cat, audit, event, change.undo)
+    await record(backends, audit, event, change.undo)
     return agreement_document(change.after, now)
 
 
 async def revoke(
-    cat: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     principal: Principal,
     agreement_id: str,
@@ -308,12 +320,18 @@ async def revoke(
     now = _now(now)
     values = {"revoked_at": now, "reason": body.reason}
     change = await _decide(
-        cat, principal, agreement_id, target="revoked", values=values, now=now, marker="revoked_at"
+        backends,
+        principal,
+        agreement_id,
+        target="revoked",
+        values=values,
+        now=now,
+        marker="revoked_at",
     )
     by = "provider" if principal.agency == change.after.provider_agency else "consumer"
     details = {"reason": body.reason, "by": by}
     await record(
-        cat,
+        backends,
         audit,
         agreement_event("agreement.revoke", principal, change.after, details),
         change.undo,
@@ -323,7 +341,7 @@ async def revoke(
 
 
 async def _decide(
-    cat: Catalogue,
+    backends: Backends,
     principal: Principal,
     agreement_id: str,
     *,
@@ -333,10 +351,10 @@ async def _decide(
     marker: str,
 ) -> Change:
     check = revoker_check(principal) if target == "revoked" else provider_check(principal)
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         check(await visible_agreement(session, principal, agreement_id))
     return await move(
-        cat.sessions, agreement_id, target, values=values, now=now, check=check, marker=marker
+        backends.sessions, agreement_id, target, values=values, now=now, check=check, marker=marker
     )
 
 
@@ -348,7 +366,7 @@ def _require_reader(principal: Principal) -> None:
 
 
 async def get_agreement(
-    cat: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     principal: Principal,
     agreement_id: str,
@@ -357,14 +375,14 @@ async def get_agreement(
 ) -> dict[str, Any]:
     now = _now(now)
     _require_reader(principal)
-    await sweep_quietly(cat, audit, now)
-    async with cat.sessions() as session:
+    await sweep_quietly(backends, audit, now)
+    async with backends.sessions() as session:
         agreement = await visible_agreement(session, principal, agreement_id)
     return agreement_document(agreement, now)
 
 
 async def list_agreements(
-    cat: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     principal: Principal,
     query: AgreementQuery,
@@ -374,7 +392,7 @@ async def list_agreements(
     """One page of the agreements the caller is a party to (every one, for an admin)."""
     now = _now(now)
     _require_reader(principal)
-    await sweep_quietly(cat, audit, now)
+    await sweep_quietly(backends, audit, now)
     statement = select(Agreement)
     if query.role == "consumer":
         statement = statement.where(Agreement.consumer_agency == principal.agency)
@@ -391,7 +409,7 @@ async def list_agreements(
         statement = statement.where(state_clause(query.state, now))
     if query.dataset:
         statement = statement.where(Agreement.dataset_id == query.dataset)
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         total = await session.scalar(select(func.count()).select_from(statement.subquery()))
         rows = await session.scalars(
             statement.order_by(Agreement.created_at.desc(), Agreement.id)

@@ -39,7 +39,7 @@ from services.core.db.models import Agency, Dataset
 from services.core.errors import BadRequest, Conflict, Forbidden, Unavailable
 from services.core.kafka.admin import TopicSpec, delete_topic, ensure_topic
 from services.core.kafka.topics import dataset_topic
-from services.gateway.backends import Catalogue
+from services.gateway.backends import Backends
 from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
 from services.gateway.catalog.metadata import ContractIn, DatasetIn, DatasetPatch, subject_of
 from services.gateway.identity.agencies import AgencyDisabled, AgencyNotFound
@@ -73,50 +73,55 @@ def owner_for(principal: Principal, requested: str | None) -> str:
 
 
 async def create_dataset(
-    cat: Catalogue, principal: Principal, data: DatasetIn, auth: str | None
+    backends: Backends, principal: Principal, data: DatasetIn, auth: str | None
 ) -> tuple[Dataset, Agency, dict[str, Any]]:
     """Register the contract, create the topic and the row; nothing is left if a step fails.
 
     Returns the dataset, its publisher and the registered contract (:func:`contract_document`).
     """
     owner = owner_for(principal, data.agency)
-    if cat.registry_requires_tokens:  # the contract is registered with the caller's own token
+    if backends.registry_requires_tokens:  # the contract is registered with the caller's own token
         require_any(principal, REGISTRY_WRITE)
     topic = dataset_topic(owner, data.name)
     subject, schema = f"{topic}-value", data.text
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         publisher = await _publisher(session, principal, owner)
         if await session.get(Dataset, f"{owner}.{data.name}") is not None:
             raise DatasetExists(f"dataset {owner}.{data.name} already exists")
 
-    existing = await cat.registry.versions(subject, auth) or []
-    problems = await _refused_as_invalid(cat.registry.test(subject, schema, auth))
+    existing = await backends.registry.versions(subject, auth) or []
+    problems = await _refused_as_invalid(backends.registry.test(subject, schema, auth))
     if problems:
         raise InvalidContract(
             f"the contract is incompatible with {subject}, registered before: {'; '.join(problems)}"
         )
-    previous_config = await cat.registry.subject_config(subject, auth) if existing else None
+    previous_config = await backends.registry.subject_config(subject, auth) if existing else None
 
     spec = TopicSpec(topic, partitions=data.partitions, retention_ms=data.retention_ms)
     async with Undo(f"creating dataset {owner}.{data.name}") as undo:
-        if not await _create_topic(cat, spec):
+        if not await _create_topic(backends, spec):
             raise TopicExists(f"Kafka topic {topic!r} already exists; ask an operator")
-        undo.push(f"topic {topic}", lambda: delete_topic(cat.kafka, topic, bootstrap=cat.bootstrap))
-
-        await cat.registry.set_compatibility(subject, data.compatibility, auth)
         undo.push(
-            f"config of {subject}", lambda: _restore_config(cat, subject, previous_config, auth)
+            f"topic {topic}",
+            lambda: delete_topic(backends.kafka, topic, bootstrap=backends.bootstrap),
         )
-        registered = await _refused_as_invalid(cat.registry.register(subject, schema, auth))
+
+        await backends.registry.set_compatibility(subject, data.compatibility, auth)
+        undo.push(
+            f"config of {subject}",
+            lambda: _restore_config(backends, subject, previous_config, auth),
+        )
+        registered = await _refused_as_invalid(backends.registry.register(subject, schema, auth))
         version = int(registered["version"])
         if not existing:
-            undo.push(f"subject {subject}", lambda: cat.registry.delete_subject(subject, auth))
+            undo.push(f"subject {subject}", lambda: backends.registry.delete_subject(subject, auth))
         elif version > max(existing):
             undo.push(
-                f"{subject} v{version}", lambda: cat.registry.delete_version(subject, version, auth)
+                f"{subject} v{version}",
+                lambda: backends.registry.delete_version(subject, version, auth),
             )
 
-        dataset = await _insert(cat, data, owner)
+        dataset = await _insert(backends, data, owner)
     log.info("dataset %s created by %s (%s)", dataset.id, principal.client_id, principal.agency)
     return dataset, publisher, contract_document(subject, registered)
 
@@ -140,23 +145,23 @@ async def _refused_as_invalid(call: Awaitable[_T]) -> _T:
         raise InvalidContract(exc.message, errors=exc.errors) from exc
 
 
-async def _create_topic(cat: Catalogue, spec: TopicSpec) -> bool:
+async def _create_topic(backends: Backends, spec: TopicSpec) -> bool:
     try:
-        return await ensure_topic(cat.kafka, spec, bootstrap=cat.bootstrap)
+        return await ensure_topic(backends.kafka, spec, bootstrap=backends.bootstrap)
     except BadRequest as exc:  # partitions and retention were checked: the cluster's settings
         raise Unavailable(f"Kafka could not create topic {spec.name!r}: {exc.message}") from exc
 
 
 async def _restore_config(
-    cat: Catalogue, subject: str, previous: dict[str, Any] | None, auth: str | None
+    backends: Backends, subject: str, previous: dict[str, Any] | None, auth: str | None
 ) -> None:
     if previous is None:
-        await cat.registry.delete_config(subject, auth)
+        await backends.registry.delete_config(subject, auth)
     else:
-        await cat.registry.set_compatibility(subject, previous["compatibilityLevel"], auth)
+        await backends.registry.set_compatibility(subject, previous["compatibilityLevel"], auth)
 
 
-async def _insert(cat: Catalogue, data: DatasetIn, owner: str) -> Dataset:
+async def _insert(backends: Backends, data: DatasetIn, owner: str) -> Dataset:
     dataset = Dataset(
         id=f"{owner}.{data.name}",
         agency_id=owner,
@@ -175,7 +180,7 @@ async def _insert(cat: Catalogue, data: DatasetIn, owner: str) -> Dataset:
         compatibility=data.compatibility,
     )
     try:
-        async with cat.sessions.begin() as session:
+        async with backends.sessions.begin() as session:
             session.add(dataset)
             await session.flush()
             await session.refresh(dataset)
@@ -228,38 +233,38 @@ def contract_document(subject: str, registered: dict[str, Any]) -> dict[str, Any
 
 
 async def owned_dataset(
-    cat: Catalogue, principal: Principal, dataset_id: str
+    backends: Backends, principal: Principal, dataset_id: str
 ) -> tuple[Dataset, Agency]:
     """The dataset if the principal's agency owns it (or is an admin): 404 if it may not even see
     it, 403 if it may see it but not change it."""
-    dataset, publisher = await visible_dataset(cat, principal, dataset_id)
+    dataset, publisher = await visible_dataset(backends, principal, dataset_id)
     if dataset.agency_id != principal.agency and not principal.is_admin:
         raise Forbidden(f"dataset {dataset_id} belongs to agency {dataset.agency_id!r}")
     return dataset, publisher
 
 
 async def evolve_contract(
-    cat: Catalogue, principal: Principal, dataset_id: str, data: ContractIn, auth: str | None
+    backends: Backends, principal: Principal, dataset_id: str, data: ContractIn, auth: str | None
 ) -> dict[str, Any]:
     """Register a new version of the contract; the registry's compatibility check decides (409)."""
     require_any(principal, REGISTRY_WRITE)
-    dataset, _ = await owned_dataset(cat, principal, dataset_id)
+    dataset, _ = await owned_dataset(backends, principal, dataset_id)
     subject = subject_of(dataset)
-    registered = await cat.registry.register(subject, data.text, auth)
+    registered = await backends.registry.register(subject, data.text, auth)
     for kind in ("contract", "versions"):  # this replica shows the new version at once
-        cat.entries.forget((kind, subject))
-    await _touch(cat, dataset)
+        backends.entries.forget((kind, subject))
+    await _touch(backends, dataset)
     log.info("contract of %s now at version %s", dataset.id, registered.get("version"))
     return {"dataset": dataset.id, **contract_document(subject, registered)}
 
 
 async def update_dataset(
-    cat: Catalogue, principal: Principal, dataset_id: str, patch: DatasetPatch
+    backends: Backends, principal: Principal, dataset_id: str, patch: DatasetPatch
 ) -> tuple[Dataset, Agency]:
     """Change catalogue metadata: title, description, theme, keywords, access rights, ..."""
     require_any(principal, PUBLISH, ADMIN)
-    await owned_dataset(cat, principal, dataset_id)
-    async with cat.sessions.begin() as session:
+    await owned_dataset(backends, principal, dataset_id)
+    async with backends.sessions.begin() as session:
         found = await load_dataset(session, dataset_id)
         if found is None:  # deleted in between
             raise DatasetNotFound(f"dataset {dataset_id!r} not found")
@@ -270,8 +275,8 @@ async def update_dataset(
     return dataset, publisher
 
 
-async def _touch(cat: Catalogue, dataset: Dataset) -> None:
-    async with cat.sessions.begin() as session:
+async def _touch(backends: Backends, dataset: Dataset) -> None:
+    async with backends.sessions.begin() as session:
         row = await session.get(Dataset, dataset.id)
         if row is not None:
             row.updated_at = datetime.now(UTC)

@@ -12,9 +12,9 @@ from services.core.auth.deps import Authenticated
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import route_errors as errors
-from services.gateway.backends import CatalogueDep
 from services.gateway.catalog import datasets
 from services.gateway.catalog.metadata import ContractIn, DatasetIn, DatasetPatch, dataset_document
+from services.gateway.deps import BackendsDep
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=JsonRoute)
 
@@ -23,13 +23,13 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=JsonRou
 async def create_dataset(
     body: DatasetIn,
     principal: Authenticated,
-    catalogue: CatalogueDep,
+    backends: BackendsDep,
     audit: Audit,
     request: Request,
     response: Response,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
-    dataset, publisher, registered = await datasets.create_dataset(catalogue, principal, body, auth)
+    dataset, publisher, registered = await datasets.create_dataset(backends, principal, body, auth)
     details = {"topic": dataset_document(dataset, publisher).get("topic"), **registered}
     await audit.record(
         AuditEvent("dataset.create", principal.agency, principal.client_id,
@@ -44,12 +44,12 @@ async def evolve_contract(
     dataset: str,
     body: ContractIn,
     principal: Authenticated,
-    catalogue: CatalogueDep,
+    backends: BackendsDep,
     audit: Audit,
     request: Request,
 ) -> dict[str, Any]:
     auth = request.headers.get("authorization")
-    evolved = await datasets.evolve_contract(catalogue, principal, dataset, body, auth)
+    evolved = await datasets.evolve_contract(backends, principal, dataset, body, auth)
     await audit.record(
         AuditEvent("contract.evolve", principal.agency, principal.client_id, dataset=dataset,
                    provider=dataset.split(".", 1)[0], details=evolved)
@@ -59,7 +59,7 @@ async def evolve_contract(
 
 @router.patch("/{dataset}", responses=raises(*errors.EDIT_DATASET))
 async def update_dataset(
-    dataset: str, body: DatasetPatch, principal: Authenticated, catalogue: CatalogueDep
+    dataset: str, body: DatasetPatch, principal: Authenticated, backends: BackendsDep
 ) -> dict[str, Any]:
-    found, publisher = await datasets.update_dataset(catalogue, principal, dataset, body)
+    found, publisher = await datasets.update_dataset(backends, principal, dataset, body)
     return dataset_document(found, publisher)

@@ -1,4 +1,4 @@
-"""The catalogue: who may see which dataset, searching it, and one dataset's full entry.
+"""The backends: who may see which dataset, searching it, and one dataset's full entry.
 
 Every agency reads the catalogue; NON_PUBLIC datasets are shown only to their owner, to admins
 and to agencies with an agreement for them. That rule is :func:`visible_to`, and only there.
@@ -22,7 +22,7 @@ from services.core.db.models import Agency, Dataset
 from services.core.errors import NotFound
 from services.core.kafka.offsets import TopicOffsets
 from services.core.sharing.agreements import granted_dataset_ids
-from services.gateway.backends import Catalogue
+from services.gateway.backends import Backends
 from services.gateway.catalog.metadata import AccessRights, dataset_document, subject_of, topic_of
 
 _T = TypeVar("_T")
@@ -66,7 +66,7 @@ class CatalogQuery(BaseModel):
     page_size: int = Field(default=20, ge=1, le=100)
 
 
-async def search(cat: Catalogue, principal: Principal, query: CatalogQuery) -> dict[str, Any]:
+async def search(backends: Backends, principal: Principal, query: CatalogQuery) -> dict[str, Any]:
     """One page of the datasets ``principal`` may see that match ``query``, and their total."""
     require_reader(principal)
     statement = select(Dataset, Agency).join(Agency, Agency.id == Dataset.agency_id)
@@ -76,7 +76,7 @@ async def search(cat: Catalogue, principal: Principal, query: CatalogQuery) -> d
         statement = statement.where(func.lower(Dataset.theme) == query.theme.lower())
     if query.access_rights:
         statement = statement.where(Dataset.access_rights == query.access_rights)
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         rows = (await session.execute(statement.order_by(Dataset.id))).all()
         granted = await granted_datasets(session, principal.agency)
     terms = _words(query.q or "")
@@ -124,11 +124,11 @@ async def load_dataset(session: AsyncSession, dataset_id: str) -> tuple[Dataset,
 
 
 async def visible_dataset(
-    cat: Catalogue, principal: Principal, dataset_id: str
+    backends: Backends, principal: Principal, dataset_id: str
 ) -> tuple[Dataset, Agency]:
     """The dataset and its publisher; ``DatasetNotFound`` alike for unknown and invisible ones,
     so that a NON_PUBLIC dataset's existence does not leak."""
-    async with cat.sessions() as session:
+    async with backends.sessions() as session:
         found = await load_dataset(session, dataset_id)
         granted = await granted_datasets(session, principal.agency)
     if found is None or not visible_to(principal, found[0], granted):
@@ -137,23 +137,23 @@ async def visible_dataset(
 
 
 async def entry(
-    cat: Catalogue, principal: Principal, dataset_id: str, auth: str | None
+    backends: Backends, principal: Principal, dataset_id: str, auth: str | None
 ) -> dict[str, Any]:
     """A dataset's full catalogue entry: metadata, publisher, contract, versions and volume."""
     require_reader(principal)
-    dataset, publisher = await visible_dataset(cat, principal, dataset_id)
+    dataset, publisher = await visible_dataset(backends, principal, dataset_id)
     subject = subject_of(dataset)
     # Any principal may read contracts and the entry is visible to this one (checked above), so
     # what the registry and Kafka said is shared by every reader for a couple of seconds.
     topic = topic_of(dataset)
     contract, versions, offsets = await asyncio.gather(
-        cat.entries.get(
-            ("contract", subject), lambda: _or_none(cat.registry.contract(subject, auth))
+        backends.entries.get(
+            ("contract", subject), lambda: _or_none(backends.registry.contract(subject, auth))
         ),
-        cat.entries.get(
-            ("versions", subject), lambda: _or_none(cat.registry.versions(subject, auth))
+        backends.entries.get(
+            ("versions", subject), lambda: _or_none(backends.registry.versions(subject, auth))
         ),
-        cat.entries.get(("offsets", topic), lambda: _or_none(cat.offsets.offsets(topic))),
+        backends.entries.get(("offsets", topic), lambda: _or_none(backends.offsets.offsets(topic))),
     )
     document = dataset_document(dataset, publisher)
     document["contract"] = contract

@@ -47,21 +47,21 @@ async def proxy_client(registry_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def proxy(request: Request) -> Response:
-    """Authenticate, authorize and forward one request; answer in Confluent's error format."""
+async def proxy(request: Request, client: httpx.AsyncClient) -> Response:
+    """Authenticate, authorize and forward one request through ``client``; answer in Confluent's
+    error format."""
     try:
         principal = await authenticate(request)
         # Judged as the registry will route it (percent-decoded once), and forwarded re-encoded
         # from exactly what was judged, so the rule and the registry never read two paths.
         path: str = request.scope["path"][len(PREFIX) :] or "/"
         authorize(principal, request.method, path)
-        return await _forward(request, quote(path))
+        return await _forward(request, client, quote(path))
     except NdxpError as exc:
         return confluent_json(error_info(exc))
 
 
-async def _forward(request: Request, path: str) -> Response:
-    client: httpx.AsyncClient = request.state.registry_proxy
+async def _forward(request: Request, client: httpx.AsyncClient, path: str) -> Response:
     headers = {k: v for k in _FORWARDED_REQUEST_HEADERS if (v := request.headers.get(k))}
     headers["x-request-id"] = request_id.get() or ""
     query = request.url.query

@@ -50,7 +50,7 @@ from services.gateway.agreements.terms import (
     reader_subject,
     shortened,
 )
-from services.gateway.backends import Catalogue
+from services.gateway.backends import Backends
 
 Sessions = async_sessionmaker[AsyncSession]
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -297,9 +297,9 @@ async def registry() -> AsyncIterator[tuple[RegistryClient, FakeRegistry]]:
 
 
 @pytest.fixture
-def catalogue(sessions: Sessions, registry: tuple[RegistryClient, FakeRegistry]) -> Catalogue:
+def backends(sessions: Sessions, registry: tuple[RegistryClient, FakeRegistry]) -> Backends:
     kafka = KafkaSettings(bootstrap="unused:9092")
-    return Catalogue(sessions, registry[0], kafka, "unused:9092", None)  # type: ignore[arg-type]
+    return Backends(sessions, registry[0], kafka, "unused:9092", None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -327,13 +327,13 @@ def request_body(**extra: Any) -> AgreementIn:
 
 
 async def test_the_workflow_audits_every_change(
-    catalogue: Catalogue,
+    backends: Backends,
     audit: AuditLog,
     sessions: Sessions,
     registry: tuple[RegistryClient, FakeRegistry],
 ) -> None:
     asked = await agreements.request_agreement(
-        catalogue, audit, CONSUMER, request_body(), None, now=NOW
+        backends, audit, CONSUMER, request_body(), None, now=NOW
     )
     assert asked["requested_fields"] == ["change_id", "province_code"]  # full_name is PII
     approval = Approval(fields=["province_code"])
@@ -341,7 +341,7 @@ async def test_the_workflow_audits_every_change(
         async with sessions() as session:
             await active_agreement(session, asked["id"], "mof", NOW)
     done = await agreements.approve(
-        catalogue, audit, PROVIDER, asked["id"], approval, auth=None, now=NOW
+        backends, audit, PROVIDER, asked["id"], approval, auth=None, now=NOW
     )
     assert done["reader_schema"] == {"subject": reader_subject(asked["id"]), "id": 101}
     [schema] = registry[1].registered[reader_subject(asked["id"])]
@@ -352,10 +352,10 @@ async def test_the_workflow_audits_every_change(
         ]
     with pytest.raises(InvalidTransition):
         await agreements.approve(
-            catalogue, audit, PROVIDER, asked["id"], Approval(), auth=None, now=NOW
+            backends, audit, PROVIDER, asked["id"], Approval(), auth=None, now=NOW
         )
     revoked = await agreements.revoke(
-        catalogue, audit, CONSUMER, asked["id"], Decision(reason="done"), now=NOW
+        backends, audit, CONSUMER, asked["id"], Decision(reason="done"), now=NOW
     )
     assert revoked["state"] == "revoked"
     assert await actions(sessions, asked["id"]) == [
@@ -366,24 +366,24 @@ async def test_the_workflow_audits_every_change(
 
 
 async def test_sweep_expires_and_audits_once(
-    catalogue: Catalogue, audit: AuditLog, sessions: Sessions
+    backends: Backends, audit: AuditLog, sessions: Sessions
 ) -> None:
     end = NOW + timedelta(minutes=5)
     asked = await agreements.request_agreement(
-        catalogue, audit, CONSUMER, request_body(valid_until=end.isoformat()), None, now=NOW
+        backends, audit, CONSUMER, request_body(valid_until=end.isoformat()), None, now=NOW
     )
-    assert await sweep(catalogue, audit, NOW) == []
-    [expired] = await sweep(catalogue, audit, end)
+    assert await sweep(backends, audit, NOW) == []
+    [expired] = await sweep(backends, audit, end)
     assert expired.id == asked["id"]
-    assert await sweep(catalogue, audit, end + timedelta(minutes=1)) == []
+    assert await sweep(backends, audit, end + timedelta(minutes=1)) == []
     assert await actions(sessions, asked["id"]) == ["agreement.request", "agreement.expire"]
 
 
 async def test_a_change_the_audit_trail_refuses_is_undone(
-    catalogue: Catalogue, audit: AuditLog, sessions: Sessions, tmp_path: Path
+    backends: Backends, audit: AuditLog, sessions: Sessions, tmp_path: Path
 ) -> None:
     asked = await agreements.request_agreement(
-        catalogue, audit, CONSUMER, request_body(), None, now=NOW
+        backends, audit, CONSUMER, request_body(), None, now=NOW
     )
 
     # A control plane without the audit table: the audit trail cannot take the record.
@@ -392,15 +392,15 @@ async def test_a_change_the_audit_trail_refuses_is_undone(
     try:
         with pytest.raises(Unavailable):
             await agreements.approve(
-                catalogue, broken, PROVIDER, asked["id"], Approval(), auth=None, now=NOW
+                backends, broken, PROVIDER, asked["id"], Approval(), auth=None, now=NOW
             )
         with pytest.raises(Unavailable):
             await agreements.request_agreement(
-                catalogue, broken, CONSUMER, request_body(), None, now=NOW
+                backends, broken, CONSUMER, request_body(), None, now=NOW
             )
         end = datetime(2027, 1, 1, tzinfo=UTC)
         with pytest.raises(Unavailable):
-            await sweep(catalogue, broken, end)
+            await sweep(backends, broken, end)
     finally:
         await broken.close()
         await elsewhere.dispose()
@@ -408,5 +408,5 @@ async def test_a_change_the_audit_trail_refuses_is_undone(
         rows = list(await session.scalars(select(Agreement)))
     assert [(r.id, r.state, r.reader_schema_id) for r in rows] == [(asked["id"], "requested", None)]
     assert await actions(sessions, asked["id"]) == ["agreement.request"]
-    [expired] = await sweep(catalogue, audit, datetime(2027, 1, 1, tzinfo=UTC))  # retried
+    [expired] = await sweep(backends, audit, datetime(2027, 1, 1, tzinfo=UTC))  # retried
     assert await actions(sessions, expired.id) == ["agreement.request", "agreement.expire"]
