@@ -11,9 +11,9 @@ Rooms (each a subpackage with its router, its logic and its models; its ``__init
 - ``agreements/``   the agreements workflow (``/v1/agreements``) and its expiry sweeper
 - ``audit/``        ``/v1/audit``: the audit trail as each agency may see it
 - ``registry_proxy/`` ``/registry/*``: the schema registry's API, authorized and streamed through
-- publish (moving into ``publish/``): ``publish.py``, ``publish_body.py``, ``publish_encode.py``,
-  ``publisher.py``, ``producer_pool.py``, ``idempotency.py``, ``idempotency_kafka.py`` and
-  ``routers/publish.py``; writing events goes to core's ``EventWriter``
+- publish (moving into ``publish/``): ``publish.py``, ``idempotency.py``, ``idempotency_kafka.py``
+  and ``routers/publish.py``; writing events goes to core's ``EventWriter`` (``publish_body.py``,
+  ``publish_encode.py``, ``publisher.py`` and ``producer_pool.py`` move down to core with it)
 - subscriptions (moving into ``subscriptions/``): ``subscriptions.py``, ``subscribe.py``,
   ``pull.py``, ``stream.py``, ``stream_watch.py``, ``push.py``, ``consumers.py``, ``cursor.py``,
   ``limits.py`` and ``routers/subscriptions.py``; delivering events goes to core's ``Deliverer``
