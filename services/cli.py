@@ -29,7 +29,7 @@ from services.core.db.migrate import migrate
 from services.core.http.draining import DrainingServer
 from services.core.local_kafka import ensure_jmx_exporter, ensure_kafka
 from services.core.logging import configure_logging
-from services.gateway import commands as identity_commands
+from services.gateway.identity import commands as identity_commands
 from services.gateway.oauth import commands as key_commands
 from services.hub import monitor as hub_monitor
 from services.hub import up as hub_up

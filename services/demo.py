@@ -19,7 +19,7 @@ from services.core.config import ServiceSettings
 from services.core.db.engine import session_factory
 from services.core.errors import Conflict
 from services.core.files import private_file
-from services.gateway.identity import AgencyIn, ClientIn, create_agency, create_client
+from services.gateway.identity.agencies import AgencyIn, ClientIn, create_agency, create_client
 
 log = logging.getLogger("ndxp.demo")
 

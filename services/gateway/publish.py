@@ -46,14 +46,14 @@ from services.core.http.state import CoreState
 from services.core.kafka.record_limits import TopicLimits
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published, count_rejected
 from services.core.ttlcache import TTLCache
-from services.gateway.catalog import DatasetNotFound, load_dataset, visible_dataset
+from services.gateway.backends import Backends
+from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
+from services.gateway.catalog.metadata import subject_of, topic_of
 from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
 from services.gateway.idempotency_kafka import KafkaOutcome
-from services.gateway.metadata import subject_of, topic_of
 from services.gateway.producer_pool import ProducerPool
 from services.gateway.publish_encode import PublishRequest, Target, encoded_batch
 from services.gateway.publisher import BeforeCommit, Outgoing, Placed, Publisher
-from services.gateway.resources import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class AuditTrail(Protocol):
 class PublishState:
     """What the publish path holds for the gateway's lifetime."""
 
-    catalogue: Catalogue
+    backends: Backends
     contracts: ContractCache
     publisher: Publisher
     keys: IdempotencyKeys
@@ -84,24 +84,19 @@ class PublishState:
 
 @asynccontextmanager
 async def publish_resources(
-    core: CoreState, settings: GatewaySettings, catalogue: Catalogue
+    core: CoreState, settings: GatewaySettings, backends: Backends, pool: ProducerPool
 ) -> AsyncIterator[PublishState]:
-    """The producer pool (producers start on first use) and caches, closed after the gateway."""
-    pool = ProducerPool(
-        catalogue.kafka,
-        catalogue.bootstrap,
-        settings.publish_producers,
-        transaction_timeout_ms=int(2 * settings.publish_timeout * 1000),
-    )
-    limits = TopicLimits(catalogue.kafka, catalogue.bootstrap)
+    """The publisher over the gateway's producer ``pool`` (closed with it) and the caches, closed
+    after the gateway."""
+    limits = TopicLimits(backends.kafka, backends.bootstrap)
     publisher = Publisher(pool, settings.publish_timeout, limits)
-    outcome = KafkaOutcome(catalogue.kafka, catalogue.bootstrap, 2 * settings.publish_timeout)
+    outcome = KafkaOutcome(backends.kafka, backends.bootstrap, 2 * settings.publish_timeout)
     keys = IdempotencyKeys(
         core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout)
     )
     state = PublishState(
-        catalogue,
-        ContractCache(catalogue.registry),
+        backends,
+        ContractCache(backends.registry),
         publisher,
         keys,
         limits,
@@ -121,7 +116,7 @@ async def target(state: PublishState, principal: Principal, dataset_id: str) -> 
     """The dataset if ``principal``'s agency owns it: 404 if it may not see it, else 403."""
 
     async def load() -> Target | None:
-        async with state.catalogue.sessions() as session:
+        async with state.backends.sessions() as session:
             found = await load_dataset(session, dataset_id)
         if found is None:
             return None
@@ -133,7 +128,7 @@ async def target(state: PublishState, principal: Principal, dataset_id: str) -> 
         state.targets.forget(dataset_id)  # an unknown id is not kept: it may be created next
         raise DatasetNotFound(f"dataset {dataset_id!r} not found")
     if to.owner != principal.agency:
-        await visible_dataset(state.catalogue, principal, dataset_id)  # 404 if it may not see it
+        await visible_dataset(state.backends, principal, dataset_id)  # 404 if it may not see it
         count_rejected(to.dataset, "forbidden")
         raise Forbidden(f"dataset {to.dataset} belongs to agency {to.owner!r}; only it may publish")
     return to

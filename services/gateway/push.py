@@ -30,22 +30,19 @@ from typing import Annotated, Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
-from services.core.config import GatewaySettings, KafkaSettings
+from services.core.config import KafkaSettings
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NdxpError, Unavailable, Unprocessable
 from services.core.http.destinations import DestinationPolicy, DestinationRefused
 from services.core.http.endpoints import check_endpoint_url
-from services.core.http.state import CoreState
 from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.connect_configs import connector_records, deletion_records
 from services.core.kafka.errors import kafka_errors
 from services.core.kafka.producer import Record, send_batch
-from services.core.kafka.topics import CONNECT_CONFIGS_TOPIC, connector_group
+from services.core.kafka.topics import connector_group
 from services.gateway.producer_pool import Broken, ProducerPool
-from services.gateway.publish import PublishState
 
 log = logging.getLogger(__name__)
 
@@ -219,19 +216,3 @@ def retry_later(message: str) -> Unavailable:
     return Unavailable(
         f"connect's configs could not be written: {message}", headers={"Retry-After": RETRY_AFTER}
     )
-
-
-def get_connect_configs(request: Request) -> ConfigsWriter:
-    state: PublishState = request.state.publish
-    core: CoreState = request.state.core
-    settings = core.settings
-    topic, policy = CONNECT_CONFIGS_TOPIC, DestinationPolicy()
-    if isinstance(settings, GatewaySettings):
-        topic, policy = settings.connect_configs_topic, settings.push.policy()
-    publisher, catalogue = state.publisher, state.catalogue
-    return ConnectConfigs(
-        publisher.pool, catalogue.kafka, catalogue.bootstrap, topic, publisher.timeout, policy
-    )
-
-
-ConnectConfigsDep = Annotated[ConfigsWriter, Depends(get_connect_configs)]

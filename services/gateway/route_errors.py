@@ -27,7 +27,7 @@ from services.core.http.errors import ErrorKind
 from services.core.http.openapi import Declared
 from services.core.sharing.agreements import AgreementInactive
 from services.core.sharing.delivery import ReaderSchemaMissing
-from services.gateway.agreement_terms import (
+from services.gateway.agreements.terms import (
     AgreementNotFound,
     FieldsNotRequested,
     InvalidTerm,
@@ -35,17 +35,22 @@ from services.gateway.agreement_terms import (
     NoFields,
     SelfAgreement,
 )
-from services.gateway.agreements import ContractMissing
-from services.gateway.catalog import DatasetNotFound
+from services.gateway.agreements.workflow import ContractMissing
+from services.gateway.catalog.datasets import DatasetExists, TopicExists
+from services.gateway.catalog.entries import DatasetNotFound
 from services.gateway.cursor import InvalidCursor, StaleCursor
-from services.gateway.datasets import DatasetExists, TopicExists
 from services.gateway.idempotency import (
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
-from services.gateway.identity import AgencyDisabled, AgencyExists, AgencyNotFound, ClientNotFound
-from services.gateway.last_admin import LastAdmin
+from services.gateway.identity.agencies import (
+    AgencyDisabled,
+    AgencyExists,
+    AgencyNotFound,
+    ClientNotFound,
+)
+from services.gateway.identity.last_admin import LastAdmin
 from services.gateway.limits import TooManyPulls, TooManyStreams, TooManySubscriptions
 from services.gateway.publish_body import BodyTooLarge, InvalidBody, TooManyRecords
 from services.gateway.publisher import TopicMissing

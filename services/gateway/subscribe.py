@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
+from services.gateway.backends import Backends
 from services.gateway.consumers import ConsumerPool
 from services.gateway.limits import DeliveryLimits
-from services.gateway.resources import Catalogue
 from services.gateway.stream_watch import StreamWatch
 
 
@@ -35,13 +33,13 @@ class Subscribe:
 
 @asynccontextmanager
 async def subscribe_resources(
-    core: CoreState, settings: GatewaySettings, catalogue: Catalogue
+    core: CoreState, settings: GatewaySettings, backends: Backends
 ) -> AsyncIterator[Subscribe]:
     """The pool of subscription consumers (each started on first use, so the gateway starts while
-    Kafka is still coming up) and the contracts records name, over the catalogue's registry
+    Kafka is still coming up) and the contracts records name, over the backends' registry
     client."""
     pool = ConsumerPool(settings.kafka, core.kafka_bootstrap)
-    contracts = ContractCache(catalogue.registry)
+    contracts = ContractCache(backends.registry)
     watch = StreamWatch(core.sessions)
     try:
         yield Subscribe(
@@ -56,11 +54,3 @@ async def subscribe_resources(
     finally:
         await watch.close()
         await pool.close()
-
-
-def get_subscribe(request: Request) -> Subscribe:
-    subscribe: Subscribe = request.state.subscribe
-    return subscribe
-
-
-SubscribeDep = Annotated[Subscribe, Depends(get_subscribe)]

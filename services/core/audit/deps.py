@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from services.core.audit.log import AuditLog
 
 
-def get_audit(request: Request) -> AuditLog:
+async def get_audit(request: Request) -> AuditLog:  # async: no thread hop per request
     audit: AuditLog = request.state.audit
     return audit
 

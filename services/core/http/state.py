@@ -27,7 +27,7 @@ class CoreState:
         return self.settings.kafka.bootstrap
 
 
-def get_core(request: Request) -> CoreState:
+async def get_core(request: Request) -> CoreState:  # async: no thread hop per request
     core: CoreState = request.state.core
     return core
 

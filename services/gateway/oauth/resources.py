@@ -4,38 +4,30 @@ OAuth2 endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
-
-from fastapi import Depends, Request
+from dataclasses import dataclass
 
 from services.core.audit import AuditLog
-from services.core.auth.authenticator import authentication
+from services.core.auth.authenticator import Authenticator, authentication
 from services.core.http.state import CoreState
 from services.gateway.oauth.adapter import OAuthEndpoints
 from services.gateway.oauth.keys import KeyStore
 
 
+@dataclass(frozen=True)
+class OAuthState:
+    """What the authorization server holds for the gateway's lifetime."""
+
+    keys: KeyStore
+    authenticator: Authenticator
+    endpoints: OAuthEndpoints
+
+
 @asynccontextmanager
-async def oauth_resources(core: CoreState, audit: AuditLog) -> AsyncIterator[Mapping[str, Any]]:
-    """``keys``, ``authenticator`` and ``oauth`` for the request state."""
+async def oauth_resources(core: CoreState, audit: AuditLog) -> AsyncIterator[OAuthState]:
     keys = KeyStore(core.sessions, core.settings)
     await keys.ensure_signing_key()
     async with authentication(core, own_keys=keys) as authenticator:
         endpoints = OAuthEndpoints(core.settings.auth, keys, authenticator, audit)
-        yield {"keys": keys, "authenticator": authenticator, "oauth": endpoints}
-
-
-def get_keys(request: Request) -> KeyStore:
-    keys: KeyStore = request.state.keys
-    return keys
-
-
-def get_endpoints(request: Request) -> OAuthEndpoints:
-    endpoints: OAuthEndpoints = request.state.oauth
-    return endpoints
-
-
-Keys = Annotated[KeyStore, Depends(get_keys)]
-Endpoints = Annotated[OAuthEndpoints, Depends(get_endpoints)]
+        yield OAuthState(keys, authenticator, endpoints)

@@ -6,20 +6,18 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from services.core.auth.deps import require
-from services.core.auth.principal import PUBLISH, Principal
+from services.core.audit.deps import Audit
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import publish
 from services.gateway import route_errors as errors
+from services.gateway.deps import PublishCaller, PublishDep
 from services.gateway.publish_body import AVRO, JSON, NDJSON, body_format, read_body
 from services.gateway.publish_encode import PublishRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["publish"], route_class=JsonRoute)
-
-Publisher = Annotated[Principal, Depends(require(PUBLISH))]
 
 _RECORDS: dict[str, Any] = {  # a media type has no description of its own: its schema does
     "schema": {
@@ -40,14 +38,6 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-async def get_publish_state(request: Request) -> publish.PublishState:  # async: no thread hop
-    state: publish.PublishState = request.state.publish
-    return state
-
-
-PublishStateDep = Annotated[publish.PublishState, Depends(get_publish_state)]
-
-
 @router.post(
     "/{dataset}/events",
     status_code=201,
@@ -56,8 +46,9 @@ PublishStateDep = Annotated[publish.PublishState, Depends(get_publish_state)]
 )
 async def publish_events(
     dataset: str,
-    principal: Publisher,
-    state: PublishStateDep,
+    principal: PublishCaller,
+    state: PublishDep,
+    audit: Audit,
     request: Request,
     schema_version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
@@ -82,7 +73,7 @@ async def publish_events(
                 traceparent=traceparent,
                 auth=request.headers.get("authorization"),
             ),
-            audit=getattr(request.state, "audit", None),
+            audit=audit,
             started=started,
         )
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None

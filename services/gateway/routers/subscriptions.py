@@ -5,24 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from services.core.audit.deps import Audit
-from services.core.auth.deps import require
-from services.core.auth.principal import SUBSCRIBE, Principal
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import pull, stream, subscriptions
 from services.gateway import route_errors as errors
-from services.gateway.push import ConnectConfigsDep
-from services.gateway.subscribe import SubscribeDep
+from services.gateway.deps import ConnectConfigsDep, SubscribeCaller, SubscribeDep
 from services.gateway.subscriptions import ResetIn, SubscriptionIn
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], route_class=JsonRoute)
-
-Subscriber = Annotated[Principal, Depends(require(SUBSCRIBE))]
 
 
 class AckIn(BaseModel):
@@ -34,7 +29,7 @@ class AckIn(BaseModel):
 @router.post("", status_code=201, responses=raises(*errors.NEW_SUBSCRIPTION))
 async def create_subscription(
     body: SubscriptionIn,
-    principal: Subscriber,
+    principal: SubscribeCaller,
     sub: SubscribeDep,
     connect: ConnectConfigsDep,
     auditor: Audit,
@@ -46,13 +41,13 @@ async def create_subscription(
 
 
 @router.get("")
-async def list_subscriptions(principal: Subscriber, sub: SubscribeDep) -> dict[str, Any]:
+async def list_subscriptions(principal: SubscribeCaller, sub: SubscribeDep) -> dict[str, Any]:
     return {"subscriptions": await subscriptions.list_all(sub, principal)}
 
 
 @router.get("/{subscription_id}", responses=raises(*errors.SUBSCRIPTION))
 async def read_subscription(
-    subscription_id: str, principal: Subscriber, sub: SubscribeDep
+    subscription_id: str, principal: SubscribeCaller, sub: SubscribeDep
 ) -> dict[str, Any]:
     return await subscriptions.read(sub, principal, subscription_id)
 
@@ -60,7 +55,7 @@ async def read_subscription(
 @router.delete("/{subscription_id}", status_code=204, responses=raises(*errors.SUBSCRIPTION))
 async def delete_subscription(
     subscription_id: str,
-    principal: Subscriber,
+    principal: SubscribeCaller,
     sub: SubscribeDep,
     connect: ConnectConfigsDep,
     auditor: Audit,
@@ -73,7 +68,7 @@ async def delete_subscription(
 async def reset_subscription(
     subscription_id: str,
     body: ResetIn,
-    principal: Subscriber,
+    principal: SubscribeCaller,
     sub: SubscribeDep,
     auditor: Audit,
 ) -> dict[str, Any]:
@@ -83,7 +78,7 @@ async def reset_subscription(
 @router.get("/{subscription_id}/events", responses=raises(*errors.PULL))
 async def pull_events(
     subscription_id: str,
-    principal: Subscriber,
+    principal: SubscribeCaller,
     sub: SubscribeDep,
     auditor: Audit,
     request: Request,
@@ -104,7 +99,7 @@ async def pull_events(
 
 @router.post("/{subscription_id}/ack", responses=raises(*errors.ACK))
 async def ack_events(
-    subscription_id: str, body: AckIn, principal: Subscriber, sub: SubscribeDep
+    subscription_id: str, body: AckIn, principal: SubscribeCaller, sub: SubscribeDep
 ) -> dict[str, Any]:
     return await pull.ack(sub, principal, subscription_id, body.cursor)
 
@@ -112,7 +107,7 @@ async def ack_events(
 @router.get("/{subscription_id}/stream", responses=raises(*errors.STREAM))
 async def stream_events(
     subscription_id: str,
-    principal: Subscriber,
+    principal: SubscribeCaller,
     sub: SubscribeDep,
     auditor: Audit,
     request: Request,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.gateway.last_admin import admin_clients
+from services.gateway.identity.last_admin import admin_clients
 from tests.fixtures.gateway import Gateway, bearer, gateway_settings, serve_gateway
 from tests.integration.gateway.catalog_data import problem
 

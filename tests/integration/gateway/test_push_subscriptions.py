@@ -26,13 +26,13 @@ from services.core.http.destinations import (
 )
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
+from services.gateway.deps import get_connect_configs
 from services.gateway.producer_pool import ProducerPool
 from services.gateway.push import (
     ConfigsWriter,
     ConnectConfigs,
     PushDestination,
     check_destination,
-    get_connect_configs,
 )
 from services.registry.app import create_app as create_registry
 from tests.fixtures.catalog import Hub
