@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.core.auth.deps import require
 from services.core.auth.principal import PUBLISH, Principal
+from services.core.events.body import AVRO, JSON, NDJSON, body_format, read_body
+from services.core.events.encode import PublishRequest
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import publish
 from services.gateway import route_errors as errors
-from services.gateway.publish_body import AVRO, JSON, NDJSON, body_format, read_body
-from services.gateway.publish_encode import PublishRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["publish"], route_class=JsonRoute)
 
