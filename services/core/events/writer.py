@@ -159,9 +159,11 @@ class EventWriter:
         duration."""
         if started is not None:
             PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
+        if not placed:
+            return
         count_published(to.owner, to.dataset, writer.channel, events=len(placed), size=size)
         audit = audit or self.audit
-        if audit is None or not placed:
+        if audit is None:
             return
         event = AuditEvent(
             "publish",
