@@ -24,9 +24,9 @@ from services.core.http.destinations import (
     DestinationPolicy,
     DestinationSettings,
 )
+from services.core.kafka.producer_pool import ProducerPool
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
-from services.core.kafka.producer_pool import ProducerPool
 from services.gateway.push import (
     ConfigsWriter,
     ConnectConfigs,
