@@ -24,6 +24,8 @@ from services.core.auth.authenticator import authentication
 from services.core.avro.contract_cache import ContractCache
 from services.core.avro.registry_client import RegistryClient
 from services.core.config import ConnectSettings
+from services.core.events.direct import DirectSender
+from services.core.events.writer import EventWriter
 from services.core.http.service import create_service_app
 from services.core.http.state import CoreState
 from services.core.kafka.producer import create_producer, start_producer
@@ -51,23 +53,21 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
                 await table.start()
                 stack.push_async_callback(table.stop)
             configs, offsets, statuses = tables
+            audit = await stack.enter_async_context(audit_log(core))
+            # records have a producer of their own: it is replaced if Kafka leaves it unusable
+            sender = await DirectSender(settings.kafka).start()
+            writer = EventWriter(ContractCache(registry), sender, audit=audit)
+            stack.push_async_callback(writer.close)
             runtime = Runtime(
-                # records have a producer of their own: it is replaced if Kafka leaves it unusable
-                await start_producer(create_producer(settings.kafka)),
+                writer,
                 offsets,
-                ContractCache(registry),
                 auth,
                 Retry(settings.retry_attempts, settings.retry_backoff),
                 worker_id=f"{settings.host}:{settings.port}/{os.getpid()}",
                 kafka=settings.kafka,
                 sessions=core.sessions,
-                audit=await stack.enter_async_context(audit_log(core)),
+                audit=audit,
             )
-
-            async def stop_records_producer() -> None:  # the one in use by then (recycled?)
-                await runtime.producer.stop()
-
-            stack.push_async_callback(stop_records_producer)
             rails = GuardRails(settings.file_dirs, settings.database_url)
             worker = Worker(runtime, configs, statuses, rails)
             await worker.start()

@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from services.core.kafka.headers import EVENT_ID
+from services.core.kafka.headers import CONNECTOR, EVENT_ID
 from services.core.kafka.producer import Record
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ERROR_HEADER: Final = "ndxp-error"
-CONNECTOR_HEADER: Final = "ndxp-connector"
+CONNECTOR_HEADER: Final = CONNECTOR
 POSITION_HEADER: Final = "ndxp-source-position"
 DLQ_RETENTION_MS: Final = 14 * 24 * 3600 * 1000  # two weeks to look at and replay bad rows
 EVENT_NAMESPACE: Final = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")

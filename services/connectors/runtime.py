@@ -2,12 +2,16 @@
 → validate and encode → write → commit; a sink: :mod:`services.connectors.sink`.
 
 Each connector is an asyncio task. A batch's good records go to the dataset topic with a
-deterministic event id, its bad ones (unmappable, unconvertible, or not matching the contract) to
+deterministic event id through core's :class:`~services.core.events.writer.EventWriter`, as the
+gateway's publish route writes them: the same standard headers (``ndxp-producer`` the dataset's
+agency, ``ndxp-connector`` the connector, a ``traceparent`` per batch), one Kafka transaction,
+counted under ``dataset="<agency>.<dataset>"`` and audited. Its bad ones (unmappable,
+unconvertible, or not matching the contract) to
 ``ndxp.dlq.<connector>`` with the reason (``errors.tolerance`` ``all``, the default), and so
 does a record larger than the topic's ``max.message.bytes`` (checked before sending,
 ``services.core.kafka.record_limits``: the broker never sees it, and the producer is not left
 with a refused batch; should the broker refuse one anyway, its limit lowered within the minute
-the limit is kept, the records producer is replaced, as after any error Kafka does not retry);
+the limit is kept, the writer's producer is replaced, as after any error Kafka does not retry);
 only when
 Kafka acknowledged both is the source offset committed, so a crash repeats at most the uncommitted
 batch, with the same event ids. With ``errors.tolerance`` ``none`` the first bad record fails the
@@ -25,12 +29,9 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.connectors.configs import ConnectorConfig
@@ -64,23 +65,24 @@ from services.core.audit import AuditLog
 from services.core.avro.codec import Contract, RecordInvalid, encode
 from services.core.avro.contract_cache import ContractCache, NoContract
 from services.core.config import KafkaSettings
-from services.core.errors import NdxpError, PayloadTooLarge
-from services.core.kafka.admin import TopicSpec, ensure_topic
-from services.core.kafka.errors import fatal_reason
-from services.core.kafka.headers import EVENT_ID, PRODUCER, PUBLISHED_AT, SCHEMA_ID, utc_millis
-from services.core.kafka.producer import (
-    RECYCLES,
-    Record,
-    create_producer,
-    send_batch,
-    start_producer,
+from services.core.errors import NdxpError
+from services.core.events.transactions import Outgoing, Placed, outgoing
+from services.core.events.writer import (
+    EventWriter,
+    Writer,
+    dataset_target,
+    records_of,
+    size_of,
 )
-from services.core.kafka.record_limits import DEFAULT_MAX_MESSAGE_BYTES, TopicLimits, record_size
+from services.core.kafka.admin import TopicSpec, ensure_topic
+from services.core.kafka.producer import Record
+from services.core.kafka.record_limits import DEFAULT_MAX_MESSAGE_BYTES, record_size
 from services.core.kafka.topics import dataset_topic, dlq_topic
-from services.core.sharing.metrics import count_published
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+CHANNEL: Final = "connector"
 
 
 @dataclass
@@ -106,37 +108,21 @@ class Run:
 
 @dataclass
 class Runtime:
-    """What every connector task shares: Kafka, the offsets table, the registry and the control
-    plane (agreements and the audit trail, for sinks)."""
+    """What every connector task shares: the event writer (Kafka, the contracts, the audit
+    trail), the offsets table, the registry and the control plane (agreements, for sinks)."""
 
-    producer: AIOKafkaProducer
+    writer: EventWriter
     offsets: TopicTable
-    contracts: ContractCache
     registry_auth: RegistryAuth
     retry: Retry
     worker_id: str
     kafka: KafkaSettings
     sessions: async_sessionmaker[AsyncSession]
     audit: AuditLog | None = None
-    limits: TopicLimits | None = None  # None: read with ``kafka``
 
-    def __post_init__(self) -> None:
-        self._limits = self.limits or TopicLimits(self.kafka)
-        self._recycling = asyncio.Lock()
-
-    async def recycle(self, broken: AIOKafkaProducer, reason: str) -> None:
-        """Replace ``broken`` (the records producer until now) after an error that leaves it
-        unusable; once, however many tasks saw it fail."""
-        async with self._recycling:
-            if self.producer is not broken:
-                return
-            self.producer = await start_producer(create_producer(self.kafka))
-        RECYCLES.labels(reason).inc()
-        log.warning("connect's records producer recycled: %s", reason)
-        try:
-            await broken.stop()
-        except Exception:
-            log.warning("a discarded Kafka producer did not stop cleanly", exc_info=True)
+    @property
+    def contracts(self) -> ContractCache:
+        return self.writer.contracts
 
     async def run(self, run: Run) -> None:
         """The task body: runs until cancelled, or until the connector fails."""
@@ -203,16 +189,14 @@ class Runtime:
         records: Any,
         convert: Converter | None = None,
     ) -> None:
-        good: list[Record] = []
+        values: list[bytes] = []
+        keys: list[bytes | None] = []
+        event_ids: list[bytes] = []
         sources: list[SourceRecord] = []  # of each good record
         bad: list[Record] = []
-        published = utc_millis(datetime.now(UTC)).encode()
-        common = [
-            (PRODUCER, f"connector:{run.name}".encode()),
-            (PUBLISHED_AT, published),
-            (SCHEMA_ID, str(contract.schema_id).encode()),
-        ]
-        transforms = run.config.transforms
+        cfg = run.config
+        to = dataset_target(cfg.agency, cfg.dataset, topic, f"{topic}-value")
+        transforms = cfg.transforms
         for each in records:
             record = transformed(transforms, each) if transforms else each
             if convert is not None:
@@ -227,43 +211,39 @@ class Runtime:
                 bad.append(self.dead_letter(run.name, record, reason))
                 continue
             assert payload is not None  # noqa: S101 - encode returns one or the other
-            key = record.key.encode() if record.key is not None else None
-            headers = [(EVENT_ID, event_id(run.name, record.position).encode()), *common]
-            good.append(Record(key, payload, headers))
+            values.append(payload)
+            keys.append(record.key.encode() if record.key is not None else None)
+            event_ids.append(event_id(run.name, record.position).encode())
             sources.append(record)
+        # one traceparent and one time for the batch, kept across retries
+        good = self.writer.batch(to, values, keys, event_ids, schema_id=contract.schema_id,
+                                 connector=run.name)  # fmt: skip
 
-        async def send() -> tuple[list[Record], list[Record]]:
+        async def send() -> tuple[Outgoing, list[Record], Placed]:
             fitting, too_large = await self.fit(run, topic, good, sources)
-            producer = self.producer
-            try:
-                await asyncio.gather(
-                    send_batch(producer, topic, fitting),
-                    send_batch(producer, dlq_topic(run.name), [*bad, *too_large]),
-                )
-            except (NdxpError, KafkaError) as exc:
-                if isinstance(exc, PayloadTooLarge):
-                    self._limits.forget(topic)  # lowered since it was read: read it again
-                if reason := fatal_reason(exc):
-                    await self.recycle(producer, reason)
-                raise
-            return fitting, too_large
-
-        written, too_large = await self.retry("writing to Kafka", send)
-        RECORDS.labels(run.name, "written").inc(len(written))
-        RECORDS.labels(run.name, "dead_lettered").inc(len(bad) + len(too_large))
-        if written:
-            size = sum(len(r.value or b"") for r in written)
-            count_published(
-                run.config.agency, run.config.dataset, "connector", events=len(written), size=size
+            # The source's offset is committed only once both are acknowledged.
+            placed, _ = await asyncio.gather(
+                self.writer.send(topic, fitting),
+                self.writer.send(dlq_topic(run.name), outgoing([*bad, *too_large])),
             )
+            return fitting, too_large, placed
+
+        written, too_large, placed = await self.retry("writing to Kafka", send)
+        RECORDS.labels(run.name, "written").inc(len(written.values))
+        RECORDS.labels(run.name, "dead_lettered").inc(len(bad) + len(too_large))
+        await self.writer.account(
+            to,
+            Writer(cfg.agency, f"connector:{run.name}", CHANNEL),
+            placed,
+            size=size_of(written),
+            details={"schema_id": contract.schema_id, "connector": run.name},
+        )
 
     async def fit(
-        self, run: Run, topic: str, good: list[Record], sources: list[SourceRecord]
-    ) -> tuple[list[Record], list[Record]]:
+        self, run: Run, topic: str, good: Outgoing, sources: list[SourceRecord]
+    ) -> tuple[Outgoing, list[Record]]:
         """``good`` split into the records the topic takes and DLQ records for the others."""
-        found, limit = await self._limits.oversized(
-            topic, [(r.key, r.value, r.headers) for r in good]
-        )
+        found, limit = await self.writer.limits.oversized(topic, records_of(good))
         if not found:
             return good, []
         if run.config.tolerance == "none":
@@ -272,7 +252,9 @@ class Runtime:
                 f"record at {canonical(sources[index].position)} is {size} bytes, more than "
                 f"{topic} takes ({limit}), and errors.tolerance is none"
             )
-        dlq_limit = await self._limits.max_bytes(dlq_topic(run.name)) or DEFAULT_MAX_MESSAGE_BYTES
+        dlq_limit = (
+            await self.writer.limits.max_bytes(dlq_topic(run.name)) or DEFAULT_MAX_MESSAGE_BYTES
+        )
         too_large: list[Record] = []
         for index, size in found:
             reason = (
@@ -284,7 +266,7 @@ class Runtime:
                 letter = letter._replace(value=b"null")  # too large for the DLQ too: reason only
             too_large.append(letter)
         oversized = dict(found)
-        return [r for i, r in enumerate(good) if i not in oversized], too_large
+        return without(good, oversized), too_large
 
     @staticmethod
     def encode(contract: Contract, record: SourceRecord) -> tuple[bytes | None, str | None]:
@@ -333,3 +315,15 @@ def transformed(transforms: Transforms, record: SourceRecord) -> SourceRecord:
         # value None: the DLQ must not hold what a hash or mask was there to hide
         return replace(record, value=None, error=f"transform failed: {exc}")
     return replace(record, value=value, key=key)
+
+
+def without(batch: Outgoing, dropped: dict[int, int]) -> Outgoing:
+    """``batch`` without the records at the indexes of ``dropped``."""
+    keep = [i for i in range(len(batch.values)) if i not in dropped]
+    keys = None if batch.keys is None else [batch.keys[i] for i in keep]
+    return replace(
+        batch,
+        values=[batch.values[i] for i in keep],
+        keys=keys,
+        headers=[batch.headers[i] for i in keep],
+    )

@@ -10,11 +10,11 @@ the subscription was created (from the subscription's own ``start``) and continu
 
 Each record is decoded with its writer's schema (the id in its wire-format header, fetched from
 the registry once) and, when the connector delivers under an agreement (the ``agreement`` config
-key), resolved to the agreement's derived reader schema, the same delivery rule as the gateway's
-pull and stream (:mod:`services.core.sharing.delivery`): fields the agreement does not grant,
-personal data included, never reach the plugin. The agreement is checked before every batch; once
-it is revoked or expired the connector stops with FAILED and the reason, its offsets left where
-delivery stopped.
+key), resolved to the agreement's derived reader schema, by the same
+:class:`~services.core.sharing.delivery.Deliverer` as the gateway's pull and stream: fields the
+agreement does not grant, personal data included, never reach the plugin. The agreement is
+checked before every batch; once it is revoked or expired the connector stops with FAILED and the
+reason, its offsets left where delivery stopped.
 
 A batch goes to :meth:`~services.connectors.plugin.SinkConnector.put`; a failure of the whole
 batch is retried with back-off (the target may be down), then fails the connector. Records that
@@ -42,20 +42,22 @@ from services.connectors.failures import ConnectorFailed, canonical, dead_letter
 from services.connectors.metrics import RECORDS
 from services.connectors.plugin import SinkConnector, SinkRecord
 from services.connectors.transforms import TransformError, Transforms
-from services.core.audit import AuditEvent
-from services.core.avro.codec import Contract, PayloadInvalid, decode, schema_id_of, to_json
+from services.core.avro.codec import to_json
 from services.core.config import KafkaSettings
 from services.core.db.models import Agreement
-from services.core.errors import NdxpError
+from services.core.events.transactions import outgoing
 from services.core.kafka.admin import admin_client
 from services.core.kafka.consumer import create_consumer
-from services.core.kafka.headers import EVENT_ID, SCHEMA_ID, decode_headers
 from services.core.kafka.positions import place_new_group
-from services.core.kafka.producer import send_batch
 from services.core.kafka.topics import connector_group, dataset_topic, dlq_topic
 from services.core.sharing.agreements import AgreementInactive, effective_state
-from services.core.sharing.delivery import ordered
-from services.core.sharing.metrics import count_delivered
+from services.core.sharing.delivery import (
+    Delivered,
+    Deliverer,
+    ReaderSchemaMissing,
+    Undeliverable,
+    ordered,
+)
 
 if TYPE_CHECKING:
     from services.connectors.runtime import Run, Runtime
@@ -120,16 +122,13 @@ class _Sink:
     ) -> None:
         self.runtime, self.run, self.plugin, self.consumer = runtime, run, plugin, consumer
         self.transforms: Transforms = run.config.transforms
-        self.writers: dict[int, Contract | str] = {}  # schema id → contract, or why unusable
+        self.deliverer: Deliverer | None = None  # under the agreement last checked
 
     async def deliver(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         agreement = await self.runtime.retry("checking the agreement", self.agreement)
-        reader = await self.runtime.retry(
-            "fetching the reader schema", partial(self.reader, agreement)
-        )
-        good, bad = await self.runtime.retry(
-            "decoding the records", partial(self.decoded, records, reader)
-        )
+        deliverer = self.delivering(agreement)
+        await self.runtime.retry("fetching the schemas", partial(self.prepare, deliverer, records))
+        good, bad = self.decoded(deliverer, records)
         self.tolerate(bad)
         rejected = await self.runtime.retry("delivering to the target", lambda: self.put(good))
         refused = {id(each.record) for each in rejected}
@@ -140,9 +139,9 @@ class _Sink:
         delivered = [record for record in good if id(record) not in refused]
         RECORDS.labels(self.run.name, "delivered").inc(len(delivered))
         RECORDS.labels(self.run.name, "dead_lettered").inc(len(bad))
-        if agreement is not None and delivered:
+        if delivered:
             try:
-                await self.account(agreement, delivered)
+                await self.account(deliverer, delivered)
             except Exception:  # delivered and committed: the failure is logged, delivery goes on
                 log.exception(
                     "connector %s: delivery of %d records not audited",
@@ -150,14 +149,35 @@ class _Sink:
                     len(delivered),
                 )
 
-    async def decoded(
-        self, records: Sequence[ConsumerRecord[bytes, bytes]], reader: Contract | None
+    def delivering(self, agreement: Agreement | None) -> Deliverer:
+        """The connector's deliverer, under the agreement as read for this batch."""
+        if self.deliverer is None:
+            auth, contracts = self.runtime.registry_auth, self.runtime.contracts
+            self.deliverer = Deliverer(
+                lambda schema_id: auth.call(partial(contracts.by_id, schema_id)),
+                agreement,
+                channel=CHANNEL,
+            )
+        self.deliverer.under(agreement)
+        return self.deliverer
+
+    @staticmethod
+    async def prepare(
+        deliverer: Deliverer, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        try:
+            await deliverer.prepare(records)
+        except ReaderSchemaMissing as exc:
+            raise ConnectorFailed(exc.message) from exc
+
+    def decoded(
+        self, deliverer: Deliverer, records: Sequence[ConsumerRecord[bytes, bytes]]
     ) -> tuple[list[SinkRecord], list[tuple[SinkRecord, str]]]:
         """The records as the plugin receives them, and those that cannot be (with why)."""
         good: list[SinkRecord] = []
         bad: list[tuple[SinkRecord, str]] = []
         for message in records:
-            record = await self.sink_record(message, reader)
+            record = self.sink_record(deliverer, message)
             if record.error is not None:
                 bad.append((record, record.error))
             else:
@@ -195,54 +215,21 @@ class _Sink:
             raise ConnectorFailed(f"{reason}: nothing more is delivered under it")
         return found
 
-    async def reader(self, agreement: Agreement | None) -> Contract | None:
-        if agreement is None:
-            return None
-        if agreement.reader_schema_id is None:
-            raise ConnectorFailed(f"agreement {agreement.id} has no derived reader schema")
-        return await self.contract(agreement.reader_schema_id)
-
-    async def contract(self, schema_id: int) -> Contract:
-        return await self.runtime.registry_auth.call(
-            partial(self.runtime.contracts.by_id, schema_id)
-        )
-
-    async def writer(self, payload: bytes) -> Contract:
-        schema_id = schema_id_of(payload)
-        if schema_id not in self.writers:
-            try:
-                self.writers[schema_id] = await self.contract(schema_id)
-            except NdxpError as exc:
-                if exc.status >= 500:  # noqa: PLR2004 - the registry is away: retry the batch
-                    raise
-                self.writers[schema_id] = f"schema id {schema_id} is not usable: {exc.message}"
-        writer = self.writers[schema_id]
-        if isinstance(writer, str):
-            raise PayloadInvalid(writer)
-        return writer
-
     # --- records ---------------------------------------------------------------------------
 
-    async def sink_record(
-        self, message: ConsumerRecord[bytes, bytes], reader: Contract | None
+    def sink_record(
+        self, deliverer: Deliverer, message: ConsumerRecord[bytes, bytes]
     ) -> SinkRecord:
-        headers = decode_headers(message.headers)
-        headers.pop(SCHEMA_ID, None)
         base: dict[str, Any] = {
             "topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
             "timestamp": message.timestamp,
-            "key": None if message.key is None else message.key.decode("utf-8", "replace"),
-            "event_id": headers.get(EVENT_ID),
-            "headers": headers,
+            **deliverer.envelope(message),
         }
         try:
-            writer = await self.writer(message.value or b"")
-            value = decode(message.value or b"", writer, reader)
-            as_json = to_json(reader or writer, value)
-        except PayloadInvalid as exc:
-            return SinkRecord(**base, value=None, json=None, error=exc.message)
+            value, schema = deliverer.resolved(message)
+            as_json = to_json(schema, value)
+        except Undeliverable as exc:
+            return SinkRecord(**base, value=None, json=None, error=str(exc))
         if self.transforms:
             try:
                 value, key = self.transforms.apply(value, base["key"])
@@ -266,39 +253,18 @@ class _Sink:
             )
             for r, reason in bad
         ]
-        await send_batch(self.runtime.producer, dlq_topic(self.run.name), out)
+        await self.runtime.writer.send(dlq_topic(self.run.name), outgoing(out))
 
-    async def account(self, agreement: Agreement, delivered: list[SinkRecord]) -> None:
-        size = sum(len(json.dumps(r.json, separators=(",", ":")).encode()) for r in delivered)
-        count_delivered(
-            agreement.provider_agency,
-            agreement.consumer_agency,
-            agreement.dataset_id,
-            CHANNEL,
-            events=len(delivered),
-            size=size,
-        )
-        if self.runtime.audit is None:
-            return
-        offsets: dict[int, list[int]] = {}
-        for record in delivered:
-            span = offsets.setdefault(record.partition, [record.offset, record.offset])
-            span[1] = record.offset
-        await self.runtime.audit.record(
-            AuditEvent(
-                "deliver",
-                agreement.consumer_agency,
-                f"connector:{self.run.name}",
-                dataset=agreement.dataset_id,
-                agreement=agreement.id,
-                provider=agreement.provider_agency,
-                consumer=agreement.consumer_agency,
-                records=len(delivered),
-                bytes=size,
-                offsets=offsets,
-                details={"channel": CHANNEL, "connector": self.run.name},
-            )
-        )
+    async def account(self, deliverer: Deliverer, delivered: list[SinkRecord]) -> None:
+        if deliverer.agreement is None:
+            return  # the agency's own dataset: nothing was shared
+        batch = Delivered()
+        for r in delivered:
+            size = len(json.dumps(r.json, separators=(",", ":")).encode())
+            batch.note(r.partition, r.offset, size)
+        actor = (deliverer.agreement.consumer_agency, f"connector:{self.run.name}")
+        await deliverer.account(self.runtime.audit, batch, actor=actor,
+                                details={"connector": self.run.name})  # fmt: skip
 
 
 def _dlq_value(record: SinkRecord) -> bytes | None:

@@ -26,7 +26,7 @@ claim: the client may retry with the same key, or fix the body and retry with it
 after (Kafka's answer to the commit was lost) *abandons* it: the row and intent stay, the lease
 ends at once, and the retry takes over and learns from Kafka whether the batch is there. The
 records of a keyed batch carry ``ndxp-event-id`` values derived from the key
-(``services.gateway.publish_encode``), so even a copy written outside this protocol could be
+(``services.core.events.encode``), so even a copy written outside this protocol could be
 recognised by consumers.
 
 Rows older than 24 hours are purged lazily: a claim that meets one replaces it, and at most once a

@@ -4,25 +4,30 @@ The path of a request:
 
 1. the caller holds ``publish`` and its agency owns the dataset (404 for a dataset it cannot see,
    403 for another agency's; ``admin`` does not stand in for ownership);
-2. the body is read within its limits (``services.gateway.publish_body`` says what it may hold);
+2. the body is read within its limits (``services.core.events.body`` says what it may hold);
 3. with an ``Idempotency-Key``, the key is claimed or its first answer replayed
    (``services.gateway.idempotency``);
 4. every record is checked against the contract (the latest version, or ``schema_version``) and
-   encoded, with its headers (``services.gateway.publish_encode``); any bad record: 422 listing
+   encoded, with its headers, by core's :class:`~services.core.events.writer.EventWriter` (the
+   one every source connector uses too); any bad record: 422 listing
    every bad record, and nothing is written; a record larger than the topic's
    ``max.message.bytes``: 413 ``record_too_large`` naming its index, size and the limit
    (``services.core.kafka.record_limits``), and nothing is written;
-5. the batch goes to the dataset's topic in a Kafka transaction (``services.gateway.publisher``):
-   all of it or none of it is ever visible to read_committed consumers;
+5. the writer sends the batch to the dataset's topic in a Kafka transaction
+   (``services.core.events.transactions``): all of it or none of it is ever visible to
+   read_committed consumers;
 6. 201 ``{"records", "schema_id", "offsets": [{"partition", "offset"}, ...]}`` in record order
    (a raw Avro batch written with several schema ids has ``"schema_id": null`` and
-   ``"schema_ids"``); the batch is counted (``ndxp_events_published_total``, bytes, duration) and
-   audited before the answer.
+   ``"schema_ids"``); the writer counts the batch (``ndxp_events_published_total``, bytes,
+   duration) and audits it before the answer.
 
 Kafka down or slow: 503 with ``Retry-After``, the transaction aborted. Once a batch may be
 written, the request finishes its work (answer stored for its key, counted, audited) even if the
 client goes away. An audit record that cannot be written after the batch is committed is logged as
 an error; the answer is still 201 (the batch is in Kafka: a retry would write it twice).
+
+This module keeps what is the gateway's own: who may publish to which dataset, and the
+``Idempotency-Key`` leases around the writer's transaction.
 """
 
 from __future__ import annotations
@@ -33,27 +38,27 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from services.core.audit import AuditEvent
 from services.core.auth.principal import Principal
 from services.core.avro.codec import BatchInvalid, PayloadInvalid
 from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings
 from services.core.db.models import Dataset
 from services.core.errors import BadRequest, Forbidden, NdxpError, PayloadTooLarge, Unavailable
+from services.core.events.encode import PublishRequest, Target
+from services.core.events.transactions import BeforeCommit, Outgoing, Placed, Publisher
+from services.core.events.writer import AuditTrail, EventWriter, Writer, size_of
 from services.core.http.state import CoreState
+from services.core.kafka.producer_pool import ProducerPool
 from services.core.kafka.record_limits import TopicLimits
-from services.core.sharing.metrics import PUBLISH_DURATION, count_published, count_rejected
+from services.core.sharing.metrics import count_rejected
 from services.core.ttlcache import TTLCache
 from services.gateway.backends import Backends
 from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
 from services.gateway.catalog.metadata import subject_of, topic_of
 from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
 from services.gateway.idempotency_kafka import KafkaOutcome
-from services.gateway.producer_pool import ProducerPool
-from services.gateway.publish_encode import PublishRequest, Target, encoded_batch
-from services.gateway.publisher import BeforeCommit, Outgoing, Placed, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +68,15 @@ RETRY_AFTER: Final = "5"
 TARGET_SECONDS: Final = 2.0
 
 
-class AuditTrail(Protocol):
-    async def record(self, event: AuditEvent) -> str: ...
-
-
 @dataclass(frozen=True)
 class PublishState:
     """What the publish path holds for the gateway's lifetime."""
 
     backends: Backends
-    contracts: ContractCache
-    publisher: Publisher
+    writer: EventWriter
+    publisher: Publisher  # the writer's sender, whose producers push subscriptions borrow
     keys: IdempotencyKeys
-    limits: TopicLimits
     max_bytes: int
-    max_records: int
     targets: TTLCache[Target | None] = field(default_factory=lambda: TTLCache(TARGET_SECONDS))
     inflight: set[asyncio.Future[Answer]] = field(default_factory=set)
 
@@ -94,21 +93,16 @@ async def publish_resources(
     keys = IdempotencyKeys(
         core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout)
     )
-    state = PublishState(
-        backends,
-        ContractCache(backends.registry),
-        publisher,
-        keys,
-        limits,
-        settings.publish_max_bytes,
-        settings.publish_max_records,
+    writer = EventWriter(
+        ContractCache(backends.registry), publisher, max_records=settings.publish_max_records
     )
+    state = PublishState(backends, writer, publisher, keys, settings.publish_max_bytes)
     try:
         yield state
     finally:
         if state.inflight:  # batches whose requests went away: let them finish
             await asyncio.wait(state.inflight, timeout=3 * settings.publish_timeout)
-        await publisher.close()
+        await writer.close()
         await keys.close()
 
 
@@ -186,14 +180,7 @@ async def publish(
                 await _recovered(state, principal, to, request, replay.body, audit=audit)
             return Answer(replay.status, replay.body, replayed=True)
     try:
-        batch, schema_ids = await encoded_batch(
-            state.contracts,
-            to,
-            request,
-            client_id=principal.client_id,
-            max_records=state.max_records,
-        )
-        await state.limits.check(to.topic, _records(batch))
+        batch, schema_ids = await state.writer.encoded(to, request, client_id=principal.client_id)
     except BaseException:
         await _release(state, principal, to, key)
         raise
@@ -232,7 +219,7 @@ async def _written(
             return intended
 
     try:
-        placed = await state.publisher.send(to.topic, batch, intend)
+        placed = await state.writer.send(to.topic, batch, intend)
     except BaseException:
         await _release(state, principal, to, key, committed_maybe=intended)
         raise
@@ -242,11 +229,8 @@ async def _written(
             await state.keys.complete(principal.client_id, to.dataset, key, 201, body)
         except Exception:  # written: still 201; a retry takes over and finds it committed
             log.exception("the answer for Idempotency-Key %r could not be stored", key)
-    size = sum(map(len, batch.values))
-    PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
-    count_published(to.owner, to.dataset, CHANNEL, events=len(placed), size=size)
-    if audit is not None:
-        await _audit(audit, principal, to, placed, size=size, schema_ids=schema_ids, key=key)
+    await _account(state, principal, to, placed, size=size_of(batch), schema_ids=schema_ids,
+                   key=key, audit=audit, started=started)  # fmt: skip
     return Answer(201, body)
 
 
@@ -262,19 +246,14 @@ async def _recovered(
     """Count and audit a batch a dead gateway committed (the retry carries the same records);
     the replay is answered whatever happens here."""
     try:
-        batch, schema_ids = await encoded_batch(
-            state.contracts, to, request, client_id=principal.client_id,
-            max_records=state.max_records,
-        )  # fmt: skip
+        batch, schema_ids = await state.writer.encoded(to, request, client_id=principal.client_id)
     except Exception:  # the batch is in Kafka: the answer must still be 201
         log.exception("a recovered publish to %s could not be counted or audited", to.dataset)
         return
     placed = [(int(o["partition"]), int(o["offset"])) for o in body["offsets"]]
-    size = sum(map(len, batch.values))
-    count_published(to.owner, to.dataset, CHANNEL, events=len(placed), size=size)
-    if audit is not None:
-        key = request.idempotency_key
-        await _audit(audit, principal, to, placed, size=size, schema_ids=schema_ids, key=key)
+    key = request.idempotency_key
+    await _account(state, principal, to, placed, size=size_of(batch), schema_ids=schema_ids,
+                   key=key, audit=audit, started=None)  # fmt: skip
 
 
 def _answer(placed: Placed, schema_ids: list[int]) -> dict[str, Any]:
@@ -286,12 +265,6 @@ def _answer(placed: Placed, schema_ids: list[int]) -> dict[str, Any]:
         **({} if single else {"schema_ids": schema_ids}),
         "offsets": [{"partition": p, "offset": o} for p, o in placed],
     }
-
-
-def _records(batch: Outgoing) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-    """The batch's records as (key, value, headers), for the size check."""
-    keys = batch.keys or [None] * len(batch.values)
-    return list(zip(keys, batch.values, batch.headers, strict=True))
 
 
 async def _release(
@@ -313,37 +286,22 @@ async def _release(
         log.exception("Idempotency-Key %r could not be released", key)
 
 
-async def _audit(
-    audit: AuditTrail,
+async def _account(
+    state: PublishState,
     principal: Principal,
     to: Target,
-    placed: list[tuple[int, int]],
+    placed: Placed,
     *,
     size: int,
     schema_ids: list[int],
     key: str | None,
+    audit: AuditTrail | None,
+    started: float | None,
 ) -> None:
-    offsets: dict[int, list[int]] = {}
-    for partition, offset in placed:
-        span = offsets.setdefault(partition, [offset, offset])
-        span[0], span[1] = min(span[0], offset), max(span[1], offset)
-    event = AuditEvent(
-        "publish",
-        principal.agency,
-        principal.client_id,
-        dataset=to.dataset,
-        provider=to.owner,
-        records=len(placed),
-        bytes=size,
-        offsets=offsets,
-        details={
-            "schema_id": schema_ids[0] if len(schema_ids) == 1 else schema_ids,
-            "idempotency_key": key,
-        },
+    """Count and audit a written batch (through the writer: one place for every path)."""
+    details = {"schema_id": schema_ids[0] if len(schema_ids) == 1 else schema_ids,
+               "idempotency_key": key}  # fmt: skip
+    who = Writer(principal.agency, principal.client_id, CHANNEL)
+    await state.writer.account(
+        to, who, placed, size=size, details=details, started=started, audit=audit
     )
-    try:
-        await audit.record(event)
-    except Exception:  # the batch is committed: the answer must still be 201
-        log.exception(
-            "publish of %d records to %s is not in the audit trail", len(placed), to.dataset
-        )

@@ -24,12 +24,7 @@ from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
 from services.core.db.models import Subscription
 from services.core.http.draining import draining
-from services.core.sharing.delivery import (
-    Delivered,
-    account,
-    observe_lag,
-    ordered,
-)
+from services.core.sharing.delivery import Delivered, ordered
 from services.gateway.consumers import Committed, SubscriptionConsumer
 from services.gateway.cursor import Cursor
 from services.gateway.subscribe import Subscribe
@@ -53,19 +48,20 @@ async def pull(
     auditor: AuditLog,
 ) -> bytes:
     """The JSON body ``{"records": [...], "cursor": "..."}`` of one pull."""
-    found, topic, agreement, renderer = await open_delivery(
-        sub, principal, subscription_id, "pulls", auth
+    found, topic, deliverer = await open_delivery(
+        sub, principal, subscription_id, "pulls", auth, channel="pull"
     )
     with sub.limits.pulls.holding(principal.agency):  # 429 past the limits
         committed, ends, records, positions = await _read(sub, found, topic, max_records, wait)
     record_lag(found, committed, ends)
 
-    await renderer.prepare(records)
+    await deliverer.prepare(records)
     batch = Delivered()
     for record in records:
-        batch.add(record.partition, record.offset, renderer.render(record))
-    observe_lag(found, "pull", records)
-    await account(auditor, principal, found, agreement=agreement, channel="pull", batch=batch)
+        batch.add(record.partition, record.offset, deliverer.render(record))
+    deliverer.observe_lag(records)
+    actor = (principal.agency, principal.client_id)
+    await deliverer.account(auditor, batch, actor=actor, details={"subscription": found.id})
     cursor = Cursor(found.id, committed.epoch, positions).encode()
     return b'{"records":[' + b",".join(batch.parts) + b'],"cursor":"' + cursor.encode() + b'"}'
 

@@ -41,8 +41,8 @@ from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.connect_configs import connector_records, deletion_records
 from services.core.kafka.errors import kafka_errors
 from services.core.kafka.producer import Record, send_batch
+from services.core.kafka.producer_pool import Broken, ProducerPool
 from services.core.kafka.topics import connector_group
-from services.gateway.producer_pool import Broken, ProducerPool
 
 log = logging.getLogger(__name__)
 

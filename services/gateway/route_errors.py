@@ -23,6 +23,8 @@ from services.core.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from services.core.events.body import BodyTooLarge, InvalidBody, TooManyRecords
+from services.core.events.transactions import TopicMissing
 from services.core.http.errors import ErrorKind
 from services.core.http.openapi import Declared
 from services.core.sharing.agreements import AgreementInactive
@@ -52,8 +54,6 @@ from services.gateway.identity.agencies import (
 )
 from services.gateway.identity.last_admin import LastAdmin
 from services.gateway.limits import TooManyPulls, TooManyStreams, TooManySubscriptions
-from services.gateway.publish_body import BodyTooLarge, InvalidBody, TooManyRecords
-from services.gateway.publisher import TopicMissing
 from services.gateway.push import PushDestination, PushSubscription
 from services.gateway.subscriptions import (
     OffsetOutOfRange,

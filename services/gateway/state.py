@@ -17,10 +17,10 @@ import httpx
 from services.core.audit import AuditLog, audit_log
 from services.core.config import GatewaySettings
 from services.core.http.state import CoreState
+from services.core.kafka.producer_pool import ProducerPool
 from services.gateway.agreements.expiry import agreement_sweeper
 from services.gateway.backends import Backends, open_backends
 from services.gateway.oauth.resources import OAuthState, oauth_resources
-from services.gateway.producer_pool import ProducerPool
 from services.gateway.publish import PublishState, publish_resources
 from services.gateway.push import ConnectConfigs
 from services.gateway.registry_proxy.proxy import proxy_client

@@ -44,16 +44,10 @@ from starlette.types import Receive, Scope, Send
 
 from services.core.audit import AuditLog
 from services.core.auth.principal import Principal
-from services.core.db.models import Agreement, Subscription
+from services.core.db.models import Subscription
 from services.core.errors import NdxpError
 from services.core.http.draining import draining
-from services.core.sharing.delivery import (
-    Delivered,
-    Renderer,
-    account,
-    observe_lag,
-    ordered,
-)
+from services.core.sharing.delivery import Delivered, Deliverer, ordered
 from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
 from services.gateway.cursor import Cursor, InvalidCursor
 from services.gateway.limits import Slot
@@ -88,14 +82,14 @@ async def open_stream(
     """Check what can be checked before the response starts (the subscription, the agreement,
     the form of ``Last-Event-ID``, a free slot: 429 past the limits); the response, whose events
     come from a generator that owns its consumer."""
-    found, topic, agreement, renderer = await open_delivery(
-        sub, principal, subscription_id, "streams", auth
+    found, topic, deliverer = await open_delivery(
+        sub, principal, subscription_id, "streams", auth, channel="stream"
     )
     resume = None
     if last_event_id:
         resume = Cursor.decode(last_event_id.strip()).for_subscription(found.id)
     slot = sub.limits.streams.take(principal.agency)  # last: nothing after it can fail
-    stream = Stream(sub, principal, found, agreement=agreement, renderer=renderer, auditor=auditor)
+    stream = Stream(sub, principal, found, deliverer=deliverer, auditor=auditor)
     return EventStream(stream.events(topic, resume), slot)
 
 
@@ -129,12 +123,11 @@ class Stream:
         principal: Principal,
         found: Subscription,
         *,
-        agreement: Agreement,
-        renderer: Renderer,
+        deliverer: Deliverer,
         auditor: AuditLog,
     ) -> None:
         self.sub, self.principal, self.found = sub, principal, found
-        self.agreement, self.renderer, self.auditor = agreement, renderer, auditor
+        self.deliverer, self.auditor = deliverer, auditor
         self.positions: dict[int, int] = {}
         self.epoch = 0
         self.committed: dict[int, int] = {}
@@ -211,13 +204,13 @@ class Stream:
 
     async def _render(self, consumer: SubscriptionConsumer, fetched: dict[Any, list[Any]]) -> bytes:
         records = ordered(fetched)
-        await self.renderer.prepare(records)
+        await self.deliverer.prepare(records)
         final = await consumer.positions()  # past the batch's trailing transaction markers too
         last = {record.partition: index for index, record in enumerate(records)}
         batch = Delivered()
         events: list[bytes] = []
         for index, record in enumerate(records):
-            part = self.renderer.render(record)
+            part = self.deliverer.render(record)
             batch.add(record.partition, record.offset, part)
             at_end = last[record.partition] == index
             self.positions[record.partition] = (
@@ -226,7 +219,7 @@ class Stream:
             cursor = Cursor(self.found.id, self.epoch, self.positions).encode()
             events.append(b"id: " + cursor.encode() + b"\nevent: record\ndata: " + part + b"\n\n")
         self.positions.update(final)
-        observe_lag(self.found, "stream", records)
+        self.deliverer.observe_lag(records)
         self.pending.merge(batch)
         return b"".join(events)
 
@@ -246,7 +239,7 @@ class Stream:
         if verdict is not None:
             if verdict.agreement is None:
                 raise _Closed(verdict.reason, verdict.detail)
-            self.agreement = verdict.agreement
+            self.deliverer.under(verdict.agreement)
 
     async def _commit(self, consumer: SubscriptionConsumer, *, commit: bool = True) -> None:
         """Commit the position of what was written (unless the subscription was reset since the
@@ -257,13 +250,11 @@ class Stream:
             await consumer.commit(moved, self.epoch)
             self.committed.update(moved)
             record_lag(self.found, Committed(self.committed, self.epoch), await consumer.ends())
-        await account(
+        await self.deliverer.account(
             self.auditor,
-            self.principal,
-            self.found,
-            agreement=self.agreement,
-            channel="stream",
-            batch=pending,
+            pending,
+            actor=(self.principal.agency, self.principal.client_id),
+            details={"subscription": self.found.id},
         )
 
     async def _finish(self, consumer: SubscriptionConsumer | None) -> None:

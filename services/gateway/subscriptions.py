@@ -39,7 +39,7 @@ from services.core.bounded_json import Int64
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
-from services.core.sharing.delivery import ReaderSchemaMissing, Renderer, check_agreement
+from services.core.sharing.delivery import Deliverer, ReaderSchemaMissing, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
 from services.gateway import push
 from services.gateway.consumers import Committed, SubscriptionConsumer, delete_group
@@ -113,15 +113,24 @@ async def load(
 
 
 async def open_delivery(
-    sub: Subscribe, principal: Principal, subscription_id: str, what: str, auth: str | None
-) -> tuple[Subscription, str, Agreement, Renderer]:
-    """What a pull or a stream starts with: the subscription (not a push one), its topic, its
-    agreement (active now) and a renderer holding the reader schema, before anything is read."""
+    sub: Subscribe,
+    principal: Principal,
+    subscription_id: str,
+    what: str,
+    auth: str | None,
+    *,
+    channel: str,
+) -> tuple[Subscription, str, Deliverer]:
+    """What a pull or a stream starts with: the subscription (not a push one), its topic and a
+    deliverer under its agreement (active now), holding the reader schema, before anything is
+    read."""
     found, topic = await load(sub, principal, subscription_id, refuse_push=what)
     agreement = await check_agreement(sub.sessions, found.agreement_id, principal.agency)
-    renderer = Renderer(sub.contracts, agreement, found.format, auth)
-    await renderer.prepare(())
-    return found, topic, agreement, renderer
+    deliverer = Deliverer(
+        partial(sub.contracts.by_id, auth=auth), agreement, channel=channel, fmt=found.format
+    )
+    await deliverer.prepare(())
+    return found, topic, deliverer
 
 
 def topic_of(dataset: Dataset) -> str:

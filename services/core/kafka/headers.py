@@ -10,6 +10,7 @@ PRODUCER = "ndxp-producer"
 SCHEMA_ID = "ndxp-schema-id"
 PUBLISHED_AT = "ndxp-published-at"
 TRACEPARENT = "traceparent"
+CONNECTOR = "ndxp-connector"  # the connector that wrote the event (or dead-lettered a record)
 
 HeaderValue = str | bytes | int
 Headers = list[tuple[str, bytes]]

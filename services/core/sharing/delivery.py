@@ -25,7 +25,11 @@ with an unknown schema id, or not in the wire format) keeps its place with ``val
 partition's order, so every key's order is kept.
 
 Every delivered batch is counted (``ndxp_events_delivered_total`` and bytes), its records' delivery
-lag observed, and audited (:func:`account`).
+lag observed, and audited (:meth:`Deliverer.account`).
+
+One :class:`Deliverer` applies 2-4 and the accounting for every channel: the gateway's pull and
+stream routes, and every sink connector (a push subscription is a ``webhook-sink``). A sink that
+delivers its own agency's dataset without an agreement gets every field, uncounted as sharing.
 """
 
 from __future__ import annotations
@@ -34,15 +38,14 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.audit import AuditEvent, AuditLog
-from services.core.auth.principal import Principal
+from services.core.audit import AuditEvent
 from services.core.avro.codec import (
     Contract,
     PayloadInvalid,
@@ -52,9 +55,9 @@ from services.core.avro.codec import (
     schema_id_of,
     to_json,
 )
-from services.core.avro.contract_cache import ContractCache, UnusableContract
-from services.core.db.models import Agreement, Subscription
-from services.core.errors import Conflict, NotFound
+from services.core.avro.contract_cache import UnusableContract
+from services.core.db.models import Agreement
+from services.core.errors import Conflict, NdxpError
 from services.core.kafka.headers import (
     EVENT_ID,
     PUBLISHED_AT,
@@ -66,6 +69,10 @@ from services.core.sharing.agreements import active_agreement
 from services.core.sharing.metrics import DELIVERY_LAG, count_delivered
 
 log = logging.getLogger(__name__)
+
+
+class AuditTrail(Protocol):
+    async def record(self, event: AuditEvent) -> str: ...
 
 
 # --- 1. the agreement --------------------------------------------------------------------------
@@ -88,29 +95,58 @@ class ReaderSchemaMissing(Conflict):
     title = "No reader schema"
 
 
-class Renderer:
-    """Turns one subscription's records into what its consumer may receive, under ``agreement``.
+SchemaSource = Callable[[int], Awaitable[Contract]]  # schema id -> contract, from the registry
+
+
+class Undeliverable(Exception):
+    """A record that cannot be delivered (not in the wire format, an unusable writer schema):
+    it keeps its place with the reason instead of its value."""
+
+
+class Deliverer:
+    """One delivery under ``agreement``, the same for pull, stream, push and every sink: the
+    agreement's reader schema, each record's writer schema, decoding and projection, rendering,
+    counting and audit (the module docstring is the rule).
 
     Call :meth:`prepare` with a batch's records (it fetches the schemas they name), then
-    :meth:`render` each record, in order.
+    :meth:`resolved` or :meth:`render` each record, in order, and :meth:`account` the batch.
+    ``agreement`` None (a sink of the dataset's own agency) delivers every field, with each
+    record's writer schema. ``schemas`` fetches a contract by id with the caller's credentials.
     """
 
     def __init__(
-        self, contracts: ContractCache, agreement: Agreement, fmt: str, auth: str | None
+        self,
+        schemas: SchemaSource,
+        agreement: Agreement | None,
+        *,
+        channel: str,
+        fmt: str = "json",
     ) -> None:
-        self.contracts = contracts
-        self.auth = auth
+        self.schemas = schemas
+        self.agreement = agreement
+        self.channel = channel
         self.avro = fmt == "avro"
-        self.reader_schema_id = agreement.reader_schema_id
         self._writers: dict[int, Contract | str] = {}  # id → contract, or why it is unusable
         self._reader: Contract | None = None
 
+    def under(self, agreement: Agreement | None) -> None:
+        """Deliver under ``agreement`` as read again (the reader schema fetched again if it is
+        another one); the writer schemas are kept."""
+        old = None if self.agreement is None else self.agreement.reader_schema_id
+        new = None if agreement is None else agreement.reader_schema_id
+        if old != new:
+            self._reader = None
+        self.agreement = agreement
+
     async def prepare(self, records: Iterable[Any]) -> None:
-        """Fetch the reader schema (first) and the writer schemas ``records`` name."""
-        if self._reader is None:
-            if self.reader_schema_id is None:
-                raise ReaderSchemaMissing("the agreement has no derived reader schema")
-            self._reader = await self.contracts.by_id(self.reader_schema_id, self.auth)
+        """Fetch the reader schema (first) and the writer schemas ``records`` name;
+        :class:`ReaderSchemaMissing` if the agreement has none."""
+        if self._reader is None and self.agreement is not None:
+            if self.agreement.reader_schema_id is None:
+                raise ReaderSchemaMissing(
+                    f"agreement {self.agreement.id} has no derived reader schema"
+                )
+            self._reader = await self.schemas(self.agreement.reader_schema_id)
         for record in records:
             try:
                 schema_id = schema_id_of(record.value or b"")
@@ -121,34 +157,59 @@ class Renderer:
 
     async def _writer(self, schema_id: int) -> Contract | str:
         try:
-            return await self.contracts.by_id(schema_id, self.auth)
-        except (NotFound, UnusableContract) as exc:
+            return await self.schemas(schema_id)
+        except NdxpError as exc:
+            # unknown or uncompilable: that record's problem; the registry away: the caller's
+            if not isinstance(exc, UnusableContract) and exc.status >= 500:  # noqa: PLR2004
+                raise
             log.warning("records with schema id %s cannot be delivered: %s", schema_id, exc)
-            return f"schema id {schema_id} is not usable: {exc}"
+            return f"schema id {schema_id} is not usable: {exc.message}"
 
-    def render(self, record: Any) -> bytes:
-        """The delivered form of one record (prepared before), as UTF-8 JSON."""
-        reader = self._reader
-        assert reader is not None  # noqa: S101 - prepare() comes first
+    @staticmethod
+    def envelope(record: Any) -> dict[str, Any]:
+        """What every delivered record says besides its value: place, key, event id, headers
+        (the writer's schema id left out: it is not the consumer's schema)."""
         headers = decode_headers(record.headers)
         headers.pop(SCHEMA_ID, None)
-        out: dict[str, Any] = {
+        return {
             "partition": record.partition,
             "offset": record.offset,
-            "timestamp": _iso(record.timestamp),
             "key": None if record.key is None else record.key.decode("utf-8", errors="replace"),
             "event_id": headers.get(EVENT_ID),
             "headers": headers,
         }
+
+    def resolved(self, record: Any) -> tuple[Any, Contract]:
+        """The record's value as the consumer may see it, and the schema it is in (the reader
+        schema; the writer's without an agreement); :class:`Undeliverable` if it cannot be."""
+        payload = record.value or b""
+        try:
+            writer = self._writer_of(payload)
+            reader = self._reader
+            return decode(payload, writer, reader), reader or writer
+        except (PayloadInvalid, RecordInvalid) as exc:
+            raise Undeliverable(exc.message) from exc
+
+    def render(self, record: Any) -> bytes:
+        """The delivered form of one record (prepared before), as UTF-8 JSON."""
+        envelope = self.envelope(record)
+        out: dict[str, Any] = {
+            "partition": envelope["partition"],
+            "offset": envelope["offset"],
+            "timestamp": _iso(record.timestamp),
+            **{name: envelope[name] for name in ("key", "event_id", "headers")},
+        }
         if self.avro:
+            reader = self._reader
+            assert reader is not None  # noqa: S101 - prepare() comes first
             out["schema_id"] = reader.schema_id
         try:
-            value = decode(record.value or b"", self._writer_of(record.value or b""), reader)
+            value, schema = self.resolved(record)
             if self.avro:
-                out["value"] = base64.b64encode(encode(reader, value)).decode()
+                out["value"] = base64.b64encode(encode(schema, value)).decode()
             else:
-                out["value"] = to_json(reader, value)
-        except (PayloadInvalid, RecordInvalid, _Undeliverable) as exc:
+                out["value"] = to_json(schema, value)
+        except (Undeliverable, RecordInvalid) as exc:
             out["value"] = None
             out["error"] = {"code": "undeliverable", "detail": str(exc)}
         return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
@@ -157,14 +218,54 @@ class Renderer:
         schema_id = schema_id_of(payload)
         writer = self._writers.get(schema_id)
         if writer is None:
-            raise _Undeliverable(f"schema id {schema_id} was not prepared")
+            raise Undeliverable(f"schema id {schema_id} was not prepared")
         if isinstance(writer, str):
-            raise _Undeliverable(writer)
+            raise Undeliverable(writer)
         return writer
 
+    def observe_lag(self, records: Iterable[Any]) -> None:
+        """``ndxp_delivery_lag_seconds`` of records being handed to the consumer now."""
+        if self.agreement is None:
+            return
+        now = time.time()
+        histogram = DELIVERY_LAG.labels(self.agreement.dataset_id, self.channel)
+        for record in records:
+            histogram.observe(max(0.0, now - published_at(record)))
 
-class _Undeliverable(Exception):
-    pass
+    async def account(
+        self,
+        auditor: AuditTrail | None,
+        batch: Delivered,
+        *,
+        actor: tuple[str, str],
+        details: Mapping[str, Any],
+    ) -> None:
+        """Count a delivered batch and audit it, ``actor`` (agency, client) delivering it
+        (nothing for an empty batch, or without an agreement: then nothing was shared)."""
+        agreement = self.agreement
+        if not batch or agreement is None:
+            return
+        provider, consumer = agreement.provider_agency, agreement.consumer_agency
+        dataset = agreement.dataset_id
+        count_delivered(provider, consumer, dataset, self.channel, events=len(batch),
+                        size=batch.size)  # fmt: skip
+        if auditor is None:
+            return
+        await auditor.record(
+            AuditEvent(
+                "deliver",
+                actor[0],
+                actor[1],
+                dataset=dataset,
+                agreement=agreement.id,
+                provider=provider,
+                consumer=consumer,
+                records=len(batch),
+                bytes=batch.size,
+                offsets=dict(batch.offsets),
+                details={"channel": self.channel, **details},
+            )
+        )
 
 
 def ordered(fetched: Mapping[Any, list[Any]]) -> list[Any]:
@@ -205,8 +306,12 @@ class Delivered:
 
     def add(self, partition: int, offset: int, part: bytes) -> None:
         self.parts.append(part)
+        self.note(partition, offset, len(part))
+
+    def note(self, partition: int, offset: int, size: int) -> None:
+        """Count one delivered record of ``size`` bytes without keeping it."""
         self.count += 1
-        self.size += len(part)
+        self.size += size
         self._span(partition, offset, offset)
 
     def merge(self, other: Delivered) -> None:
@@ -225,49 +330,3 @@ class Delivered:
 
     def __len__(self) -> int:
         return self.count
-
-
-def observe_lag(subscription: Subscription, channel: str, records: Iterable[Any]) -> None:
-    """``ndxp_delivery_lag_seconds`` of records being handed to a consumer now."""
-    now = time.time()
-    histogram = DELIVERY_LAG.labels(subscription.dataset_id, channel)
-    for record in records:
-        histogram.observe(max(0.0, now - published_at(record)))
-
-
-async def account(
-    auditor: AuditLog,
-    principal: Principal,
-    subscription: Subscription,
-    *,
-    agreement: Agreement,
-    channel: str,
-    batch: Delivered,
-) -> None:
-    """Count and audit a delivered batch (nothing for an empty one)."""
-    if not batch:
-        return
-    provider = agreement.provider_agency
-    count_delivered(
-        provider,
-        subscription.consumer_agency,
-        subscription.dataset_id,
-        channel,
-        events=len(batch),
-        size=batch.size,
-    )
-    await auditor.record(
-        AuditEvent(
-            "deliver",
-            principal.agency,
-            principal.client_id,
-            dataset=subscription.dataset_id,
-            agreement=agreement.id,
-            provider=provider,
-            consumer=subscription.consumer_agency,
-            records=len(batch),
-            bytes=batch.size,
-            offsets=dict(batch.offsets),
-            details={"channel": channel, "subscription": subscription.id},
-        )
-    )

@@ -9,13 +9,13 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from services.core.audit.deps import Audit
+from services.core.events.body import AVRO, JSON, NDJSON, body_format, read_body
+from services.core.events.encode import PublishRequest
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.gateway import publish
 from services.gateway import route_errors as errors
 from services.gateway.deps import PublishCaller, PublishDep
-from services.gateway.publish_body import AVRO, JSON, NDJSON, body_format, read_body
-from services.gateway.publish_encode import PublishRequest
 
 router = APIRouter(prefix="/v1/datasets", tags=["publish"], route_class=JsonRoute)
 

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from services.core.avro.codec import compile_contract, decode
 from services.core.config import KafkaSettings
 from services.core.kafka.consumer import create_consumer
-from services.core.kafka.headers import EVENT_ID, PRODUCER, decode_headers
+from services.core.kafka.headers import CONNECTOR, EVENT_ID, decode_headers
 from tests.integration.connect.conftest import (
     PERSON,
     Dataset,
@@ -179,7 +179,7 @@ async def test_when_a_worker_dies_its_connectors_resume_on_the_other(
     contract = compile_contract(dataset.schema_id, PERSON)
     seen: dict[str, set[int]] = defaultdict(set)
     for record in records:
-        producer = decode_headers(record.headers)[PRODUCER].removeprefix("connector:")
+        producer = decode_headers(record.headers)[CONNECTOR]
         seen[producer].add(decode(record.value, contract)["id"])
     assert moved, "the killed worker ran the first connector"
     for name in names:

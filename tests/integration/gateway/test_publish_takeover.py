@@ -23,14 +23,14 @@ from services.core.avro.registry_client import RegistryClient
 from services.core.config import KafkaSettings
 from services.core.db.engine import create_engine, session_factory
 from services.core.errors import Unavailable
+from services.core.events.body import Format
+from services.core.events.encode import PublishRequest, Target, encoded_batch
+from services.core.events.transactions import Outgoing, Placed, Publisher
 from services.core.kafka.headers import decode_headers
+from services.core.kafka.producer_pool import ProducerPool
 from services.core.kafka.record_limits import TopicLimits
 from services.gateway.idempotency import IdempotencyKeys, request_hash
 from services.gateway.idempotency_kafka import KafkaOutcome
-from services.gateway.producer_pool import ProducerPool
-from services.gateway.publish_body import Format
-from services.gateway.publish_encode import PublishRequest, Target, encoded_batch
-from services.gateway.publisher import Outgoing, Placed, Publisher
 from tests.fixtures.catalog import Hub
 from tests.integration.gateway.catalog_data import problem
 from tests.integration.gateway.test_publish import (

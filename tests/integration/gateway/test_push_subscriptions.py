@@ -24,10 +24,10 @@ from services.core.http.destinations import (
     DestinationPolicy,
     DestinationSettings,
 )
+from services.core.kafka.producer_pool import ProducerPool
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
 from services.gateway.deps import get_connect_configs
-from services.gateway.producer_pool import ProducerPool
 from services.gateway.push import (
     ConfigsWriter,
     ConnectConfigs,

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from services.core.errors import PayloadTooLarge, UnsupportedMediaType
-from services.gateway.publish_body import (
+from services.core.events.body import (
     BodyTooLarge,
     Format,
     InvalidBody,
@@ -21,7 +21,7 @@ from services.gateway.publish_body import (
     parse_json,
     read_body,
 )
-from services.gateway.publish_encode import random_uuids
+from services.core.events.encode import random_uuids
 
 
 @pytest.mark.parametrize(

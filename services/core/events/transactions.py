@@ -1,7 +1,7 @@
 """The Kafka side of publishing: each request's batch written in a transaction, all or nothing.
 
 **Group commit.** A request hands its batch to the :class:`Publisher` and waits. One committer
-task per producer of the pool (``services.gateway.producer_pool``) takes the batches waiting,
+task per producer of the pool (``services.core.kafka.producer_pool``) takes the batches waiting,
 up to ``GROUP_RECORDS`` records, and writes them in one transaction; a batch that arrives while
 every producer is busy shares the next transaction with the others that waited. A transaction
 costs Kafka several round trips and log writes whatever its size, so under load this halves the
@@ -18,7 +18,7 @@ fails. A batch still waiting for a producer after ``timeout`` seconds is dropped
 (``services.core.kafka.record_limits``): the publish path refuses an oversized record before it
 gets here, and many small records are cut into produce batches that each fit. Should the broker
 still refuse one (its limit was lowered within the minute the gateway keeps it), the producer is
-recycled, as after any error Kafka does not retry (``services.gateway.producer_pool``).
+recycled, as after any error Kafka does not retry (``services.core.kafka.producer_pool``).
 
 **Before commit.** A batch may carry a ``before_commit`` callback, called once its records are
 acknowledged and before the transaction commits, with the producer's transactional id and the
@@ -39,6 +39,7 @@ import collections
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -49,13 +50,14 @@ from aiokafka.partitioner import murmur2
 
 from services.core.errors import Conflict, NdxpError, NotFound, PayloadTooLarge, Unavailable
 from services.core.kafka.errors import fatal_reason, kafka_errors
+from services.core.kafka.producer import Record
+from services.core.kafka.producer_pool import Broken, ProducerPool
 from services.core.kafka.record_limits import (
     BATCH_HEADER,
     DEFAULT_MAX_MESSAGE_BYTES,
     TopicLimits,
     size_in_batch,
 )
-from services.gateway.producer_pool import Broken, ProducerPool
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,20 @@ class TopicMissing(Conflict):
 class Outgoing:
     """What to write: values with their keys (None: no key) and headers, all at one timestamp."""
 
-    values: Sequence[bytes]
+    values: Sequence[bytes | None]  # None: no value (a dead letter without one)
     keys: Sequence[bytes | None] | None
     headers: Sequence[Headers]
     timestamp_ms: int
+
+
+def outgoing(records: Sequence[Record]) -> Outgoing:
+    """Records built apart (dead letters) as a batch, timestamped now."""
+    return Outgoing(
+        [r.value for r in records],
+        [r.key for r in records],
+        [list(r.headers) for r in records],
+        int(time.time() * 1000),
+    )
 
 
 @dataclass(eq=False)

@@ -5,12 +5,13 @@ JSON records are validated against the contract and encoded in Confluent's wire 
 index, and each error's JSON pointer into the element as sent (``/value/...`` in an envelope).
 Raw Avro records must name a schema id registered under the dataset's subject and decode with it.
 
-Headers: ``ndxp-event-id`` (the envelope's ``event_id``; else, with an ``Idempotency-Key``, a UUID
-derived from the client, dataset, key and the record's index, so a retry after an ambiguous 503
-repeats the ids; else a random UUID), ``ndxp-producer`` (the owner agency), ``ndxp-schema-id``,
-``ndxp-published-at`` (UTC, milliseconds; also the records' Kafka timestamp) and ``traceparent``
-(the request's when it is a valid W3C one, passed on unchanged so the trace continues at the
-caller's span; else a new trace).
+Headers (:func:`event_headers`, the same for every source connector): ``ndxp-event-id`` (the
+envelope's ``event_id``; else, with an ``Idempotency-Key``, a UUID derived from the client,
+dataset, key and the record's index, so a retry after an ambiguous 503 repeats the ids; else a
+random UUID), ``ndxp-producer`` (the owner agency; a connector adds ``ndxp-connector``),
+``ndxp-schema-id``, ``ndxp-published-at`` (UTC, milliseconds; also the records' Kafka timestamp)
+and ``traceparent`` (the request's when it is a valid W3C one, passed on unchanged so the trace
+continues at the caller's span; else a new trace).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -34,16 +36,18 @@ from services.core.avro.codec import (
     validate,
 )
 from services.core.avro.contract_cache import ContractCache
+from services.core.events.body import Elements, Format, parse_avro, parse_json
+from services.core.events.transactions import Outgoing
 from services.core.kafka.headers import (
+    CONNECTOR,
     EVENT_ID,
     PRODUCER,
     PUBLISHED_AT,
     SCHEMA_ID,
     TRACEPARENT,
+    Headers,
     utc_millis,
 )
-from services.gateway.publish_body import Elements, Format, parse_avro, parse_json
-from services.gateway.publisher import Outgoing
 
 EVENT_NAMESPACE: Final = uuid.UUID("5d1f0c8e-7a51-4f3c-9a39-0b6f1e3c2a71")
 _TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
@@ -95,21 +99,47 @@ async def encoded_batch(
         ids = None
         schema_ids = [contract.schema_id]
     event_ids = _event_ids(len(values), given_ids, client_id, to, request.idempotency_key)
-    common = [
-        (PRODUCER, to.owner.encode()),
-        (PUBLISHED_AT, utc_millis(now).encode()),
-        (TRACEPARENT, _traceparent(request.traceparent).encode()),
-    ]
-    if ids is None:
-        common.append((SCHEMA_ID, str(schema_ids[0]).encode()))
-        headers = [[(EVENT_ID, event_id), *common] for event_id in event_ids]
-    else:
-        headers = [
-            [(EVENT_ID, event_id), *common, (SCHEMA_ID, str(schema_id).encode())]
-            for event_id, schema_id in zip(event_ids, ids, strict=True)
-        ]
+    headers = event_headers(
+        event_ids,
+        producer=to.owner,
+        schema_ids=schema_ids[0] if ids is None else ids,
+        published_at=now,
+        traceparent=request.traceparent,
+    )
     timestamp_ms = int(now.timestamp() * 1000)
     return Outgoing(values, keys, headers, timestamp_ms), schema_ids
+
+
+def event_headers(
+    event_ids: Sequence[bytes],
+    *,
+    producer: str,
+    schema_ids: int | Sequence[int],
+    published_at: datetime,
+    traceparent: str | None = None,
+    connector: str | None = None,
+) -> list[Headers]:
+    """Every event's standard headers, the same on every path that writes events.
+
+    ``producer`` is the agency that owns the dataset; a connector names itself in
+    ``ndxp-connector``. ``traceparent`` is the caller's when it is a valid W3C one (the trace
+    continues at the caller's span), else one new trace for the whole batch. ``schema_ids``: the
+    batch's one schema id, or each record's.
+    """
+    common: Headers = [
+        (PRODUCER, producer.encode()),
+        (PUBLISHED_AT, utc_millis(published_at).encode()),
+        (TRACEPARENT, _traceparent(traceparent).encode()),
+    ]
+    if connector is not None:
+        common.append((CONNECTOR, connector.encode()))
+    if isinstance(schema_ids, int):
+        common.append((SCHEMA_ID, str(schema_ids).encode()))
+        return [[(EVENT_ID, event_id), *common] for event_id in event_ids]
+    return [
+        [(EVENT_ID, event_id), *common, (SCHEMA_ID, str(schema_id).encode())]
+        for event_id, schema_id in zip(event_ids, schema_ids, strict=True)
+    ]
 
 
 def _encoded_values(contract: Contract, elements: Elements) -> list[bytes]:

@@ -1,0 +1,217 @@
+"""``EventWriter``: the one way events get into a dataset's topic, for the gateway's publish route
+and for every source connector alike.
+
+The writer holds the contract cache, a sender (the gateway's transactional
+:class:`~services.core.events.transactions.Publisher`, with its producer pool and group commit;
+connect's :class:`~services.core.events.direct.DirectSender`, whose commit is the source offset),
+the topics' record limits and the audit trail. A path that writes events:
+
+1. builds its batch: :meth:`EventWriter.encoded` for a publish request (parsed, validated,
+   encoded, :mod:`services.core.events.encode`), or :meth:`EventWriter.batch` for values a
+   connector encoded itself; either way every record gets the standard headers of
+   :func:`~services.core.events.encode.event_headers`;
+2. :meth:`EventWriter.send`: the batch to its topic (with the publisher, in one Kafka
+   transaction: all or nothing), each record's (partition, offset) back once Kafka acknowledged
+   it, so an answer given or an offset committed after it is durable;
+3. :meth:`EventWriter.account`: the batch counted in the sharing metrics
+   (``ndxp_events_published_total{provider, dataset="<agency>.<dataset>", channel}`` and bytes;
+   the publish duration when the caller says when it started) and one ``publish`` audit record.
+   An audit record that cannot be written is logged as an error, never raised: the batch is in
+   Kafka, and a retry would write it twice.
+
+:meth:`EventWriter.write` is 2 and 3 in one call. The gateway calls them apart because an
+``Idempotency-Key``'s answer is stored between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from services.core.audit import AuditEvent
+from services.core.avro.contract_cache import ContractCache
+from services.core.events.encode import PublishRequest, Target, encoded_batch, event_headers
+from services.core.events.transactions import BeforeCommit, Outgoing, Placed
+from services.core.kafka.record_limits import TopicLimits
+from services.core.sharing.metrics import PUBLISH_DURATION, count_published
+
+log = logging.getLogger(__name__)
+
+
+class AuditTrail(Protocol):
+    async def record(self, event: AuditEvent) -> str: ...
+
+
+class Sender(Protocol):
+    """Where batches go: a ``Publisher`` (transactions) or a ``DirectSender``."""
+
+    limits: TopicLimits
+
+    async def send(
+        self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+    ) -> Placed: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who writes a batch, as the audit trail and the metrics name it."""
+
+    agency: str  # the acting agency (the caller's, or the connector's dataset owner)
+    client: str  # the OAuth2 client id, or ``connector:<name>``
+    channel: str  # ``gateway`` or ``connector``: the metric's label
+
+
+def dataset_target(agency: str, dataset: str, topic: str, subject: str) -> Target:
+    """The target of ``<agency>.<dataset>``: the id every metric label and audit record uses."""
+    return Target(f"{agency}.{dataset}", agency, topic, subject)
+
+
+class EventWriter:
+    """Builds, writes, counts and audits batches of events (see the module docstring)."""
+
+    def __init__(
+        self,
+        contracts: ContractCache,
+        sender: Sender,
+        *,
+        audit: AuditTrail | None = None,
+        max_records: int = 10_000,
+    ) -> None:
+        self.contracts = contracts
+        self.sender = sender
+        self.audit = audit
+        self.max_records = max_records
+
+    @property
+    def limits(self) -> TopicLimits:
+        return self.sender.limits
+
+    # --- 1. the batch ---------------------------------------------------------------------------
+
+    async def encoded(
+        self, to: Target, request: PublishRequest, *, client_id: str
+    ) -> tuple[Outgoing, list[int]]:
+        """A publish request's records, parsed, validated and encoded with their headers, and
+        the schema ids they are written with; 422 naming every bad record, 413 for a record
+        larger than the topic takes (nothing of the batch is written then)."""
+        batch, schema_ids = await encoded_batch(
+            self.contracts, to, request, client_id=client_id, max_records=self.max_records
+        )
+        await self.limits.check(to.topic, records_of(batch))
+        return batch, schema_ids
+
+    @staticmethod
+    def batch(
+        to: Target,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        event_ids: Sequence[bytes],
+        *,
+        schema_id: int,
+        connector: str | None = None,
+        traceparent: str | None = None,
+    ) -> Outgoing:
+        """Encoded values as a batch with the standard headers, written now."""
+        now = datetime.now(UTC)
+        headers = event_headers(
+            event_ids,
+            producer=to.owner,
+            schema_ids=schema_id,
+            published_at=now,
+            traceparent=traceparent,
+            connector=connector,
+        )
+        return Outgoing(values, keys, headers, int(now.timestamp() * 1000))
+
+    # --- 2. the transaction ---------------------------------------------------------------------
+
+    async def send(
+        self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+    ) -> Placed:
+        """Send ``batch`` (the publisher: in one transaction); each record's (partition, offset)
+        once acknowledged. ``Unavailable`` (503) if Kafka does not take it in time; then nothing
+        of a transaction is visible."""
+        if not batch.values:
+            return []
+        return await self.sender.send(topic, batch, before_commit)
+
+    # --- 3. counting and audit ------------------------------------------------------------------
+
+    async def account(
+        self,
+        to: Target,
+        writer: Writer,
+        placed: Placed,
+        *,
+        size: int,
+        details: Mapping[str, Any],
+        started: float | None = None,
+        audit: AuditTrail | None = None,
+    ) -> None:
+        """Count a written batch and audit it (to ``audit``, else the writer's trail);
+        ``started`` (``time.perf_counter()``) when the request arrived, for the publish
+        duration."""
+        if started is not None:
+            PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
+        if not placed:
+            return
+        count_published(to.owner, to.dataset, writer.channel, events=len(placed), size=size)
+        audit = audit or self.audit
+        if audit is None:
+            return
+        event = AuditEvent(
+            "publish",
+            writer.agency,
+            writer.client,
+            dataset=to.dataset,
+            provider=to.owner,
+            records=len(placed),
+            bytes=size,
+            offsets=spans(placed),
+            details=details,
+        )
+        try:
+            await audit.record(event)
+        except Exception:  # the batch is committed: it stays written, and the caller goes on
+            log.exception(
+                "publish of %d records to %s is not in the audit trail", len(placed), to.dataset
+            )
+
+    async def write(
+        self, to: Target, writer: Writer, batch: Outgoing, *, details: Mapping[str, Any]
+    ) -> Placed:
+        """:meth:`send` then :meth:`account`: the batch written, counted and audited."""
+        placed = await self.send(to.topic, batch)
+        await self.account(to, writer, placed, size=size_of(batch), details=details)
+        return placed
+
+    async def close(self) -> None:
+        await self.sender.close()
+
+
+def size_of(batch: Outgoing) -> int:
+    """The bytes of a batch's encoded values: what the sharing metrics count."""
+    return sum(len(value or b"") for value in batch.values)
+
+
+def spans(placed: Placed) -> dict[int, list[int]]:
+    """``{partition: [first, last]}`` offsets of a written batch, as audit records hold them."""
+    offsets: dict[int, list[int]] = {}
+    for partition, offset in placed:
+        span = offsets.setdefault(partition, [offset, offset])
+        span[0], span[1] = min(span[0], offset), max(span[1], offset)
+    return offsets
+
+
+def records_of(
+    batch: Outgoing,
+) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+    """A batch's records as (key, value, headers), for the size checks."""
+    keys = batch.keys or [None] * len(batch.values)
+    return list(zip(keys, batch.values, batch.headers, strict=True))
