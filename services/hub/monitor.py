@@ -103,9 +103,7 @@ def write_config(
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["scrape_timeout"] = scrape_interval
         config["global"]["evaluation_interval"] = scrape_interval
-    path = directory / "prometheus.yml"
-    header = f"# Rendered by `ndxp monitor` from {PROMETHEUS_CONFIG}; edit that one.\n"
-    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
+    path = _render(directory / "prometheus.yml", PROMETHEUS_CONFIG, config)
     (directory / "targets").mkdir(exist_ok=True)
     for job, hosts in {**targets, ALERTMANAGER_TARGETS: alertmanagers or []}.items():
         groups = [{"targets": hosts, "labels": {}}] if hosts else []
@@ -124,30 +122,28 @@ def write_alertmanager_config(directory: Path, webhook_url: str | None = None) -
         for receiver in config["receivers"]:
             for webhook in receiver.get("webhook_configs", []):
                 webhook["url"] = webhook_url
-    path = directory / "alertmanager.yml"
-    header = f"# Rendered by `ndxp monitor` from {ALERTMANAGER_CONFIG}; edit that one.\n"
+    return _render(directory / "alertmanager.yml", ALERTMANAGER_CONFIG, config)
+
+
+def _render(path: Path, source: Path, config: Any) -> Path:
+    header = f"# Rendered by `ndxp monitor` from {source}; edit that one.\n"
     path.write_text(header + yaml.safe_dump(config, sort_keys=False))
     return path
 
 
 def alertmanager_argv(binary: str, config: Path, port: int) -> list[str]:
-    return [
-        binary,
-        f"--config.file={config}",
-        f"--storage.path={config.parent / 'alertmanager-data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",  # one instance: no gossip port to bind
-    ]
+    storage = f"--storage.path={config.parent / 'alertmanager-data'}"
+    # one instance: no gossip port to bind
+    return _argv(binary, config, port, storage, "--cluster.listen-address=")
 
 
 def prometheus_argv(binary: str, config: Path, port: int) -> list[str]:
-    return [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={config.parent / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--storage.tsdb.retention.time=7d",
-    ]
+    storage = f"--storage.tsdb.path={config.parent / 'data'}"
+    return _argv(binary, config, port, storage, "--storage.tsdb.retention.time=7d")
+
+
+def _argv(binary: str, config: Path, port: int, *options: str) -> list[str]:
+    return [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", *options]
 
 
 async def monitor(args: argparse.Namespace) -> int:
