@@ -22,7 +22,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/ndxp up
 
-## Prometheus (Debian's `prometheus` package) scraping the hub of `make run`, on :9090; its
+## Prometheus (Debian's `prometheus` package) scraping the hub of `make run`, on :9090, with the
+## rules of deploy/monitoring/rules/ and Alertmanager (`prometheus-alertmanager`) on :9093; their
 ## configuration, targets and data in the data dir's monitoring/ (docs/operations.md).
 monitor: install
 	$(BIN)/ndxp monitor

@@ -1,9 +1,11 @@
-"""``ndxp monitor``: Prometheus watching the hub that ``ndxp up`` runs on this data dir.
+"""``ndxp monitor``: Prometheus and Alertmanager watching the hub ``ndxp up`` runs on this data dir.
 
 It renders ``deploy/monitoring/prometheus.yml`` into ``<data dir>/monitoring/`` with the target
 files of this hub (the three services on their ports, the local broker's JMX exporter as
-``broker.json`` names it, Prometheus itself) and a ``metrics:read`` token, runs Debian's
-``prometheus`` on it until SIGINT or SIGTERM, and renews the token before it expires. The same
+``broker.json`` names it, Prometheus itself, the Alertmanager), the rules of
+``deploy/monitoring/rules/`` and a ``metrics:read`` token; renders
+``deploy/monitoring/alertmanager.yml`` beside it; runs Debian's ``prometheus-alertmanager`` and
+``prometheus`` on them until SIGINT or SIGTERM, and renews the token before it expires. The same
 rendering serves the tests, which start a real Prometheus against a hub from ``ndxp up``.
 """
 
@@ -35,9 +37,12 @@ from services.hub.parts import SERVICES
 log = logging.getLogger("ndxp.monitor")
 
 PROMETHEUS_CONFIG = DEPLOY / "monitoring" / "prometheus.yml"
+ALERTMANAGER_CONFIG = DEPLOY / "monitoring" / "alertmanager.yml"
+RULES_DIR = DEPLOY / "monitoring" / "rules"
 TOKEN_FILE = Path("secrets") / "metrics-token"  # as prometheus.yml names it
 BROKER_JOB = "kafka-broker"
 PROMETHEUS_JOB = "prometheus"
+ALERTMANAGER_TARGETS = "alertmanager"  # targets/alertmanager.json, as prometheus.yml names it
 RENEW_SHARE = 3  # the token is renewed when a third of its lifetime has gone
 
 
@@ -47,11 +52,22 @@ def service_job(service: str) -> str:
 
 def add_parser(commands: Any) -> None:
     """The ``monitor`` command's parser, under ``ndxp``'s ``commands``."""
-    cmd = commands.add_parser("monitor", help="run Prometheus against the local hub (ndxp up)")
+    cmd = commands.add_parser(
+        "monitor", help="run Prometheus and Alertmanager against the local hub (ndxp up)"
+    )
     cmd.add_argument("--host", default="127.0.0.1", help="where the hub's services listen")
     cmd.add_argument("--port", type=int, default=9090, help="Prometheus's port (on 127.0.0.1)")
     cmd.add_argument("--prometheus", default="prometheus", help="the Prometheus binary")
-    cmd.add_argument("--scrape-interval", help="instead of the configuration's (e.g. 2s)")
+    cmd.add_argument(
+        "--scrape-interval", help="scrape and rule evaluation interval instead of 15s (e.g. 2s)"
+    )
+    cmd.add_argument(
+        "--alertmanager-port", type=int, default=9093, help="Alertmanager's port (on 127.0.0.1)"
+    )
+    cmd.add_argument(
+        "--alertmanager", default="prometheus-alertmanager", help="the Alertmanager binary"
+    )
+    cmd.add_argument("--webhook-url", help="where Alertmanager posts alerts (else the placeholder)")
     credentials.add_options(cmd)
 
 
@@ -77,55 +93,82 @@ def write_config(
     token: str,
     *,
     scrape_interval: str | None = None,
+    alertmanagers: list[str] | None = None,
 ) -> Path:
-    """``directory/prometheus.yml`` (deploy/'s, the scrape interval changed if asked), its target
-    files and token file; returns the configuration's path."""
+    """``directory/prometheus.yml`` (deploy/'s, the scrape and evaluation interval changed if
+    asked), its target files, rules and token file; returns the configuration's path."""
     private_dir(directory)
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     if scrape_interval is not None:
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["scrape_timeout"] = scrape_interval
-    path = directory / "prometheus.yml"
-    header = f"# Rendered by `ndxp monitor` from {PROMETHEUS_CONFIG}; edit that one.\n"
-    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
+        config["global"]["evaluation_interval"] = scrape_interval
+    path = _render(directory / "prometheus.yml", PROMETHEUS_CONFIG, config)
     (directory / "targets").mkdir(exist_ok=True)
-    for job, hosts in targets.items():
+    for job, hosts in {**targets, ALERTMANAGER_TARGETS: alertmanagers or []}.items():
         groups = [{"targets": hosts, "labels": {}}] if hosts else []
         (directory / "targets" / f"{job}.json").write_text(json.dumps(groups, indent=2) + "\n")
+    rules = directory / "rules"
+    shutil.rmtree(rules, ignore_errors=True)  # a rule file deleted from deploy/ goes here too
+    shutil.copytree(RULES_DIR, rules)
     write_private(directory / TOKEN_FILE, token)
     return path
 
 
+def write_alertmanager_config(directory: Path, webhook_url: str | None = None) -> Path:
+    """``directory/alertmanager.yml``: deploy/'s, its webhook receiver's URL replaced if given."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    if webhook_url is not None:
+        for receiver in config["receivers"]:
+            for webhook in receiver.get("webhook_configs", []):
+                webhook["url"] = webhook_url
+    return _render(directory / "alertmanager.yml", ALERTMANAGER_CONFIG, config)
+
+
+def _render(path: Path, source: Path, config: Any) -> Path:
+    header = f"# Rendered by `ndxp monitor` from {source}; edit that one.\n"
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def alertmanager_argv(binary: str, config: Path, port: int) -> list[str]:
+    storage = f"--storage.path={config.parent / 'alertmanager-data'}"
+    # one instance: no gossip port to bind
+    return _argv(binary, config, port, storage, "--cluster.listen-address=")
+
+
 def prometheus_argv(binary: str, config: Path, port: int) -> list[str]:
-    return [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={config.parent / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--storage.tsdb.retention.time=7d",
-    ]
+    storage = f"--storage.tsdb.path={config.parent / 'data'}"
+    return _argv(binary, config, port, storage, "--storage.tsdb.retention.time=7d")
+
+
+def _argv(binary: str, config: Path, port: int, *options: str) -> list[str]:
+    return [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", *options]
 
 
 async def monitor(args: argparse.Namespace) -> int:
-    """Run Prometheus until SIGINT or SIGTERM (0), or until it exits by itself (1)."""
+    """Run Alertmanager and Prometheus until SIGINT or SIGTERM (0), or until either exits by
+    itself (1)."""
     settings = ServiceSettings()
     configure_logging(settings.log)
-    binary = shutil.which(args.prometheus)
-    if binary is None:
-        raise CommandError(
-            f"{args.prometheus} not found: install it (apt-get install prometheus)", SET_UP
-        )
+    binary = _binary(args.prometheus, "prometheus")
+    alertmanager = _binary(args.alertmanager, "prometheus-alertmanager")
     caller = credentials.resolve(args, settings.data_dir, os.environ)
     token = await asyncio.to_thread(credentials.issue_token, caller, METRICS_READ)
     directory = settings.data_dir / "monitoring"
     targets = hub_targets(settings, args.host, f"127.0.0.1:{args.port}")
-    config = write_config(directory, targets, token, scrape_interval=args.scrape_interval)
-    process = subprocess.Popen(
-        prometheus_argv(binary, config, args.port),
-        stdin=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-        start_new_session=True,
+    alerts_to = f"127.0.0.1:{args.alertmanager_port}"
+    config = write_config(
+        directory,
+        targets,
+        token,
+        scrape_interval=args.scrape_interval,
+        alertmanagers=[alerts_to],
     )
+    am_config = write_alertmanager_config(directory, args.webhook_url)
+    am_process = _start(alertmanager_argv(alertmanager, am_config, args.alertmanager_port))
+    log.info("alertmanager on http://%s (%s)", alerts_to, am_config)
+    process = _start(prometheus_argv(binary, config, args.port))
     log.info("prometheus on http://127.0.0.1:%d scraping %s", args.port, targets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -133,19 +176,37 @@ async def monitor(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     renew_every = settings.auth.token_lifetime / RENEW_SHARE
     try:
-        while process.poll() is None and not stop.is_set():
+        while process.poll() is None and am_process.poll() is None and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), renew_every)
             if not stop.is_set():
                 await _renew(caller, directory)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            await asyncio.to_thread(process.wait)
+        for each in (process, am_process):
+            if each.poll() is None:
+                each.terminate()
+                await asyncio.to_thread(each.wait)
     if not stop.is_set():
-        log.error("prometheus exited by itself (%s)", process.returncode)
+        log.error(
+            "prometheus (%s) or alertmanager (%s) exited by itself",
+            process.returncode,
+            am_process.returncode,
+        )
         return 1
     return 0
+
+
+def _binary(name: str, package: str) -> str:
+    binary = shutil.which(name)
+    if binary is None:
+        raise CommandError(f"{name} not found: install it (apt-get install {package})", SET_UP)
+    return binary
+
+
+def _start(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent, start_new_session=True
+    )
 
 
 async def _renew(caller: credentials.Credentials, directory: Path) -> None:

@@ -17,13 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.core.local_kafka import free_port
+from services.hub.monitor import RULES_DIR
 from tests.fixtures.hub import SERVICES, Hub, descendants, running_hub
 
 DEMO_TOPIC = "demo.air-quality.v1"
 WATCH_INTERVAL = 1  # seconds; production's is 15
+UP_ALERTS = {"NdxpTargetDown", "NdxpKafkaUnreachable"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -116,10 +119,43 @@ def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
+def assert_rules_and_alertmanager(prometheus: str, alertmanager: str) -> None:
+    """Every group of deploy/monitoring/rules/ loaded and evaluated without error on this hub's
+    series, and alerts going to the Alertmanager ``ndxp monitor`` started."""
+    shipped = {
+        group["name"]
+        for path in RULES_DIR.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        evaluated = rules and all(rule["lastEvaluation"] > "2000" for rule in rules)
+        managers = httpx.get(f"{prometheus}/api/v1/alertmanagers", timeout=10).json()["data"]
+        if evaluated and managers["activeAlertmanagers"]:
+            break
+        assert time.monotonic() < deadline, (groups, managers)
+        time.sleep(0.5)
+    assert {group["name"] for group in groups} == shipped
+    assert [rule for rule in rules if rule["health"] != "ok"] == []
+    assert [m["url"] for m in managers["activeAlertmanagers"]] == [
+        f"http://{alertmanager}/api/v2/alerts"
+    ]
+    status = httpx.get(f"http://{alertmanager}/api/v2/status", timeout=10)
+    assert status.status_code == 200, status.text
+    assert status.json()["cluster"]["status"] == "disabled"
+    # Every part is up and reachable: nothing about them fires.
+    firing = query(prometheus, 'ALERTS{alertstate="firing"}')
+    assert not [a for a in firing if a["metric"]["alertname"] in UP_ALERTS], firing
+
+
 def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> None:
     port = free_port()
     prometheus = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "services.cli", "monitor", "--port", str(port)]
+    alertmanager = f"127.0.0.1:{free_port()}"
+    argv += ["--alertmanager-port", alertmanager.rsplit(":", 1)[1]]
     argv += ["--scrape-interval", "1s", "--gateway", hub.gateway]
     log = tmp_path / "monitor.log"
     with log.open("wb") as out:
@@ -148,8 +184,10 @@ def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> N
         assert all(row["value"][1] == "1" for row in seen)
         healthy = query(prometheus, "kafka_server_replicamanager_underreplicatedpartitions")
         assert [row["value"][1] for row in healthy] == ["0"]
+        assert_rules_and_alertmanager(prometheus, alertmanager)
         family = descendants(monitor.pid)
         assert any("prometheus" in command for command in family.values()), family
+        assert any("alertmanager" in command for command in family.values()), family
     finally:
         monitor.send_signal(signal.SIGTERM)
         code = monitor.wait(30)
