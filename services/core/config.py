@@ -263,7 +263,7 @@ class GatewaySettings(ServiceSettings):
         default_factory=DestinationSettings,
         description="Where push endpoints may be: NDXP_PUSH_ALLOWED_NETWORKS.",
     )
-    # Delivery limits (services.gateway.limits): past one, 429 with Retry-After.
+    # Delivery limits (services.gateway.subscriptions.limits): past one, 429 with Retry-After.
     streams_per_agency: int = Field(
         100,
         ge=1,

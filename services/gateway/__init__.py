@@ -11,12 +11,11 @@ Rooms (each a subpackage with its router, its logic and its models; its ``__init
 - ``agreements/``   the agreements workflow (``/v1/agreements``) and its expiry sweeper
 - ``audit/``        ``/v1/audit``: the audit trail as each agency may see it
 - ``registry_proxy/`` ``/registry/*``: the schema registry's API, authorized and streamed through
-- publish (moving into ``publish/``): ``publish.py``, ``idempotency.py``, ``idempotency_kafka.py``
-  and ``routers/publish.py``; writing events goes to core's ``EventWriter`` (``publish_body.py``,
-  ``publish_encode.py``, ``publisher.py`` and ``producer_pool.py`` move down to core with it)
-- subscriptions (moving into ``subscriptions/``): ``subscriptions.py``, ``subscribe.py``,
-  ``pull.py``, ``stream.py``, ``stream_watch.py``, ``push.py``, ``consumers.py``, ``cursor.py``,
-  ``limits.py`` and ``routers/subscriptions.py``; delivering events goes to core's ``Deliverer``
+- ``publish/``      ``POST /v1/datasets/{dataset}/events``: who may publish, ``Idempotency-Key``;
+                    the batch is written by core's ``EventWriter``
+- ``subscriptions/`` ``/v1/subscriptions``: subscriptions, pull, ack, SSE streams, push through
+                    connect, cursors, consumer groups, delivery limits; records are delivered by
+                    core's ``Deliverer``
 
 The hall, shared by every room:
 
@@ -32,6 +31,7 @@ The hall, shared by every room:
 Flows in: HTTPS requests with OAuth2 tokens. Flows out: SQL to the control plane, produce and
 consume to Kafka, HTTP to the registry. Imports: ``services.core`` and itself, never the registry
 or connect (they are reached over HTTP and Kafka). Within the gateway a room imports another's
-public logic (agreements → catalog → identity; publish → catalog), never its resources: those
-come from ``GatewayState`` through ``deps.py``, and only routers depend on ``deps.py``.
+public logic (agreements → catalog → identity; publish → catalog; subscriptions imports no other
+room), never its resources: those come from ``GatewayState`` through ``deps.py``, and only routers
+depend on ``deps.py``.
 """

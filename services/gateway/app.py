@@ -20,9 +20,10 @@ from services.gateway.identity import clients_router as clients
 from services.gateway.identity import me_router as me
 from services.gateway.oauth import router as oauth
 from services.gateway.oauth import well_known
+from services.gateway.publish import router as publish
 from services.gateway.registry_proxy import router as registry
-from services.gateway.routers import publish, subscriptions
 from services.gateway.state import gateway_state
+from services.gateway.subscriptions import router as subscriptions
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:

@@ -18,10 +18,10 @@ from services.core.auth.principal import ADMIN, PUBLISH, SUBSCRIBE, Principal
 from services.gateway.backends import Backends
 from services.gateway.oauth.adapter import OAuthEndpoints
 from services.gateway.oauth.keys import KeyStore
-from services.gateway.publish import PublishState
-from services.gateway.push import ConfigsWriter
+from services.gateway.publish.batch import PublishState
 from services.gateway.state import GatewayState
-from services.gateway.subscribe import Subscribe
+from services.gateway.subscriptions.push import ConfigsWriter
+from services.gateway.subscriptions.subscribe import Subscribe
 
 
 def _state(request: Request) -> GatewayState:

@@ -40,12 +40,6 @@ from services.gateway.agreements.terms import (
 from services.gateway.agreements.workflow import ContractMissing
 from services.gateway.catalog.datasets import DatasetExists, TopicExists
 from services.gateway.catalog.entries import DatasetNotFound
-from services.gateway.cursor import InvalidCursor, StaleCursor
-from services.gateway.idempotency import (
-    IdempotencyKeyInProgress,
-    IdempotencyKeyReused,
-    InvalidIdempotencyKey,
-)
 from services.gateway.identity.agencies import (
     AgencyDisabled,
     AgencyExists,
@@ -53,13 +47,19 @@ from services.gateway.identity.agencies import (
     ClientNotFound,
 )
 from services.gateway.identity.last_admin import LastAdmin
-from services.gateway.limits import TooManyPulls, TooManyStreams, TooManySubscriptions
-from services.gateway.push import PushDestination, PushSubscription
-from services.gateway.subscriptions import (
+from services.gateway.publish.idempotency import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+from services.gateway.subscriptions.cursor import InvalidCursor, StaleCursor
+from services.gateway.subscriptions.lifecycle import (
     OffsetOutOfRange,
     SubscriptionExists,
     SubscriptionNotFound,
 )
+from services.gateway.subscriptions.limits import TooManyPulls, TooManyStreams, TooManySubscriptions
+from services.gateway.subscriptions.push import PushDestination, PushSubscription
 
 Errors = tuple[Declared, ...]
 

@@ -21,10 +21,10 @@ from services.core.kafka.producer_pool import ProducerPool
 from services.gateway.agreements.expiry import agreement_sweeper
 from services.gateway.backends import Backends, open_backends
 from services.gateway.oauth.resources import OAuthState, oauth_resources
-from services.gateway.publish import PublishState, publish_resources
-from services.gateway.push import ConnectConfigs
+from services.gateway.publish.batch import PublishState, publish_resources
 from services.gateway.registry_proxy.proxy import proxy_client
-from services.gateway.subscribe import Subscribe, subscribe_resources
+from services.gateway.subscriptions.push import ConnectConfigs
+from services.gateway.subscriptions.subscribe import Subscribe, subscribe_resources
 
 
 @dataclass(frozen=True)

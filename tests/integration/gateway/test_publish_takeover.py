@@ -29,8 +29,8 @@ from services.core.events.transactions import Outgoing, Placed, Publisher
 from services.core.kafka.headers import decode_headers
 from services.core.kafka.producer_pool import ProducerPool
 from services.core.kafka.record_limits import TopicLimits
-from services.gateway.idempotency import IdempotencyKeys, request_hash
-from services.gateway.idempotency_kafka import KafkaOutcome
+from services.gateway.publish.idempotency import IdempotencyKeys, request_hash
+from services.gateway.publish.idempotency_kafka import KafkaOutcome
 from tests.fixtures.catalog import Hub
 from tests.integration.gateway.catalog_data import problem
 from tests.integration.gateway.test_publish import (

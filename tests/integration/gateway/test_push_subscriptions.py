@@ -28,7 +28,7 @@ from services.core.kafka.producer_pool import ProducerPool
 from services.core.local_kafka import free_port
 from services.gateway.app import create_app as create_gateway
 from services.gateway.deps import get_connect_configs
-from services.gateway.push import (
+from services.gateway.subscriptions.push import (
     ConfigsWriter,
     ConnectConfigs,
     PushDestination,

@@ -5,7 +5,7 @@ longer watched is forgotten."""
 from __future__ import annotations
 
 from services.core.db.engine import create_engine, session_factory
-from services.gateway.stream_watch import StreamWatch, Watched
+from services.gateway.subscriptions.stream_watch import StreamWatch, Watched
 from tests.fixtures.catalog import Hub
 from tests.integration.gateway.test_subscriptions import call, revoke, share, subscribe
 

@@ -25,10 +25,10 @@ from services.core.auth.principal import Principal
 from services.core.db.models import Subscription
 from services.core.http.draining import draining
 from services.core.sharing.delivery import Delivered, ordered
-from services.gateway.consumers import Committed, SubscriptionConsumer
-from services.gateway.cursor import Cursor
-from services.gateway.subscribe import Subscribe
-from services.gateway.subscriptions import load, open_delivery, record_lag
+from services.gateway.subscriptions.consumers import Committed, SubscriptionConsumer
+from services.gateway.subscriptions.cursor import Cursor
+from services.gateway.subscriptions.lifecycle import load, open_delivery, record_lag
+from services.gateway.subscriptions.subscribe import Subscribe
 
 MAX_RECORDS: Final = 1_000
 MAX_WAIT: Final = 30.0

@@ -4,10 +4,13 @@ A subscription's position is its consumer group's committed offsets, so any gate
 serve it and none keeps state another needs. Partitions are assigned by hand (``assign``), never
 through group membership: no rebalances, no member that must keep heartbeating, any number of
 replicas reading the same subscription. Commits carry the subscription's epoch (its reset count)
-in their metadata (:mod:`services.gateway.cursor`).
+in their metadata (:mod:`services.gateway.subscriptions.cursor`).
 
 A replica keeps one started consumer per subscription it serves pulls for (:class:`ConsumerPool`),
 closed after a minute unused; an SSE stream opens a consumer of its own for its lifetime.
+
+It lives in ``subscriptions/``: publishing never consumes (a takeover's read of what a dead owner
+committed is ``publish.idempotency_kafka``'s own short-lived consumer).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A subscription is a row (who, which agreement and dataset, its name and delivery format) and a
 Kafka consumer group ``ndxp.sub.<id>`` holding its position, committed at creation to where it
-starts, so that any gateway replica can serve it (:mod:`services.gateway.consumers`).
+starts, so that any gateway replica can serve it (:mod:`services.gateway.subscriptions.consumers`).
 
 Where it starts (``start``, on creation and on reset): ``"earliest"`` (everything the topic still
 keeps), ``"latest"`` (only what comes next; the default), an ISO-8601 time with an offset (the
@@ -15,7 +15,7 @@ Only the consumer agency sees and manages its subscriptions (scope ``subscribe``
 resetting one needs its agreement to be active. Everything is audited.
 
 A push subscription (``"push": {"url": ...}``) is delivered by a connector of connect instead of
-by pulls and streams: :mod:`services.gateway.push`.
+by pulls and streams: :mod:`services.gateway.subscriptions.push`.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
 from services.core.sharing.delivery import Deliverer, ReaderSchemaMissing, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
-from services.gateway import push
-from services.gateway.consumers import Committed, SubscriptionConsumer, delete_group
-from services.gateway.push import ConfigsWriter, PushIn
-from services.gateway.subscribe import Subscribe
+from services.gateway.subscriptions import push
+from services.gateway.subscriptions.consumers import Committed, SubscriptionConsumer, delete_group
+from services.gateway.subscriptions.push import ConfigsWriter, PushIn
+from services.gateway.subscriptions.subscribe import Subscribe
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ the owner records its producer's transactional id and the answer it is about to 
 commits only if it did. So a taker finds one of two things: no intent (the owner never committed
 and never will: the taker writes the batch itself), or an intent (the owner may have committed):
 the taker fences the owner's transactional id and reads whether the records are there
-(``services.gateway.idempotency_kafka``); committed, it stores and replays the owner's answer,
-with its offsets; aborted, it writes the batch itself. Decision 0009 has the reasoning.
+(``services.gateway.publish.idempotency_kafka``); committed, it stores and replays the owner's
+answer, with its offsets; aborted, it writes the batch itself. Decision 0009 has the reasoning.
 
 A request that fails (4xx, 503) before recording an intent wrote nothing, so it releases its
 claim: the client may retry with the same key, or fix the body and retry with it. One that fails
@@ -105,7 +105,7 @@ def request_hash(*parts: bytes | str) -> str:
 
 
 class Outcome(Protocol):
-    """Whether a dead owner's batch was committed (``services.gateway.idempotency_kafka``)."""
+    """Whether a dead owner's batch was committed (``publish.idempotency_kafka``)."""
 
     async def committed(
         self, topic: str, transactional_id: str, partition: int, offset: int

@@ -14,6 +14,9 @@ a hub of several replicas behind a balancer admits up to that many times as much
 Metrics: ``ndxp_gateway_streams_open{agency}`` and ``ndxp_gateway_pulls_in_flight{agency}``
 (gauges; agency ids are a bounded set) and ``ndxp_gateway_limited_total{limit}``, the requests
 refused by each limit.
+
+It lives in ``subscriptions/``: only delivery holds a stream or a pull, and the subscription count
+is checked where one is created; publishing is bounded by its body's limits instead.
 """
 
 from __future__ import annotations

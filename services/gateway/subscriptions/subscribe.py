@@ -12,9 +12,9 @@ from services.core.avro.contract_cache import ContractCache
 from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
 from services.gateway.backends import Backends
-from services.gateway.consumers import ConsumerPool
-from services.gateway.limits import DeliveryLimits
-from services.gateway.stream_watch import StreamWatch
+from services.gateway.subscriptions.consumers import ConsumerPool
+from services.gateway.subscriptions.limits import DeliveryLimits
+from services.gateway.subscriptions.stream_watch import StreamWatch
 
 
 @dataclass(frozen=True)

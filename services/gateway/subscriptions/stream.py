@@ -20,12 +20,13 @@ takes precedence over them.
 deleted, and the caller's token not expired; otherwise the stream sends ``event: closed`` with
 ``data: {"reason", "detail"}`` and ends (revoking or expiring an agreement closes its streams
 within about a second; the control plane is read for all of a replica's streams at once,
-:mod:`services.gateway.stream_watch`). A gateway told to stop ends its streams the same way
-(``shutting_down``) within a second. A ``: keepalive`` comment is sent after 15 s without records.
+:mod:`services.gateway.subscriptions.stream_watch`). A gateway told to stop ends its streams the
+same way (``shutting_down``) within a second. A ``: keepalive`` comment is sent after 15 s without
+records.
 
 **Cost.** An idle stream waits in its Kafka fetch, waking once a second for its checkpoint; each
 holds a Kafka consumer of its own, closed as soon as the response ends however it ends, and a
-slot of the replica's stream limits (:mod:`services.gateway.limits`).
+slot of the replica's stream limits (:mod:`services.gateway.subscriptions.limits`).
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ from services.core.db.models import Subscription
 from services.core.errors import NdxpError
 from services.core.http.draining import draining
 from services.core.sharing.delivery import Delivered, Deliverer, ordered
-from services.gateway.consumers import Committed, SubscriptionConsumer, open_consumer
-from services.gateway.cursor import Cursor, InvalidCursor
-from services.gateway.limits import Slot
-from services.gateway.stream_watch import Watched
-from services.gateway.subscribe import Subscribe
-from services.gateway.subscriptions import open_delivery, record_lag
+from services.gateway.subscriptions.consumers import Committed, SubscriptionConsumer, open_consumer
+from services.gateway.subscriptions.cursor import Cursor, InvalidCursor
+from services.gateway.subscriptions.lifecycle import open_delivery, record_lag
+from services.gateway.subscriptions.limits import Slot
+from services.gateway.subscriptions.stream_watch import Watched
+from services.gateway.subscriptions.subscribe import Subscribe
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """``/v1/subscriptions``: a consumer agency's subscriptions, and delivery by pull and by SSE
-(push subscriptions are delivered by connect: :mod:`services.gateway.push`)."""
+(push subscriptions are delivered by connect: :mod:`services.gateway.subscriptions.push`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict
 from services.core.audit.deps import Audit
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
-from services.gateway import pull, stream, subscriptions
 from services.gateway import route_errors as errors
 from services.gateway.deps import ConnectConfigsDep, SubscribeCaller, SubscribeDep
-from services.gateway.subscriptions import ResetIn, SubscriptionIn
+from services.gateway.subscriptions import lifecycle, pull, stream
+from services.gateway.subscriptions.lifecycle import ResetIn, SubscriptionIn
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], route_class=JsonRoute)
 
@@ -35,21 +35,21 @@ async def create_subscription(
     auditor: Audit,
     response: Response,
 ) -> dict[str, Any]:
-    created = await subscriptions.create(sub, principal, body, auditor, connect)
+    created = await lifecycle.create(sub, principal, body, auditor, connect)
     response.headers["Location"] = f"/v1/subscriptions/{created['id']}"
     return created
 
 
 @router.get("")
 async def list_subscriptions(principal: SubscribeCaller, sub: SubscribeDep) -> dict[str, Any]:
-    return {"subscriptions": await subscriptions.list_all(sub, principal)}
+    return {"subscriptions": await lifecycle.list_all(sub, principal)}
 
 
 @router.get("/{subscription_id}", responses=raises(*errors.SUBSCRIPTION))
 async def read_subscription(
     subscription_id: str, principal: SubscribeCaller, sub: SubscribeDep
 ) -> dict[str, Any]:
-    return await subscriptions.read(sub, principal, subscription_id)
+    return await lifecycle.read(sub, principal, subscription_id)
 
 
 @router.delete("/{subscription_id}", status_code=204, responses=raises(*errors.SUBSCRIPTION))
@@ -60,7 +60,7 @@ async def delete_subscription(
     connect: ConnectConfigsDep,
     auditor: Audit,
 ) -> Response:
-    await subscriptions.delete(sub, principal, subscription_id, auditor, connect)
+    await lifecycle.delete(sub, principal, subscription_id, auditor, connect)
     return Response(status_code=204)
 
 
@@ -72,7 +72,7 @@ async def reset_subscription(
     sub: SubscribeDep,
     auditor: Audit,
 ) -> dict[str, Any]:
-    return await subscriptions.reset(sub, principal, subscription_id, body, auditor)
+    return await lifecycle.reset(sub, principal, subscription_id, body, auditor)
 
 
 @router.get("/{subscription_id}/events", responses=raises(*errors.PULL))

@@ -1,7 +1,7 @@
 """What a dead owner of an ``Idempotency-Key`` left in Kafka: was its batch committed?
 
 The owner recorded, before it committed, its producer's transactional id and where its records
-were placed (``services.gateway.idempotency``). To decide, the taker:
+were placed (``services.gateway.publish.idempotency``). To decide, the taker:
 
 1. **fences** that transactional id: a producer started with it asks the coordinator for a new
    epoch, which completes a commit the owner had asked for and aborts a transaction it had left

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.core.config import GatewaySettings
-from services.gateway.limits import (
+from services.gateway.subscriptions.limits import (
     DeliveryLimits,
     TooManyPulls,
     TooManyStreams,

@@ -13,9 +13,9 @@ from services.core.events.body import AVRO, JSON, NDJSON, body_format, read_body
 from services.core.events.encode import PublishRequest
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
-from services.gateway import publish
 from services.gateway import route_errors as errors
 from services.gateway.deps import PublishCaller, PublishDep
+from services.gateway.publish import batch
 
 router = APIRouter(prefix="/v1/datasets", tags=["publish"], route_class=JsonRoute)
 
@@ -55,13 +55,13 @@ async def publish_events(
     traceparent: Annotated[str | None, Header()] = None,
 ) -> Response:
     started = time.perf_counter()
-    to = await publish.target(state, principal, dataset)
-    with publish.counted_rejections(to.dataset):
+    to = await batch.target(state, principal, dataset)
+    with batch.counted_rejections(to.dataset):
         fmt = body_format(request.headers.get("content-type"))
         body = await read_body(
             request.stream(), request.headers.get("content-length"), state.max_bytes
         )
-        answer = await publish.publish(
+        answer = await batch.publish(
             state,
             principal,
             to,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from services.gateway.cursor import Cursor, InvalidCursor, StaleCursor
+from services.gateway.subscriptions.cursor import Cursor, InvalidCursor, StaleCursor
 
 
 def raw(body: object) -> str:

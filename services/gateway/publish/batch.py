@@ -6,7 +6,7 @@ The path of a request:
    403 for another agency's; ``admin`` does not stand in for ownership);
 2. the body is read within its limits (``services.core.events.body`` says what it may hold);
 3. with an ``Idempotency-Key``, the key is claimed or its first answer replayed
-   (``services.gateway.idempotency``);
+   (``services.gateway.publish.idempotency``);
 4. every record is checked against the contract (the latest version, or ``schema_version``) and
    encoded, with its headers, by core's :class:`~services.core.events.writer.EventWriter` (the
    one every source connector uses too); any bad record: 422 listing
@@ -57,8 +57,8 @@ from services.core.ttlcache import TTLCache
 from services.gateway.backends import Backends
 from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
 from services.gateway.catalog.metadata import subject_of, topic_of
-from services.gateway.idempotency import IdempotencyKeys, check_key, request_hash
-from services.gateway.idempotency_kafka import KafkaOutcome
+from services.gateway.publish.idempotency import IdempotencyKeys, check_key, request_hash
+from services.gateway.publish.idempotency_kafka import KafkaOutcome
 
 log = logging.getLogger(__name__)
 
