@@ -40,8 +40,10 @@ STREAMS = 100
 IDLE_SECONDS = 5.0
 # A spinning stream holds the process at a full core (5 CPU-s here); idle, each stream wakes once
 # a second. Measured 0.64-1.03 CPU-s for 100 streams on a shared 2-core machine (with a database
-# session per stream per second, before the shared watch: 2.2).
-IDLE_CPU_LIMIT = 1.5  # CPU-seconds over IDLE_SECONDS, all STREAMS together
+# session per stream per second, before the shared watch: 2.2); on another machine of the same
+# kind, with the packages resolved anew, 1.60-2.10 for the very same code. The bound is there to
+# catch a stream that spins, at half of what one spinning stream costs.
+IDLE_CPU_LIMIT = 2.5  # CPU-seconds over IDLE_SECONDS, all STREAMS together
 # The event loop answers at once; /readyz also asks Kafka (a new client each time) and the
 # database, both shared with the rest of the suite.
 SLOWEST = {"/healthz": 0.5, "/readyz": 2.0}  # seconds
