@@ -115,7 +115,9 @@ class Relay:
                 await self.drain()
             except LeaseTaken:  # the holder publishes ours too; look again in a moment
                 pass
-            except Exception as exc:  # noqa: BLE001 - retried until Kafka takes them
+            except Exception as exc:
+                if _cancelling():  # a cancel that came as the attempt failed (and was lost)
+                    raise asyncio.CancelledError from exc
                 log.warning("audit records not yet on %s (retrying): %s", self.topic, exc)
             else:
                 delay = RETRY_MIN
@@ -172,3 +174,10 @@ def topic_value(fields: dict[str, Any]) -> dict[str, Any]:
     if isinstance(time, datetime):
         value["time"] = time.astimezone(UTC).isoformat(timespec="microseconds")
     return value
+
+
+def _cancelling() -> bool:
+    """Whether this task has been asked to stop: ``asyncio.wait_for`` (3.11) answers a cancel
+    that meets an inner failure with the failure, so the request shows only here."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
