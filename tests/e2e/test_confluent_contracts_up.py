@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.hub import Hub, running_hub
+from tests.fixtures.hub import Hub
 from tests.fixtures.reader import new_consumer
 
 V1 = "application/vnd.schemaregistry.v1+json"
@@ -24,10 +23,9 @@ AGENCY = "demo"
 FIELDS = ("change_id", "national_id", "full_name", "province_code")
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    with running_hub(tmp_path_factory.mktemp("contracts-hub")) as running:
-        yield running
+@pytest.fixture
+def hub(shared_hub: Hub) -> Hub:
+    return shared_hub
 
 
 def contract() -> dict[str, Any]:

@@ -92,15 +92,21 @@ def refuses_to_delete(client: SchemaRegistryClient, subject: str) -> None:
         assert (refused.value.http_status_code, refused.value.error_code) == (422, 42206)
 
 
-async def test_nested_references_directly_and_through_the_gateway(up_hub: Hub) -> None:
-    client_id, secret = up_hub.demo_client()["client_id"], up_hub.demo_client()["client_secret"]
+async def test_nested_references_directly_and_through_the_gateway(shared_hub: Hub) -> None:
+    client_id, secret = (
+        shared_hub.demo_client()["client_id"],
+        shared_hub.demo_client()["client_secret"],
+    )
     direct = {
-        "url": up_hub.url("registry"),
+        "url": shared_hub.url("registry"),
         "bearer.auth.credentials.source": "STATIC_TOKEN",
-        "bearer.auth.token": up_hub.token(),
+        "bearer.auth.token": shared_hub.token(),
         "bearer.auth.logical.cluster": "ndxp",
     }
-    proxied = {"url": f"{up_hub.gateway}/registry", "basic.auth.user.info": f"{client_id}:{secret}"}
+    proxied = {
+        "url": f"{shared_hub.gateway}/registry",
+        "basic.auth.user.info": f"{client_id}:{secret}",
+    }
 
     for conf in (direct, proxied):
         run = uuid.uuid4().hex[:8]
@@ -109,8 +115,8 @@ async def test_nested_references_directly_and_through_the_gateway(up_hub: Hub) -
             await ensure_topic(
                 kafka_test_settings(),
                 TopicSpec(topic),
-                bootstrap=f"127.0.0.1:{up_hub.kafka_port}",
+                bootstrap=f"127.0.0.1:{shared_hub.kafka_port}",
             )
-            round_trip(client, up_hub, topic, award)
+            round_trip(client, shared_hub, topic, award)
             refuses_to_delete(client, f"refs-{run}-country")
             refuses_to_delete(client, f"refs-{run}-address")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,13 +15,12 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.fixtures.hub import Hub, running_hub
+from tests.fixtures.hub import Hub
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    with running_hub(Path(tmp_path_factory.mktemp("slash-hub"))) as running:
-        yield running
+@pytest.fixture
+def hub(shared_hub: Hub) -> Hub:
+    return shared_hub
 
 
 @pytest.fixture(params=["registry", "gateway"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,15 @@ from services import demo
 from services.core.kafka.headers import decode_headers
 from tests.e2e.test_service_identities import READINGS, cli_env, create_dataset, file_connector
 from tests.fixtures.cli import ndxp
-from tests.fixtures.hub import Hub, running_hub
+from tests.fixtures.hub import Hub
 from tests.integration.connect.conftest import read_topic
 
 TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01")
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    with running_hub(tmp_path_factory.mktemp("events-hub")) as running:
-        yield running
+@pytest.fixture
+def hub(shared_hub: Hub) -> Hub:
+    return shared_hub
 
 
 def published(hub: Hub, dataset: str) -> dict[str, float]:

@@ -36,10 +36,10 @@ def notice(*, avro_order: bool) -> dict[str, Any]:
     }
 
 
-def test_key_order_does_not_make_another_schema(up_hub: Hub) -> None:
+def test_key_order_does_not_make_another_schema(shared_hub: Hub) -> None:
     subject = f"key-order-{uuid.uuid4().hex[:10]}-value"
-    headers = {"Content-Type": V1, "Accept": V1} | up_hub.headers()
-    with httpx.Client(base_url=up_hub.url("registry"), headers=headers, timeout=30) as c:
+    headers = {"Content-Type": V1, "Accept": V1} | shared_hub.headers()
+    with httpx.Client(base_url=shared_hub.url("registry"), headers=headers, timeout=30) as c:
         hand = {"schema": json.dumps(notice(avro_order=False))}
         java = {"schema": json.dumps(notice(avro_order=True))}
         registered = c.post(f"/subjects/{subject}/versions", json=hand)
