@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ERROR_HEADER: Final = "ndxp-error"
-CONNECTOR_HEADER: Final = CONNECTOR
 POSITION_HEADER: Final = "ndxp-source-position"
 DLQ_RETENTION_MS: Final = 14 * 24 * 3600 * 1000  # two weeks to look at and replay bad rows
 EVENT_NAMESPACE: Final = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
@@ -92,7 +91,7 @@ def dead_letter(
     """A DLQ record: the headers name the error, the connector and where the record came from."""
     headers = [
         (ERROR_HEADER, reason.encode()),
-        (CONNECTOR_HEADER, connector.encode()),
+        (CONNECTOR, connector.encode()),
         (POSITION_HEADER, position.encode()),
     ]
     if event is not None:
