@@ -22,14 +22,19 @@ the bounds below with 400: hostile input never reaches the store.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
+from services.core.avro.names import named_types
 from services.registry.errors import InvalidRuleSet, MalformedDataContract
 
 MAX_BYTES: Final = 64 * 1024  # each of metadata and ruleSet, as compact JSON
 MAX_ENTRIES: Final = 1024  # tag paths, properties, sensitive keys, rules: each
 MAX_TEXT: Final = 4096  # a key, tag, name, parameter or property value (an expr: MAX_BYTES)
 MAX_WILDCARDS: Final = 32  # in a tag path: matching costs this times a field name's length
+# Tag paths x record fields: every read of a contract's personal data matches each field against
+# each path (services.core.avro.pii.with_metadata_tags), a few microseconds a pair.
+MAX_TAG_MATCHES: Final = 20_000  # ~0.5 s of matching at the bound, hostile wildcards
 RULE_NAME_MAX: Final = 256  # Confluent's Rule.NAME_MAX_LENGTH
 RULE_LISTS: Final = ("migrationRules", "domainRules", "encodingRules")
 RULE_KINDS: Final = ("TRANSFORM", "CONDITION")
@@ -64,6 +69,28 @@ def check_metadata(value: Any) -> dict[str, Any] | None:
     if sensitive := _strings(_part(body, "sensitive", []), "metadata.sensitive"):
         found["sensitive"] = sensitive
     return _bounded(found, "metadata")
+
+
+def check_tag_matches(
+    metadata: dict[str, Any] | None, schema: Any, named: Mapping[str, Any]
+) -> None:
+    """Refuse ``metadata`` whose tag paths, matched against every field of ``schema`` and of the
+    types it references (``named``), would cost more than :data:`MAX_TAG_MATCHES` matches: a
+    schema's personal data is read from them on every look-up of its contract."""
+    paths = len((metadata or {}).get("tags", {}))
+    if not paths:
+        return
+    definitions = [*named_types(schema).values(), *named.values()]
+    fields = sum(
+        len(d.get("fields") or [])
+        for d in definitions
+        if isinstance(d, dict) and d.get("type") in ("record", "error")
+    )
+    if paths * fields > MAX_TAG_MATCHES:
+        raise MalformedDataContract(
+            f"metadata.tags has {paths} paths for {fields} fields: more than "
+            f"{MAX_TAG_MATCHES} path-field pairs to match"
+        )
 
 
 def check_rule_set(value: Any) -> dict[str, Any] | None:

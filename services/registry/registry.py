@@ -25,7 +25,7 @@ from services.registry.compatibility import (
     check_compatibility,
     confluent_messages,
 )
-from services.registry.data_contract import check_metadata, check_rule_set
+from services.registry.data_contract import check_metadata, check_rule_set, check_tag_matches
 from services.registry.errors import (
     IncompatibleSchema,
     InvalidCompatibilityLevel,
@@ -297,6 +297,7 @@ class Registry:
             for row in reversed(live):
                 if (await self.schema(row.schema_id, session)).fingerprint == parsed.fingerprint:
                     return Registered(row.schema_id, row.version)
+            check_tag_matches(parsed.metadata, parsed.raw, parsed.named)
             if not importing:
                 await self._check(session, subject, parsed, live)
             warnings = await self._lint(session, subject, parsed)

@@ -8,6 +8,7 @@ schemas that differ only in those ways get one id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -47,7 +48,7 @@ class ParsedSchema:
     metadata: dict[str, Any] | None = None  # canonical (services.registry.data_contract)
     rule_set: dict[str, Any] | None = None
 
-    @property
+    @functools.cached_property  # register and lookup compare it with every version's
     def fingerprint(self) -> str:
         return fingerprint(
             self.schema_type, self.raw, self.references, self.metadata, self.rule_set

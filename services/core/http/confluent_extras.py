@@ -43,10 +43,11 @@ class ConfluentExtras:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if not query:  # the by-id fast path never has one; the flag's default is False
             await self.app(scope, receive, send)
             return
-        token = extras_wanted.set(asks_for_extras(scope.get("query_string", b"")))
+        token = extras_wanted.set(asks_for_extras(query))
         try:
             await self.app(scope, receive, send)
         finally:

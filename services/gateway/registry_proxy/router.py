@@ -1,4 +1,4 @@
-"""``/registry/*``: the Confluent Schema Registry API, proxied (see ``registry_proxy.py``)."""
+"""``/registry/*``: the Confluent Schema Registry API, proxied (see ``proxy.py``)."""
 
 from __future__ import annotations
 

@@ -179,3 +179,21 @@ def test_the_contract_view_counts_confluent_pii_tags(
     # the stored schema is as sent: the metadata's tags are not written into it
     stored = json.loads(c.get(f"/subjects/{subject}/versions/1").json()["schema"])
     assert stored == tagged
+
+
+def test_tag_paths_times_fields_are_bounded(plain_client: httpx.Client, subject: str) -> None:
+    """Every read of a contract's personal data matches each field against each tag path: a
+    schema whose pairs would cost more than MAX_TAG_MATCHES is refused with 400, whether the
+    paths come with it or from the version it inherits them from, and nothing is stored."""
+    c, name = plain_client, unique()
+    many_paths = {"tags": {f"*x*x*x*y{i:04d}": ["PII"] for i in range(1000)}}
+    few_fields = record(name, field("id"))
+    optional = [field(f"f{i}", ["null", "string"], default=None) for i in range(60)]
+    many_fields = record(name, field("id"), *optional)
+    message = error(register(c, subject, many_fields, metadata=many_paths), 400, 400)
+    assert "1000 paths for 61 fields" in message
+    error(c.get(f"/subjects/{subject}/versions"), 404, 40401)
+    first = register(c, subject, few_fields, metadata=many_paths)
+    assert first.status_code == 200, first.text
+    error(register(c, subject, many_fields), 400, 400)  # the paths v1 has, on 61 fields
+    assert c.get(f"/subjects/{subject}/versions").json() == [1]
