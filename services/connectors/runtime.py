@@ -4,9 +4,10 @@
 Each connector is an asyncio task. A batch's good records go to the dataset topic with a
 deterministic event id through core's :class:`~services.core.events.writer.EventWriter`, as the
 gateway's publish route writes them: the same standard headers (``ndxp-producer`` the dataset's
-agency, ``ndxp-connector`` the connector, a ``traceparent`` per batch), one Kafka transaction,
-counted under ``dataset="<agency>.<dataset>"`` and audited. Its bad ones (unmappable,
-unconvertible, or not matching the contract) to
+agency, ``ndxp-connector`` the connector, a ``traceparent`` per batch), with connect's
+idempotent producer (no transaction: the commit is the source offset,
+:mod:`services.core.events.direct`), counted under ``dataset="<agency>.<dataset>"`` and
+audited. Its bad ones (unmappable, unconvertible, or not matching the contract) to
 ``ndxp.dlq.<connector>`` with the reason (``errors.tolerance`` ``all``, the default), and so
 does a record larger than the topic's ``max.message.bytes`` (checked before sending,
 ``services.core.kafka.record_limits``: the broker never sees it, and the producer is not left

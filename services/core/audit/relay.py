@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.audit.event import stored_fields
 from services.core.db.models import AuditOutbox, AuditRecord, AuditRelay
 from services.core.kafka.producer import Record, send_batch
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Relay:
             except LeaseTaken:  # the holder publishes ours too; look again in a moment
                 pass
             except Exception as exc:
-                if _cancelling():  # a cancel that came as the attempt failed (and was lost)
+                if cancel_requested():  # a cancel that came as the attempt failed (and was lost)
                     raise asyncio.CancelledError from exc
                 log.warning("audit records not yet on %s (retrying): %s", self.topic, exc)
             else:
@@ -174,10 +175,3 @@ def topic_value(fields: dict[str, Any]) -> dict[str, Any]:
     if isinstance(time, datetime):
         value["time"] = time.astimezone(UTC).isoformat(timespec="microseconds")
     return value
-
-
-def _cancelling() -> bool:
-    """Whether this task has been asked to stop: ``asyncio.wait_for`` (3.11) answers a cancel
-    that meets an inner failure with the failure, so the request shows only here."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0

@@ -58,6 +58,7 @@ from services.core.kafka.record_limits import (
     TopicLimits,
     size_in_batch,
 )
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,8 @@ class Publisher:
 
     async def _commit_forever(self) -> None:
         while True:
+            if cancel_requested():  # a cancel lost in a failed transaction: stop as asked
+                raise asyncio.CancelledError
             group = await self._take()
             try:
                 await self._commit(group)

@@ -169,15 +169,7 @@ class Deliverer:
     def envelope(record: Any) -> dict[str, Any]:
         """What every delivered record says besides its value: place, key, event id, headers
         (the writer's schema id left out: it is not the consumer's schema)."""
-        headers = decode_headers(record.headers)
-        headers.pop(SCHEMA_ID, None)
-        return {
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": None if record.key is None else record.key.decode("utf-8", errors="replace"),
-            "event_id": headers.get(EVENT_ID),
-            "headers": headers,
-        }
+        return _envelope(record)
 
     def resolved(self, record: Any) -> tuple[Any, Contract]:
         """The record's value as the consumer may see it, and the schema it is in (the reader
@@ -192,13 +184,7 @@ class Deliverer:
 
     def render(self, record: Any) -> bytes:
         """The delivered form of one record (prepared before), as UTF-8 JSON."""
-        envelope = self.envelope(record)
-        out: dict[str, Any] = {
-            "partition": envelope["partition"],
-            "offset": envelope["offset"],
-            "timestamp": _iso(record.timestamp),
-            **{name: envelope[name] for name in ("key", "event_id", "headers")},
-        }
+        out = _envelope(record, timestamp=_iso(record.timestamp))
         if self.avro:
             reader = self._reader
             assert reader is not None  # noqa: S101 - prepare() comes first
@@ -271,6 +257,21 @@ class Deliverer:
 def ordered(fetched: Mapping[Any, list[Any]]) -> list[Any]:
     """A fetch's records in one list, partition by partition, each in its partition's order."""
     return [record for tp in sorted(fetched, key=lambda tp: tp.partition) for record in fetched[tp]]
+
+
+def _envelope(record: Any, **after_offset: Any) -> dict[str, Any]:
+    """:meth:`Deliverer.envelope`, with ``after_offset`` in its place among the fields (a
+    rendered record's ``timestamp``): one dict per record on the hot path, not a copy."""
+    headers = decode_headers(record.headers)
+    headers.pop(SCHEMA_ID, None)
+    return {
+        "partition": record.partition,
+        "offset": record.offset,
+        **after_offset,
+        "key": None if record.key is None else record.key.decode("utf-8", errors="replace"),
+        "event_id": headers.get(EVENT_ID),
+        "headers": headers,
+    }
 
 
 def _iso(timestamp_ms: int) -> str:

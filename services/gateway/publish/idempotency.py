@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.db.models import IdempotencyKey
 from services.core.errors import BadRequest, Conflict, Unprocessable
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,9 @@ class IdempotencyKeys:
             await asyncio.sleep(every)
             try:
                 await self._update_own(*ident, lease_until=datetime.now(UTC) + self.lease)
-            except Exception:  # noqa: BLE001 - the next renewal may succeed; the lease says
+            except Exception as exc:  # the next renewal may succeed; the lease says
+                if cancel_requested():  # let go of as the update failed: renew no more
+                    raise asyncio.CancelledError from exc
                 log.warning("the lease of Idempotency-Key %r was not renewed", ident[2])
 
     # --- takeover ---------------------------------------------------------------------------

@@ -65,10 +65,11 @@ class Cursor:
             raise InvalidCursor("the cursor is empty or too long")
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            body = json.loads(raw)
-        except (binascii.Error, ValueError) as exc:
+            return cls(*_fields(json.loads(raw)))
+        # ValueError: not JSON, or a partition number too long for int(); RecursionError: nested
+        # past the parser's depth (the length limit still lets thousands of brackets in)
+        except (binascii.Error, ValueError, RecursionError) as exc:
             raise InvalidCursor("the cursor is not one this gateway handed out") from exc
-        return cls(*_fields(body))
 
     def for_subscription(self, subscription: str) -> Cursor:
         """This cursor, checked to belong to ``subscription``."""

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.db.models import Agreement, Subscription
 from services.core.errors import NdxpError
 from services.core.sharing.agreements import check_active
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class StreamWatch:
         while self._watched:
             try:
                 await self.refresh()
-            except Exception as exc:  # noqa: BLE001 - the last verdicts stand; said in the log
+            except Exception as exc:  # the last verdicts stand; said in the log
+                if cancel_requested():  # a cancel that came as the read failed (and was lost)
+                    raise asyncio.CancelledError from exc
                 log.warning("checking open streams against the control plane failed: %s", exc)
             await asyncio.sleep(self.every)
 

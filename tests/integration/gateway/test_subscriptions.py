@@ -401,6 +401,15 @@ async def test_cursors_are_checked(hub: Hub, sharing: Sharing) -> None:
         forged["o"] = {"7": 0}
         text = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
         problem(await http.post(path, json={"cursor": text}), 422, "invalid_cursor")
+        # within the cursor's length limit: nested past the JSON parser's depth, or a partition
+        # number longer than Python turns into an int
+        for raw in (b"[" * 5000 + b"]" * 5000, b'{"s":"x","e":0,"o":{"%s":0}}' % (b"1" * 5000)):
+            text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            problem(await http.post(path, json={"cursor": text}), 422, "invalid_cursor")
+            stream = await http.get(
+                f"/v1/subscriptions/{other}/stream", headers={"Last-Event-ID": text}
+            )
+            problem(stream, 422, "invalid_cursor")
 
         reset = await http.post(f"/v1/subscriptions/{sub}/reset", json={"start": "latest"})
         assert reset.status_code == 200, reset.text

@@ -42,6 +42,8 @@ def test_a_cursor_reads_back_as_it_was_written() -> None:
         raw({"s": "a", "e": 0, "o": {"0": -5}}),
         raw({"s": "a", "e": 0, "o": {"0": 1.5}}),
         raw({"s": "a", "e": 0, "o": {"0": 2**63}}),
+        raw({"s": "a", "e": 0, "o": {"1" * 5_000: 0}}),  # too long for int()
+        base64.urlsafe_b64encode(b"[" * 5_000 + b"]" * 5_000).decode(),  # too deep for json
         "A" * 20_000,
     ],
 )
