@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from services.gateway.agreements.expiry import agreement_sweeper
+from tests.fixtures.stopping import cancel_and_wait
 
 
 class RefusingSessions:
@@ -42,12 +43,9 @@ async def test_a_cancel_lost_in_a_failed_sweep_still_stops_the_sweeper() -> None
         stack.pop_all()  # the test cancels the task itself, so that it can fail rather than hang
     await asyncio.sleep(0.05)
     assert backends.sessions.opened == 1
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=3)
-    if task not in done:
+
+    def release() -> None:
         backends.sessions.refuse = False
-        task.cancel()
-        await asyncio.wait({task}, timeout=3)
-    assert task in done, "the sweeper kept sweeping after it was cancelled"
-    assert task.cancelled()
+
+    await cancel_and_wait(task, release)
     assert backends.sessions.opened == 1
