@@ -291,15 +291,7 @@ async def reject(
     """Refuse a requested agreement, saying why."""
     now = _now(now)
     values = {"decided_by": principal.client_id, "decided_at": now, "reason": body.reason}
-    change = await _decide(
-        backends,
-        principal,
-        agreement_id,
-        target="rejected",
-        values=values,
-        now=now,
-        marker="decided_at",
-    )
+    change = await _decide(backends, principal, agreement_id, "rejected", values, now=now)
     event = agreement_event("agreement.reject", principal, change.after, {"reason": body.reason})
     await record(backends, audit, event, change.undo)
     return agreement_document(change.after, now)
@@ -317,15 +309,7 @@ async def revoke(
     """End an active agreement now: by its provider, or by its consumer withdrawing."""
     now = _now(now)
     values = {"revoked_at": now, "reason": body.reason}
-    change = await _decide(
-        backends,
-        principal,
-        agreement_id,
-        target="revoked",
-        values=values,
-        now=now,
-        marker="revoked_at",
-    )
+    change = await _decide(backends, principal, agreement_id, "revoked", values, now=now)
     by = "provider" if principal.agency == change.after.provider_agency else "consumer"
     details = {"reason": body.reason, "by": by}
     await record(
@@ -342,13 +326,16 @@ async def _decide(
     backends: Backends,
     principal: Principal,
     agreement_id: str,
-    *,
     target: str,
     values: dict[str, Any],
+    *,
     now: datetime,
-    marker: str,
 ) -> Change:
-    check = revoker_check(principal) if target == "revoked" else provider_check(principal)
+    """Reject or revoke: who may, and the column that dates the move, follow from ``target``."""
+    if target == "revoked":
+        check, marker = revoker_check(principal), "revoked_at"
+    else:
+        check, marker = provider_check(principal), "decided_at"
     async with backends.sessions() as session:
         check(await visible_agreement(session, principal, agreement_id))
     return await move(

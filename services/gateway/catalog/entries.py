@@ -1,4 +1,4 @@
-"""The backends: who may see which dataset, searching it, and one dataset's full entry.
+"""The catalogue: who may see which dataset, searching it, and one dataset's full entry.
 
 Every agency reads the catalogue; NON_PUBLIC datasets are shown only to their owner, to admins
 and to agencies with an agreement for them. That rule is :func:`visible_to`, and only there.

@@ -102,7 +102,7 @@ class DatasetIn(ContractIn):
 
 
 class DatasetPatch(_Strict):
-    """Backends metadata to change; fields left out stay as they are."""
+    """Catalogue metadata to change; fields left out stay as they are."""
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=20_000)

@@ -71,6 +71,22 @@ async def test_over_int64_in_a_query_parameter_is_422(hub: Hub, ops: Caller) -> 
         assert (await http.get(f"/v1/audit?after={2**63 - 1}")).status_code == 200
 
 
+async def test_audit_times_past_utc_range_or_without_offset_are_422(hub: Hub, ops: Caller) -> None:
+    async with hub.http(ops) as http:
+        for moment in (
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00+14:00",
+            "2026-01-01T00:00",
+        ):
+            for name in ("since", "until"):
+                query = httpx.QueryParams({name: moment})
+                body = assert_problem(await http.get(f"/v1/audit?{query}"), 422, "invalid_request")
+                assert body["errors"][0]["loc"] == ["query", name]
+        # the ends of the range still answer
+        query = httpx.QueryParams(since="0001-01-01T00:00:00Z", until="9999-12-31T23:59:59Z")
+        assert (await http.get(f"/v1/audit?{query}")).status_code == 200
+
+
 async def test_over_int64_in_body_fields_is_400_and_creates_nothing(hub: Hub, ops: Caller) -> None:
     async with hub.http(ops) as http:
         for number in (OVER_INT64, str(-(2**63) - 1), OVER_4300_DIGITS):
