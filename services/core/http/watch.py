@@ -12,10 +12,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from services.core.cancelling import cancelling
 from services.core.http.health import ReadinessCheck, readiness
 from services.core.http.state import CoreState
 from services.core.kafka.watch import ClusterWatch
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def _look_every(
             await watch.observe()
             await readiness(core, checks)
         except Exception as exc:  # a look that fails must not end the looking
-            if cancelling():  # but a cancel that came as it failed (and was lost) does
+            if cancel_requested():  # but a cancel that came as it failed (and was lost) does
                 raise asyncio.CancelledError from exc
             log.exception("the background look at the service's dependencies failed")
         await asyncio.sleep(interval)

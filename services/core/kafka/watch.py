@@ -21,7 +21,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from services.core.cancelling import cancelling
 from services.core.config import KafkaSettings
 from services.core.kafka.topics import is_hub_topic
 from services.core.metrics import (
@@ -30,6 +29,7 @@ from services.core.metrics import (
     KAFKA_UNDER_REPLICATED,
     KAFKA_UP,
 )
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ClusterWatch:
             async with asyncio.timeout(self.timeout):
                 view = await self._look()
         except (KafkaError, OSError, TimeoutError) as exc:
-            if cancelling():  # told to stop as the look failed: not a cluster that went away
+            if cancel_requested():  # told to stop as the look failed: not a cluster that went away
                 raise asyncio.CancelledError from exc
             log.debug("kafka at %s did not answer: %r", self.bootstrap, exc)
             await self.close()  # a fresh connection next time: this one may be wedged

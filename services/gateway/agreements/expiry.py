@@ -21,10 +21,10 @@ from typing import Final
 from sqlalchemy import select, update
 
 from services.core.audit import AuditLog
-from services.core.cancelling import cancelling
 from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import Agreement
 from services.core.sharing.agreements import due_clause, expire_due, state_before_expiry
+from services.core.tasks import cancel_requested
 from services.gateway.agreements.audit import agreement_event, record, refresh_metrics
 from services.gateway.backends import Backends
 
@@ -97,7 +97,7 @@ async def agreement_sweeper(
                 await sweep(backends, audit)
                 await refresh_metrics(backends)
             except Exception as exc:
-                if cancelling():  # a cancel that came as the sweep failed (and was lost)
+                if cancel_requested():  # a cancel that came as the sweep failed (and was lost)
                     raise asyncio.CancelledError from exc
                 log.exception("agreement expiry sweep failed; retrying in %.0f s", interval)
             await asyncio.sleep(interval)

@@ -15,6 +15,7 @@ from services.core.kafka.producer_pool import ProducerPool
 from services.core.tasks import cancel_requested
 from services.gateway.publish.idempotency import IdempotencyKeys
 from services.gateway.subscriptions.stream_watch import StreamWatch, Watched
+from tests.fixtures.stopping import cancel_and_wait
 
 NONE: Any = None
 
@@ -35,18 +36,15 @@ class Disguise:
                 raise ConnectionRefusedError(111, "Connect call failed") from None
             raise
 
+    def release(self) -> None:
+        """Let the next cancel through as itself."""
+        self.on = False
 
-async def stops(task: asyncio.Task[Any], disguise: Disguise) -> bool:
-    """Cancel ``task`` in its attempt; whether it ended cancelled (it is ended either way, so
-    that a failing test does not hang)."""
+
+async def stops(task: asyncio.Task[Any], disguise: Disguise) -> None:
+    """Cancel ``task`` in its attempt: it must end cancelled (or the test fails, never hangs)."""
     await asyncio.wait_for(disguise.started.wait(), 3)
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=3)
-    if task not in done:
-        disguise.on = False
-        task.cancel()
-        await asyncio.wait({task}, timeout=3)
-    return task in done and task.cancelled()
+    await cancel_and_wait(task, disguise.release)
 
 
 async def test_cancel_requested_is_what_the_task_was_asked() -> None:
@@ -85,7 +83,7 @@ async def test_a_committer_stops_when_its_cancel_is_lost_in_a_failed_transaction
     send = asyncio.create_task(publisher.send("t", Outgoing([b"v"], None, [[]], 0)))
     await asyncio.wait_for(disguise.started.wait(), 3)  # in the committer's transaction
     try:
-        assert await stops(publisher._committers[0], disguise), "the committer went on"
+        await stops(publisher._committers[0], disguise)
     finally:
         await asyncio.wait({send}, timeout=3)
     assert isinstance(send.exception(), Unavailable)
@@ -106,7 +104,7 @@ async def test_the_stream_watch_stops_when_its_cancel_is_lost_in_a_failed_read()
     with watch.watching(Watched("s", "a", "agency")):
         task = watch._task
         assert task is not None
-        assert await stops(task, disguise), "the stream watch went on"
+        await stops(task, disguise)
 
 
 class FailingRenewals(IdempotencyKeys):
@@ -123,4 +121,4 @@ async def test_a_lease_let_go_of_is_not_renewed_when_the_cancel_is_lost() -> Non
     disguise = Disguise()
     keys = FailingRenewals(disguise)
     renew: Callable[[], Awaitable[None]] = lambda: keys._renew(("client", "a.d", "k"))  # noqa: E731
-    assert await stops(asyncio.create_task(renew()), disguise), "the lease was still renewed"
+    await stops(asyncio.create_task(renew()), disguise)
