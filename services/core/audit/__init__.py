@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 
-from services.core.audit.event import ACTIONS, AuditEvent
+from services.core.audit.event import ACTIONS, AuditEvent, AuditTrail
 from services.core.audit.log import AuditLog
 from services.core.audit.verify import ChainReport, verify_chain
 from services.core.http.state import CoreState
@@ -20,7 +20,15 @@ from services.core.kafka.admin import TopicSpec, ensure_topic
 from services.core.kafka.producer import create_producer, start_producer
 from services.core.kafka.topics import AUDIT_TOPIC
 
-__all__ = ["ACTIONS", "AuditEvent", "AuditLog", "ChainReport", "audit_log", "verify_chain"]
+__all__ = [
+    "ACTIONS",
+    "AuditEvent",
+    "AuditLog",
+    "AuditTrail",
+    "ChainReport",
+    "audit_log",
+    "verify_chain",
+]
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 GENESIS: Final = "0" * 64
 
@@ -127,3 +127,10 @@ def chain_hash(fields: Mapping[str, Any]) -> str:
 def stored_fields(row: Any) -> dict[str, Any]:
     """A stored record (an ``AuditRecord`` row) as the field mapping the chain functions take."""
     return {name: getattr(row, name) for name in RECORD_COLUMNS}
+
+
+class AuditTrail(Protocol):
+    """What records an act of sharing: an :class:`~services.core.audit.log.AuditLog`, or a
+    test's stand-in."""
+
+    async def record(self, event: AuditEvent) -> str: ...

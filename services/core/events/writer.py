@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from services.core.audit import AuditEvent
+from services.core.audit import AuditEvent, AuditTrail
 from services.core.avro.contract_cache import ContractCache
 from services.core.events.encode import PublishRequest, Target, encoded_batch, event_headers
 from services.core.events.transactions import BeforeCommit, Outgoing, Placed
@@ -40,10 +40,6 @@ from services.core.kafka.record_limits import TopicLimits
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published
 
 log = logging.getLogger(__name__)
-
-
-class AuditTrail(Protocol):
-    async def record(self, event: AuditEvent) -> str: ...
 
 
 class Sender(Protocol):

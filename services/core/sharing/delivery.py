@@ -41,11 +41,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.audit import AuditEvent
+from services.core.audit import AuditEvent, AuditTrail
 from services.core.avro.codec import (
     Contract,
     PayloadInvalid,
@@ -69,10 +69,6 @@ from services.core.sharing.agreements import active_agreement
 from services.core.sharing.metrics import DELIVERY_LAG, count_delivered
 
 log = logging.getLogger(__name__)
-
-
-class AuditTrail(Protocol):
-    async def record(self, event: AuditEvent) -> str: ...
 
 
 # --- 1. the agreement --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from services.core.audit import AuditTrail
 from services.core.auth.principal import Principal
 from services.core.avro.codec import BatchInvalid, PayloadInvalid
 from services.core.avro.contract_cache import ContractCache
@@ -48,7 +49,7 @@ from services.core.db.models import Dataset
 from services.core.errors import BadRequest, Forbidden, NdxpError, PayloadTooLarge, Unavailable
 from services.core.events.encode import PublishRequest, Target
 from services.core.events.transactions import BeforeCommit, Outgoing, Placed, Publisher
-from services.core.events.writer import AuditTrail, EventWriter, Writer, size_of
+from services.core.events.writer import EventWriter, Writer, size_of
 from services.core.http.state import CoreState
 from services.core.kafka.producer_pool import ProducerPool
 from services.core.kafka.record_limits import TopicLimits
