@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar
 
 from services.core.kafka.headers import CONNECTOR, EVENT_ID
 from services.core.kafka.producer import Record
+from services.core.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +72,8 @@ class Retry:
             except (ConnectorFailed, asyncio.CancelledError):
                 raise
             except Exception as exc:  # any failure of a source or of Kafka is retried
+                if cancel_requested():  # a stop that came as this failure: not the source's
+                    raise asyncio.CancelledError from exc
                 if attempt == self.attempts:
                     raise ConnectorFailed(f"{what} failed {attempt} times: {exc}") from exc
                 log.warning("%s failed (try %d), retrying in %.1fs: %s", what, attempt, delay, exc)

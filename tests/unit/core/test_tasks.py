@@ -15,36 +15,9 @@ from services.core.kafka.producer_pool import ProducerPool
 from services.core.tasks import cancel_requested
 from services.gateway.publish.idempotency import IdempotencyKeys
 from services.gateway.subscriptions.stream_watch import StreamWatch, Watched
-from tests.fixtures.stopping import cancel_and_wait
+from tests.fixtures.stopping import Disguise, stops
 
 NONE: Any = None
-
-
-class Disguise:
-    """An attempt that waits, and answers a cancel with a connection failure while ``on``."""
-
-    def __init__(self) -> None:
-        self.on = True
-        self.started = asyncio.Event()
-
-    async def attempt(self) -> None:
-        self.started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            if self.on:
-                raise ConnectionRefusedError(111, "Connect call failed") from None
-            raise
-
-    def release(self) -> None:
-        """Let the next cancel through as itself."""
-        self.on = False
-
-
-async def stops(task: asyncio.Task[Any], disguise: Disguise) -> None:
-    """Cancel ``task`` in its attempt: it must end cancelled (or the test fails, never hangs)."""
-    await asyncio.wait_for(disguise.started.wait(), 3)
-    await cancel_and_wait(task, disguise.release)
 
 
 async def test_cancel_requested_is_what_the_task_was_asked() -> None:
