@@ -90,9 +90,11 @@ async def publish_resources(
     after the gateway."""
     limits = TopicLimits(backends.kafka, backends.bootstrap)
     publisher = Publisher(pool, settings.publish_timeout, limits)
-    outcome = KafkaOutcome(backends.kafka, backends.bootstrap, 2 * settings.publish_timeout)
-    keys = IdempotencyKeys(
-        core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout)
+    outcome = KafkaOutcome(
+        backends.kafka, backends.bootstrap, 2 * settings.publish_timeout, pool.size
+    )
+    keys = IdempotencyKeys(  # a key's owner is the pool: a taker can fence all its producers
+        core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout), owner=pool.prefix
     )
     writer = EventWriter(
         ContractCache(backends.registry), publisher, max_records=settings.publish_max_records
