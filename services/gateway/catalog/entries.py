@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import CATALOG_READ, Principal
 from services.core.db.models import Agency, Dataset
 from services.core.errors import NotFound
@@ -48,8 +47,7 @@ async def granted_datasets(session: AsyncSession, agency: str) -> frozenset[str]
 
 def require_reader(principal: Principal) -> None:
     """``catalog:read``, which ``admin`` does not stand in for (see ``services.core.auth.deps``)."""
-    if not principal.has(CATALOG_READ):
-        raise InsufficientScope((CATALOG_READ,))
+    principal.require_any(CATALOG_READ)
 
 
 class CatalogQuery(BaseModel):
