@@ -1,7 +1,8 @@
 """Monitoring a hub from ``ndxp up`` (tokens required, SQLite, its own broker): the broker's JMX
 exporter on the port broker.json names, what each service sees of the cluster without anyone
 calling /readyz, a real Prometheus (``ndxp monitor``, Debian's package) scraping every target, and
-the broker stalled (SIGSTOP) and resumed as those series tell it."""
+the broker stalled (SIGSTOP) and resumed as those series tell it; a subscription nobody reads
+measured in the background, in records, until its stalled-subscription alert is pending."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.core.local_kafka import free_port
 from services.hub.monitor import RULES_DIR
 from tests.fixtures.hub import SERVICES, Hub, descendants, running_hub
+from tests.fixtures.reader import DATASET, Reader, open_reader
 
 DEMO_TOPIC = "demo.air-quality.v1"
 WATCH_INTERVAL = 1  # seconds; production's is 15
+LAG_INTERVAL = 1  # seconds; production's is 15
 UP_ALERTS = {"NdxpTargetDown", "NdxpKafkaUnreachable"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -33,7 +36,10 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    env = {"NDXP_KAFKA_WATCH_INTERVAL": str(WATCH_INTERVAL)}
+    env = {
+        "NDXP_KAFKA_WATCH_INTERVAL": str(WATCH_INTERVAL),
+        "NDXP_KAFKA_LAG_INTERVAL": str(LAG_INTERVAL),
+    }
     with running_hub(tmp_path_factory.mktemp("monitored"), env) as running:
         yield running
 
@@ -109,6 +115,55 @@ def test_every_service_sees_the_cluster_without_being_asked(hub: Hub) -> None:
         assert not [got for got, _ in samples if got.endswith("_created")], name
 
 
+def subscription_lag(hub: Hub, reader: Reader) -> dict[frozenset[tuple[str, str]], float]:
+    """The gateway's ``ndxp_subscription_lag_records`` series of the reader's subscription."""
+    samples = scrape(hub.gateway, hub.headers("metrics:read"))
+    return {
+        labels: found
+        for (name, labels), found in samples.items()
+        if name == "ndxp_subscription_lag_records"
+        and dict(labels)["subscription"] == reader.subscription
+    }
+
+
+def lag_reaches(hub: Hub, reader: Reader, wanted: float, within: float = 15) -> float:
+    """Seconds until the reader's subscription is ``wanted`` records behind, by the gateway's
+    metrics (one series: one replica measures)."""
+    started = time.monotonic()
+    while True:
+        series = subscription_lag(hub, reader)
+        if list(series.values()) == [wanted]:
+            return time.monotonic() - started
+        assert time.monotonic() - started < within, series
+        time.sleep(0.2)
+
+
+def test_a_subscription_nobody_reads_shows_its_records_behind(hub: Hub) -> None:
+    reader = open_reader(hub)  # from the latest record on
+    publish(hub, 700)
+    publish(hub, 16)  # 716 records, and a commit marker after each batch: 718 offsets
+
+    took = lag_reaches(hub, reader, 716)
+
+    (labels,) = subscription_lag(hub, reader)
+    assert dict(labels) == {
+        "consumer": dict(labels)["consumer"],
+        "dataset": DATASET,
+        "subscription": reader.subscription,
+        "kind": "pull",
+    }
+    assert dict(labels)["consumer"].startswith("reader-")
+    path = f"/v1/subscriptions/{reader.subscription}"
+    received = 0
+    with httpx.Client(base_url=hub.gateway, headers=reader.headers, timeout=30) as http:
+        while received < 716:
+            batch = http.get(f"{path}/events", params={"max": 500, "wait": 2}).json()
+            received += len(batch["records"])
+            assert http.post(f"{path}/ack", json={"cursor": batch["cursor"]}).status_code == 200
+    caught_up = lag_reaches(hub, reader, 0)
+    print(f"716 behind seen after {took:.1f} s, caught up after {caught_up:.1f} s")  # noqa: T201 - the figures
+
+
 def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     """An instant query through Prometheus's HTTP API: its result vector."""
     answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
@@ -150,7 +205,30 @@ def assert_rules_and_alertmanager(prometheus: str, alertmanager: str) -> None:
     assert not [a for a in firing if a["metric"]["alertname"] in UP_ALERTS], firing
 
 
+def assert_stalled_alert_pending(prometheus: str, stalled: Reader) -> None:
+    """The shipped NdxpSubscriptionStalled rule holds for the stalled subscription: its lag is
+    past 100 and has not changed since first scraped. It fires after 45 minutes (``for``), which
+    its promtool test covers; here it is pending, on the true lag."""
+    deadline = time.monotonic() + 30
+    while True:
+        alerts = query(prometheus, 'ALERTS{alertname="NdxpSubscriptionStalled"}')
+        mine = [a for a in alerts if a["metric"]["subscription"] == stalled.subscription]
+        if mine:
+            break
+        assert time.monotonic() < deadline, alerts
+        time.sleep(0.5)
+    assert mine[0]["metric"]["alertstate"] == "pending"
+    assert mine[0]["metric"]["dataset"] == DATASET
+    lag = query(
+        prometheus, f'ndxp_subscription_lag_records{{subscription="{stalled.subscription}"}}'
+    )
+    assert [row["value"][1] for row in lag] == ["150"]
+
+
 def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> None:
+    stalled = open_reader(hub)  # nobody reads it: 150 records behind from the first scrape on
+    publish(hub, 150)
+    lag_reaches(hub, stalled, 150)
     port = free_port()
     prometheus = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "services.cli", "monitor", "--port", str(port)]
@@ -185,6 +263,7 @@ def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> N
         healthy = query(prometheus, "kafka_server_replicamanager_underreplicatedpartitions")
         assert [row["value"][1] for row in healthy] == ["0"]
         assert_rules_and_alertmanager(prometheus, alertmanager)
+        assert_stalled_alert_pending(prometheus, stalled)
         family = descendants(monitor.pid)
         assert any("prometheus" in command for command in family.values()), family
         assert any("alertmanager" in command for command in family.values()), family
