@@ -40,7 +40,7 @@ async def sinks(core: CoreState, worker: Worker) -> list[Lagging]:
             rows = await session.execute(
                 select(Agreement.id, Agreement.consumer_agency).where(Agreement.id.in_(agreements))
             )
-            consumers = {agreement: consumer for agreement, consumer in rows}
+            consumers = {row.id: row.consumer_agency for row in rows}
     return [
         Lagging(
             (name, consumers.get(config.agreement or "", ""), f"{config.agency}.{config.dataset}"),

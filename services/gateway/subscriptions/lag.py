@@ -27,8 +27,7 @@ async def subscriptions(backends: Backends) -> list[Lagging]:
             select(Subscription, Dataset).join(Dataset, Dataset.id == Subscription.dataset_id)
         )
         return [
-            Lagging(lag_labels(found), found.group_id, topic_of(dataset))
-            for found, dataset in rows
+            Lagging(lag_labels(found), found.group_id, topic_of(dataset)) for found, dataset in rows
         ]
 
 

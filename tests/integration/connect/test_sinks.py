@@ -164,14 +164,7 @@ async def test_a_sink_with_tolerance_none_fails_on_a_refused_record_and_commits_
     receiver.fail_next(1, 422, body='{"error": "unknown ward"}')
     name = f"strict-hook-{dataset.agency}"
     with serve_app(receiver.app()) as endpoint:
-        config = {
-            "connector.class": "webhook-sink",
-            "dataset": dataset.ref,
-            "errors.tolerance": "none",
-            "start": "earliest",
-            "url": f"{endpoint.url}/hook",
-            "secret": SECRET,
-        }
+        config = hook_config(dataset, endpoint.url, **{"errors.tolerance": "none"})
         async with connect.serve() as http:
             created = await http.post("/connectors", json={"name": name, "config": config})
             assert created.status_code == 201, created.text
@@ -190,13 +183,7 @@ async def test_a_paused_sink_shows_its_lag_and_a_resumed_one_none(
     name = f"lagging-hook-{dataset.agency}"
     labels = {"connector": name, "consumer": "", "dataset": dataset.ref}
     with serve_app(receiver.app()) as endpoint:
-        config = {
-            "connector.class": "webhook-sink",
-            "dataset": dataset.ref,
-            "start": "earliest",
-            "url": f"{endpoint.url}/hook",
-            "secret": SECRET,
-        }
+        config = hook_config(dataset, endpoint.url)
         async with connect.serve() as http:
             created = await http.post("/connectors", json={"name": name, "config": config})
             assert created.status_code == 201, created.text
@@ -226,3 +213,15 @@ def sink_lag(metrics: str, labels: dict[str, str]) -> float:
             if found.name == "ndxp_connector_sink_lag_records" and found.labels == labels:
                 return float(found.value)
     return -1
+
+
+def hook_config(dataset: Dataset, endpoint: str, **extra: Any) -> dict[str, Any]:
+    """A webhook sink of ``dataset`` to ``endpoint``'s ``/hook``, from the earliest record."""
+    return {
+        "connector.class": "webhook-sink",
+        "dataset": dataset.ref,
+        "start": "earliest",
+        "url": f"{endpoint}/hook",
+        "secret": SECRET,
+        **extra,
+    }
