@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tests.fixtures.reader import DATASET, Reader, open_reader
 DEMO_TOPIC = "demo.air-quality.v1"
 WATCH_INTERVAL = 1  # seconds; production's is 15
 LAG_INTERVAL = 1  # seconds; production's is 15
+SINK_LAG = "ndxp_connector_sink_lag_records"
 UP_ALERTS = {"NdxpTargetDown", "NdxpKafkaUnreachable"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -39,6 +41,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     env = {
         "NDXP_KAFKA_WATCH_INTERVAL": str(WATCH_INTERVAL),
         "NDXP_KAFKA_LAG_INTERVAL": str(LAG_INTERVAL),
+        # a sink's webhook on loopback, as on a developer's hub (nothing listens there)
+        "NDXP_PUSH_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     with running_hub(tmp_path_factory.mktemp("monitored"), env) as running:
         yield running
@@ -164,6 +168,37 @@ def test_a_subscription_nobody_reads_shows_its_records_behind(hub: Hub) -> None:
     print(f"716 behind seen after {took:.1f} s, caught up after {caught_up:.1f} s")  # noqa: T201 - the figures
 
 
+def test_a_sink_that_delivers_nothing_is_the_whole_dataset_behind(hub: Hub) -> None:
+    name = f"lagging-{uuid.uuid4().hex[:8]}"
+    config = {
+        "connector.class": "webhook-sink",
+        "dataset": DATASET,
+        "start": "earliest",
+        "url": f"http://127.0.0.1:{free_port()}/hook",  # nobody there: nothing is delivered
+        "secret": uuid.uuid4().hex * 2,
+    }
+    connect = hub.url("connect")
+    created = httpx.post(
+        f"{connect}/connectors", json={"name": name, "config": config}, headers=hub.headers()
+    )
+    assert created.status_code == 201, created.text
+    catalog = httpx.get(
+        f"{hub.gateway}/v1/catalog/{DATASET}", headers=hub.headers("catalog:read"), timeout=30
+    )
+    volume = catalog.json()["metrics"]["records"]  # events, as the sink's lag counts them
+    assert volume >= 20 + 716
+    labels = {"connector": name, "consumer": "", "dataset": DATASET}
+    deadline = time.monotonic() + 15
+    while True:
+        behind = value(scrape(connect, hub.headers("metrics:read")), SINK_LAG, **labels)
+        if behind == volume:
+            break
+        assert time.monotonic() < deadline, (behind, volume)
+        time.sleep(0.2)
+    deleted = httpx.delete(f"{connect}/connectors/{name}", headers=hub.headers(), timeout=30)
+    assert deleted.status_code == 204, deleted.text
+
+
 def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     """An instant query through Prometheus's HTTP API: its result vector."""
     answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
@@ -243,8 +278,9 @@ def test_prometheus_scrapes_every_part_of_the_hub(hub: Hub, tmp_path: Path) -> N
         jobs = {"prometheus", "kafka-broker", *(f"ndxp-{name}" for name in SERVICES)}
         while True:
             assert monitor.poll() is None, log.read_text()
-            try:
-                up = query(prometheus, "up")
+            try:  # Prometheus answers 503 to queries until it is ready
+                ready = httpx.get(f"{prometheus}/-/ready", timeout=10).status_code == 200
+                up = query(prometheus, "up") if ready else []
             except httpx.TransportError:
                 up = []
             if {row["metric"]["job"] for row in up} == jobs and all(
