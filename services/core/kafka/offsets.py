@@ -96,7 +96,8 @@ class _Counted:
 
 class OffsetReader:
     """Reads topics' offsets and counts their records over one long-lived consumer, connected on
-    first use."""
+    first use. One call reads at most ``budget`` offsets of each span, for ``read_seconds`` at most
+    (and half the ``timeout``); the rest counts as offsets until a later call."""
 
     def __init__(
         self,
@@ -105,11 +106,14 @@ class OffsetReader:
         bootstrap: str | None = None,
         timeout: float = 0.0,
         budget: int = BUDGET,
+        read_seconds: float = 0.0,
     ) -> None:
         self._settings = settings
         self._bootstrap = bootstrap
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._budget = budget
+        # reading spans stops after this long in one call (half the bound at most: room to answer)
+        self._read_seconds = min(read_seconds or self._timeout, self._timeout / 2)
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._reading = asyncio.Lock()  # one span read at a time: it assigns the consumer
@@ -157,11 +161,11 @@ class OffsetReader:
     @asynccontextmanager
     async def _bounded(self, what: str) -> AsyncIterator[float]:
         """Kafka's errors as ndxp's, within the reader's time bound; yields the deadline by which
-        reading spans stops (half the bound: room is left to answer)."""
+        reading spans stops."""
         try:
             async with asyncio.timeout(self._timeout):
                 with kafka_errors("Kafka offsets"):
-                    yield time.monotonic() + self._timeout / 2
+                    yield time.monotonic() + self._read_seconds
         except TimeoutError as exc:
             raise Unavailable(f"Kafka did not report {what} in time") from exc
 
