@@ -23,6 +23,7 @@ from services.gateway.backends import Backends, open_backends
 from services.gateway.oauth.resources import OAuthState, oauth_resources
 from services.gateway.publish.batch import PublishState, publish_resources
 from services.gateway.registry_proxy.proxy import proxy_client
+from services.gateway.subscriptions.lag import subscription_lag
 from services.gateway.subscriptions.push import ConnectConfigs
 from services.gateway.subscriptions.subscribe import Subscribe, subscribe_resources
 
@@ -72,6 +73,8 @@ async def gateway_state(core: CoreState, settings: GatewaySettings) -> AsyncIter
             publish_resources(core, settings, backends, producers)
         )
         subscribe = await stack.enter_async_context(subscribe_resources(core, settings, backends))
+        # every subscription's lag, every NDXP_KAFKA_LAG_INTERVAL s, by the replica that leads
+        await stack.enter_async_context(subscription_lag(backends))
         connect_configs = ConnectConfigs(
             producers,
             backends.kafka,

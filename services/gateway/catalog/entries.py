@@ -170,14 +170,19 @@ async def _or_none(call: Awaitable[_T]) -> _T | None:
 
 
 def metrics_document(offsets: TopicOffsets) -> dict[str, Any]:
+    """The dataset's volume: records, transaction markers and aborted records excluded
+    (:mod:`services.core.kafka.offsets`); ``records_exact`` false while part of a large topic is
+    still counted as offsets (an upper bound, exact after a few looks)."""
     return {
         "records": offsets.records,
+        "records_exact": offsets.count.exact,
         "partitions": [
             {
                 "partition": p.partition,
                 "beginning_offset": p.beginning,
                 "end_offset": p.end,
                 "records": p.records,
+                "records_exact": p.count.exact,
             }
             for p in offsets.partitions
         ],

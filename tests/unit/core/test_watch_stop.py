@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.core.http.watch import _look_every
 from services.core.kafka.watch import ClusterView, ClusterWatch
+from services.core.tasks import repeat
 from tests.fixtures.kafka import kafka_test_settings
 from tests.fixtures.stopping import cancel_and_wait
 
@@ -50,5 +50,4 @@ async def test_a_cancel_lost_in_a_failed_look_is_not_a_cluster_gone() -> None:
 async def test_a_cancel_lost_in_a_failed_look_still_stops_the_loop() -> None:
     watch = RefusedOnCancel(kafka_test_settings(), "127.0.0.1:9", "watch-stop", timeout=60)
     watch.error = RuntimeError  # not a Kafka failure: the loop's own catch-all meets it
-    none: Any = None
-    await _cancel(asyncio.create_task(_look_every(0.01, watch, none, {})), watch)
+    await _cancel(asyncio.create_task(repeat("the watch", 0.01, watch.observe)), watch)
