@@ -2,8 +2,9 @@
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointed at a real OTLP/HTTP receiver on loopback: a publish is one
 trace from the caller's span through the gateway's request, encoding and the Kafka transaction;
 each record's ``traceparent`` names the ``publish`` span; the pull that delivers the records is a
-``deliver`` span linked to it; a push subscription's webhook delivery is one too, in connect, and
-the webhook request carries it on; and the JSON log lines written during a request carry its ids."""
+``deliver`` span linked to it; each batch of a stream is a trace of its own linked to it; a push
+subscription's webhook delivery is a ``deliver`` span in connect, and the webhook request carries
+its context on; and the JSON log lines written during a request carry its ids."""
 
 from __future__ import annotations
 
@@ -143,6 +144,26 @@ def test_a_publish_is_one_trace_and_its_pull_links_to_it(hub: Hub, receiver: Rec
 
     # probes and scrapes are not traced
     assert not [s for s in receiver.spans if "/readyz" in s.name or "/metrics" in s.name]
+
+
+def test_each_streamed_batch_is_a_trace_linked_to_its_publish(hub: Hub, receiver: Receiver) -> None:
+    reader = open_reader(hub)
+    trace_id, caller_span = caller_context()
+    with reader.streaming() as lines:
+        publish(hub, trace_id, caller_span)
+        deadline = time.monotonic() + 30
+        while not any(trace_id in line for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.2)
+    (published,) = receiver.wait_for(named(f"publish {TOPIC}", trace_id=trace_id))
+    link = (trace_id, published.span_id)
+    streamed = receiver.wait_for(
+        lambda spans: [s for s in named(f"deliver {TOPIC}")(spans) if link in s.links]
+    )
+    for delivered in streamed:
+        assert delivered.attributes["ndxp.channel"] == "stream"
+        assert delivered.attributes["ndxp.subscription"] == reader.subscription
+        assert delivered.parent_span_id == ""  # not a child of a request that may last for days
 
 
 def test_json_log_lines_of_a_request_carry_its_trace(hub: Hub, receiver: Receiver) -> None:

@@ -10,13 +10,11 @@ import logging
 import threading
 import timeit
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -46,20 +44,6 @@ WHO = Writer("moh", "client-1", "gateway")
 def no_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in OTEL:
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def exported() -> Iterator[InMemorySpanExporter]:
-    """Traces on in this process, into memory; off again afterwards."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.use_provider(None)
-        provider.shutdown()
 
 
 def by_name(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
