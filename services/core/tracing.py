@@ -16,7 +16,9 @@ each service process exports its spans (batched, from the SDK's thread) as ``ndx
   (:func:`current_traceparent`, :func:`services.core.events.encode.event_headers`), so that
 - ``deliver <topic>`` (consumer) on pull, stream, push and every sink
   (:meth:`services.core.sharing.delivery.Deliverer.traced`) links to the ``publish`` span of the
-  records it delivers, one link per distinct ``traceparent``.
+  records it delivers, one link per distinct ``traceparent``;
+- calls to the registry (contracts, the gateway's ``/registry`` proxy) and webhook requests carry
+  the current span on (:func:`propagated`), so the registry's spans join the caller's trace.
 
 JSON log lines carry the current ``trace_id`` and ``span_id`` (:mod:`services.core.logging`).
 """
@@ -26,9 +28,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import FastAPI
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -45,6 +46,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from services import __version__
 from services.core.config import TracingSettings
 from services.core.kafka.headers import TRACEPARENT
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ __all__ = [
     "flush",
     "instrument",
     "link_to",
+    "propagated",
     "record_links",
     "span",
     "use_provider",
@@ -179,6 +184,13 @@ def current_traceparent() -> str | None:
     if not found.is_valid:
         return None
     return f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"
+
+
+def propagated() -> dict[str, str]:
+    """Headers that carry the current span to a service called over HTTP (the registry, a
+    webhook): ``traceparent`` while there is one, else none."""
+    current = current_traceparent()
+    return {} if current is None else {TRACEPARENT: current}
 
 
 def record_links(records: Iterable[Any]) -> list[Link]:

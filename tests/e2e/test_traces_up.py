@@ -4,7 +4,8 @@ trace from the caller's span through the gateway's request, encoding and the Kaf
 each record's ``traceparent`` names the ``publish`` span; the pull that delivers the records is a
 ``deliver`` span linked to it; each batch of a stream is a trace of its own linked to it; a push
 subscription's webhook delivery is a ``deliver`` span in connect, and the webhook request carries
-its context on; and the JSON log lines written during a request carry its ids."""
+its context on; a source connector's batch is a ``publish`` span its records name; and the JSON
+log lines written during a request carry its ids."""
 
 from __future__ import annotations
 
@@ -12,16 +13,21 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from services.core.kafka.headers import TRACEPARENT, decode_headers
+from tests.e2e.test_service_identities import READINGS, cli_env, create_dataset, file_connector
+from tests.fixtures.cli import ndxp
 from tests.fixtures.hub import Hub, running_hub
 from tests.fixtures.otlp import Received, Receiver, otlp_receiver
 from tests.fixtures.reader import DATASET, Reader, open_reader
 from tests.fixtures.servers import serve_app
+from tests.integration.connect.conftest import read_topic
 from tests.integration.connect.webhook_receiver import Receiver as WebhookReceiver
 
 TOPIC = "demo.air-quality.v1"
@@ -141,6 +147,14 @@ def test_a_publish_is_one_trace_and_its_pull_links_to_it(hub: Hub, receiver: Rec
         named("GET /v1/subscriptions/{subscription_id}/events", span_id=delivered.parent_span_id)
     )
     assert pull.trace_id == delivered.trace_id
+    # the agreement's new reader schema, fetched from the registry within the delivery
+    assert receiver.wait_for(
+        lambda spans: [
+            s
+            for s in spans
+            if s.service == "ndxp-registry" and s.parent_span_id == delivered.span_id
+        ]
+    )
 
     # probes and scrapes are not traced
     assert not [s for s in receiver.spans if "/readyz" in s.name or "/metrics" in s.name]
@@ -164,6 +178,32 @@ def test_each_streamed_batch_is_a_trace_linked_to_its_publish(hub: Hub, receiver
         assert delivered.attributes["ndxp.channel"] == "stream"
         assert delivered.attributes["ndxp.subscription"] == reader.subscription
         assert delivered.parent_span_id == ""  # not a child of a request that may last for days
+
+
+async def test_a_source_connectors_batch_is_a_publish_span_its_records_name(
+    hub: Hub, receiver: Receiver, tmp_path: Path
+) -> None:
+    topic = create_dataset(hub)
+    name, definition = file_connector(tmp_path, topic, hub.data_dir)
+    env = cli_env(hub, NDXP_CONNECT_URL=hub.url("connect"))
+    applied = ndxp("connect", "apply", str(definition), env=env)
+    assert applied.returncode == 0, applied.stderr
+    records = await read_topic(f"127.0.0.1:{hub.kafka_port}", topic, len(READINGS))
+
+    named_by = {ids(decode_headers(r.headers)[TRACEPARENT]) for r in records}
+    published = receiver.wait_for(
+        lambda spans: [
+            s
+            for s in named(f"publish {topic}", service="ndxp-connect")(spans)
+            if (s.trace_id, s.span_id) in named_by
+        ]
+    )
+    assert {(s.trace_id, s.span_id) for s in published} == named_by
+    for batch in published:
+        assert batch.kind == Span.SPAN_KIND_PRODUCER
+        assert batch.parent_span_id == ""  # a connector's batch starts a trace
+        assert batch.attributes["ndxp.channel"] == "connector"
+        assert batch.attributes["ndxp.client"] == f"connector:{name}"
 
 
 def test_json_log_lines_of_a_request_carry_its_trace(hub: Hub, receiver: Receiver) -> None:

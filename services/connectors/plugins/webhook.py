@@ -55,8 +55,8 @@ from services.connectors.secrets import REFERENCE, resolve
 from services.core.http.destinations import DestinationPolicy
 from services.core.http.endpoints import check_endpoint_url
 from services.core.http.guarded import guarded_client
-from services.core.kafka.headers import TRACEPARENT, utc_millis
-from services.core.tracing import current_traceparent
+from services.core.kafka.headers import utc_millis
+from services.core.tracing import propagated
 
 log = logging.getLogger(__name__)
 
@@ -279,10 +279,8 @@ class WebhookSink(SinkConnector):
             "content-type": "application/json",
             SIGNATURE_HEADER: sign(self.secret, body),
             DELIVERY_HEADER: delivery,
+            **propagated(),  # the delivery's span, when traces are on
         }
-        traceparent = current_traceparent()  # the delivery's span, when traces are on
-        if traceparent is not None:
-            headers[TRACEPARENT] = traceparent
         try:
             response = await self.client.post(self.config.url, content=body, headers=headers)
         except httpx.TransportError as exc:  # refused, reset, TLS, timeouts: maybe transient
