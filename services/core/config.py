@@ -147,9 +147,18 @@ class TracingSettings(BaseSettings):
         description="The collector's OTLP/HTTP base URL; spans go to its /v1/traces.",
     )
 
+    sdk_disabled: bool = Field(
+        default=False,
+        validation_alias="OTEL_SDK_DISABLED",
+        description="The standard switch: true turns traces off whatever else is set.",
+    )
+
     @property
     def chosen(self) -> Literal["otlp", "console", "none"]:
-        """The exporter in force: the one named, else otlp when an endpoint is set, else none."""
+        """The exporter in force: none if the SDK is disabled; else the one named; else otlp
+        when an endpoint is set; else none."""
+        if self.sdk_disabled:
+            return "none"
         if self.exporter is not None:
             return self.exporter
         return "otlp" if self.endpoint or self.otlp_endpoint else "none"

@@ -35,6 +35,7 @@ OTEL = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "NDXP_TRACING_EXPORTER",
     "NDXP_TRACING_ENDPOINT",
+    "OTEL_SDK_DISABLED",
 )
 TO = Target("moh.cases", "moh", "moh.cases.v1", "moh.cases.v1-value")
 WHO = Writer("moh", "client-1", "gateway")
@@ -73,6 +74,9 @@ def test_traces_are_off_unless_an_exporter_or_endpoint_is_set(
     assert TracingSettings().chosen == "none"
     monkeypatch.setenv("NDXP_TRACING_EXPORTER", "console")  # ndxp's wins
     assert TracingSettings().chosen == "console"
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")  # the standard kill switch wins over all
+    assert TracingSettings().chosen == "none"
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
 
     monkeypatch.setenv("NDXP_TRACING_EXPORTER", "jaeger")
     with pytest.raises(ValidationError, match="otlp"):
