@@ -26,7 +26,6 @@ JSON log lines carry the current ``trace_id`` and ``span_id`` (:mod:`services.co
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,8 +48,6 @@ from services.core.kafka.headers import TRACEPARENT
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-log = logging.getLogger(__name__)
 
 # Asked every few seconds by probes and Prometheus: not worth a trace each.
 UNTRACED_URLS: Final = "/healthz,/readyz,/metrics"
