@@ -67,6 +67,7 @@ from services.core.avro.codec import Contract, RecordInvalid, encode
 from services.core.avro.contract_cache import ContractCache, NoContract
 from services.core.config import KafkaSettings
 from services.core.errors import NdxpError
+from services.core.events.encode import Target
 from services.core.events.transactions import Outgoing, Placed, outgoing
 from services.core.events.writer import (
     EventWriter,
@@ -190,14 +191,30 @@ class Runtime:
         records: Any,
         convert: Converter | None = None,
     ) -> None:
+        """Write one polled batch within the writer's ``publish`` span (traces on), whose context
+        its records' ``traceparent`` carries."""
+        cfg = run.config
+        to = dataset_target(cfg.agency, cfg.dataset, topic, f"{topic}-value")
+        who = Writer(cfg.agency, f"connector:{run.name}", CHANNEL)
+        with self.writer.publishing(to, who):
+            await self._write(run, contract, (to, who), records, convert)
+
+    async def _write(
+        self,
+        run: Run,
+        contract: Contract,
+        target: tuple[Target, Writer],
+        records: Any,
+        convert: Converter | None,
+    ) -> None:
+        to, who = target
         values: list[bytes] = []
         keys: list[bytes | None] = []
         event_ids: list[bytes] = []
         sources: list[SourceRecord] = []  # of each good record
         bad: list[Record] = []
-        cfg = run.config
-        to = dataset_target(cfg.agency, cfg.dataset, topic, f"{topic}-value")
-        transforms = cfg.transforms
+        topic = to.topic
+        transforms = run.config.transforms
         for each in records:
             record = transformed(transforms, each) if transforms else each
             if convert is not None:
@@ -234,7 +251,7 @@ class Runtime:
         RECORDS.labels(run.name, "dead_lettered").inc(len(bad) + len(too_large))
         await self.writer.account(
             to,
-            Writer(cfg.agency, f"connector:{run.name}", CHANNEL),
+            who,
             placed,
             size=size_of(written),
             details={"schema_id": contract.schema_id, "connector": run.name},

@@ -23,7 +23,9 @@ With ``errors.tolerance`` ``none`` the first such record fails the connector ins
 not committed. Only then are the consumer offsets committed, so a crash delivers a batch again,
 never loses one (records carry their event id, and the webhook's delivery id, for receivers to
 drop repeats). Deliveries under an agreement are counted in the sharing metrics and audited, as
-the gateway's are.
+the gateway's are. With traces on, each batch is delivered within a ``deliver <topic>`` span
+linked to the ``publish`` spans of its records (:mod:`services.core.tracing`); a plugin's own
+spans are inside it, and the webhook sends its context on as ``traceparent``.
 """
 
 from __future__ import annotations
@@ -127,6 +129,13 @@ class _Sink:
     async def deliver(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         agreement = await self.runtime.retry("checking the agreement", self.agreement)
         deliverer = self.delivering(agreement)
+        with deliverer.traced(records, {"ndxp.connector": self.run.name}):
+            await self.delivered(deliverer, records)
+
+    async def delivered(
+        self, deliverer: Deliverer, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """Deliver, dead-letter, commit, then count and audit one batch."""
         await self.runtime.retry("fetching the schemas", partial(self.prepare, deliverer, records))
         good, bad = self.decoded(deliverer, records)
         self.tolerate(bad)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import uuid
@@ -173,7 +174,10 @@ class Worker:
         if target == "RUNNING":
             run.running.set()
         run.set_state(target)
-        run.task = asyncio.create_task(self.runtime.run(run), name=f"connector-{name}")
+        # a context of its own: not the request's that may have started it (its span, its id)
+        run.task = asyncio.create_task(
+            self.runtime.run(run), name=f"connector-{name}", context=contextvars.Context()
+        )
         return run
 
     async def _retarget(self, run: Run, target: str) -> None:

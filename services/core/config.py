@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.core.bounded_json import DEFAULT_MAX_DEPTH, MAX_DEPTH_CAP
@@ -126,6 +126,59 @@ class LogSettings(BaseSettings):
     format: Literal["json", "text"] = "text"
 
 
+class TracingSettings(BaseSettings):
+    """Traces (OpenTelemetry over OTLP/HTTP): off unless an exporter is named or an OTLP endpoint
+    is set. The standard ``OTEL_*`` variables turn them on as well; ``NDXP_TRACING_*`` wins where
+    both are set. The exporter reads the other ``OTEL_EXPORTER_OTLP_*`` variables (headers,
+    timeout, compression, certificates) itself; the SDK reads ``OTEL_TRACES_SAMPLER`` and
+    ``OTEL_BSP_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="NDXP_TRACING_", extra="ignore")
+
+    exporter: Literal["otlp", "console", "none"] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NDXP_TRACING_EXPORTER", "OTEL_TRACES_EXPORTER"),
+        description="Where spans go: otlp, console (stdout) or none; unset: otlp when an "
+        "endpoint is set, else none (no spans, no exporter thread).",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "NDXP_TRACING_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ),
+        description="The collector's OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="The collector's OTLP/HTTP base URL; spans go to its /v1/traces.",
+    )
+
+    sdk_disabled: bool = Field(
+        default=False,
+        validation_alias="OTEL_SDK_DISABLED",
+        description="The standard switch: true turns traces off whatever else is set.",
+    )
+
+    @property
+    def chosen(self) -> Literal["otlp", "console", "none"]:
+        """The exporter in force: none if the SDK is disabled; else the one named; else otlp
+        when an endpoint is set; else none."""
+        if self.sdk_disabled:
+            return "none"
+        if self.exporter is not None:
+            return self.exporter
+        return "otlp" if self.endpoint or self.otlp_endpoint else "none"
+
+    @property
+    def traces_url(self) -> str:
+        """Where the otlp exporter sends spans."""
+        if self.endpoint:
+            return self.endpoint
+        base = self.otlp_endpoint or "http://localhost:4318"
+        return base.rstrip("/") + "/v1/traces"
+
+
 class TrustedIssuer(BaseModel):
     """An external OAuth2 issuer whose tokens ndxp accepts (a ministry's Keycloak, a national
     identity provider): where its keys are, what audience it uses, which claim names the agency."""
@@ -187,6 +240,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     migrate_on_start: bool = Field(
         default=True, description="Apply Alembic migrations when the service starts."

@@ -1,4 +1,6 @@
-"""Process-wide logging: readable lines or JSON lines, each carrying the current request id."""
+"""Process-wide logging: readable lines or JSON lines, each carrying the current request id (and,
+in JSON, the current span's ``trace_id`` and ``span_id`` when traces are on:
+:mod:`services.core.tracing`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+from opentelemetry import trace
 
 from services.core.config import LogSettings
 
@@ -32,6 +36,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
         }
+        current = trace.get_current_span().get_span_context()
+        if current.is_valid:
+            entry["trace_id"] = f"{current.trace_id:032x}"
+            entry["span_id"] = f"{current.span_id:016x}"
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

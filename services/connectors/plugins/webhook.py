@@ -25,6 +25,9 @@ with doubling back-off up to ``max_attempts``; then the request's records are re
 endpoint that is down for long does not stop the topic, and nothing is lost silently. Any other
 status outside 2xx is permanent: the records are rejected at once with the status and the start of
 the response body.
+
+**Traces.** With traces on, each request carries the ``traceparent`` of the worker's ``deliver``
+span (:mod:`services.core.tracing`), so the receiver's own spans join the trace.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from services.core.http.destinations import DestinationPolicy
 from services.core.http.endpoints import check_endpoint_url
 from services.core.http.guarded import guarded_client
 from services.core.kafka.headers import utc_millis
+from services.core.tracing import propagated
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +279,7 @@ class WebhookSink(SinkConnector):
             "content-type": "application/json",
             SIGNATURE_HEADER: sign(self.secret, body),
             DELIVERY_HEADER: delivery,
+            **propagated(),  # the delivery's span, when traces are on
         }
         try:
             response = await self.client.post(self.config.url, content=body, headers=headers)

@@ -23,6 +23,7 @@ from services.core.errors import (
 )
 from services.core.http.confluent_extras import EXTRAS_QUERY
 from services.core.logging import request_id
+from services.core.tracing import propagated
 
 MEDIA_TYPE: Final = "application/vnd.schemaregistry.v1+json"
 TIMEOUT: Final = httpx.Timeout(10.0, connect=3.0)
@@ -161,7 +162,7 @@ class RegistryClient:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE, **propagated()}
         if auth:
             headers["Authorization"] = auth
         if rid := request_id.get():

@@ -10,8 +10,9 @@ envelope's ``event_id``; else, with an ``Idempotency-Key``, a UUID derived from 
 dataset, key and the record's index, so a retry after an ambiguous 503 repeats the ids; else a
 random UUID), ``ndxp-producer`` (the owner agency; a connector adds ``ndxp-connector``),
 ``ndxp-schema-id``, ``ndxp-published-at`` (UTC, milliseconds; also the records' Kafka timestamp)
-and ``traceparent`` (the request's when it is a valid W3C one, passed on unchanged so the trace
-continues at the caller's span; else a new trace).
+and ``traceparent`` (the one given when it is a valid W3C one, passed on unchanged so the trace
+continues at that span: with traces on, the writer's ``publish`` span, else the request's; else a
+new trace).
 """
 
 from __future__ import annotations

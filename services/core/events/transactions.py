@@ -25,6 +25,10 @@ acknowledged and before the transaction commits, with the producer's transaction
 records' placements. The idempotency key store records there what is about to be committed; if
 the callback says no (the key was taken over by another request), the transaction is aborted.
 
+**Traces** (when on): each transaction is a ``kafka transaction`` span, a child of the first
+batch's ``send`` span and linked to the others', so every request that shared it sees it. The
+committers run in a context of their own, not in that of the request that started them.
+
 Records are laid out in Kafka batches by hand (``create_batch``/``send_batch``): one produce batch
 per partition and transaction, no future per record. Partitions: a keyed record goes where Kafka's
 default partitioner (murmur2 of the key over all partitions) puts it, so the gateway, Java and
@@ -37,10 +41,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -59,6 +65,7 @@ from services.core.kafka.record_limits import (
     size_in_batch,
 )
 from services.core.tasks import cancel_requested
+from services.core.tracing import Context, Span, SpanKind, current_context, link_to, span
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +118,7 @@ class _Job:
     topic: str
     batch: Outgoing
     before_commit: BeforeCommit | None = None
+    context: Context | None = field(default_factory=current_context)  # its request's span
     done: asyncio.Future[Placed] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -171,8 +179,14 @@ class Publisher:
     def _start(self) -> None:
         if self._arrived is None:
             self._arrived = asyncio.Event()
+            # a context of their own: not the request's that happens to start them (its span,
+            # its request id) for as long as the gateway runs
             self._committers = [
-                asyncio.create_task(self._commit_forever(), name=f"publish-committer-{n}")
+                asyncio.create_task(
+                    self._commit_forever(),
+                    name=f"publish-committer-{n}",
+                    context=contextvars.Context(),
+                )
                 for n in range(self.pool.size)
             ]
         self._arrived.set()
@@ -252,10 +266,9 @@ class Publisher:
                 return outcome
             try:
                 async with asyncio.timeout(self.timeout):
-                    with kafka_errors("Kafka"):
-                        placed = await _transaction(
-                            producer, self.pool.transactional_id(producer), plans
-                        )
+                    transactional_id = self.pool.transactional_id(producer)
+                    with kafka_errors("Kafka"), _traced(plans):
+                        placed = await _transaction(producer, transactional_id, plans)
             except TimeoutError as exc:
                 error: NdxpError = Unavailable(f"Kafka did not commit within {self.timeout:g} s")
                 cause: BaseException | None = exc
@@ -301,6 +314,22 @@ class _Plan:
     job: _Job
     groups: dict[int, list[int]]
     limit: int  # the topic's max.message.bytes: no produce batch is larger
+
+
+def _traced(plans: list[_Plan]) -> AbstractContextManager[Span | None]:
+    """The transaction's span: a child of the first batch's ``send`` span, linked to the
+    others' (see "Traces" above)."""
+    return span(
+        "kafka transaction",
+        kind=SpanKind.CLIENT,
+        parent=plans[0].job.context,
+        links=[link for plan in plans[1:] for link in link_to(plan.job.context)],
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.batch.message_count": sum(len(p.job.batch.values) for p in plans),
+            "ndxp.batches": len(plans),
+        },
+    )
 
 
 async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int], list[int]]:

@@ -26,15 +26,21 @@ call. What the gateway keeps beside Kafka about a batch — its ``Idempotency-Ke
 written, or on failure. Once a batch may be written, ``publish`` finishes (ledger, count, audit)
 even if its caller is cancelled, so that what Kafka holds is always accounted for;
 :meth:`EventWriter.close` waits for such batches.
+
+Traces (when on, :mod:`services.core.tracing`): a batch is written within
+:meth:`EventWriter.publishing`, the ``publish <topic>`` span whose context every record's
+``traceparent`` header carries (``publish`` opens it itself; a connector opens it around its
+batch); 1 and 2 are its ``encode`` and ``send`` spans.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -44,6 +50,7 @@ from services.core.events.encode import PublishRequest, Target, encoded_batch, e
 from services.core.events.transactions import BeforeCommit, Outgoing, Placed
 from services.core.kafka.record_limits import TopicLimits
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published
+from services.core.tracing import Span, SpanKind, current_traceparent, span
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +128,24 @@ class EventWriter:
     def limits(self) -> TopicLimits:
         return self.sender.limits
 
+    @staticmethod
+    def publishing(to: Target, writer: Writer) -> contextlib.AbstractContextManager[Span | None]:
+        """The ``publish <topic>`` span (traces on) a path writes one batch within: the records
+        built inside carry its context in their ``traceparent``."""
+        return span(
+            f"publish {to.topic}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": to.topic,
+                "ndxp.dataset": to.dataset,
+                "ndxp.provider": to.owner,
+                "ndxp.channel": writer.channel,
+                "ndxp.client": writer.client,
+            },
+        )
+
     # --- 1. the batch ---------------------------------------------------------------------------
 
     async def encoded(
@@ -129,10 +154,16 @@ class EventWriter:
         """A publish request's records, parsed, validated and encoded with their headers, and
         the schema ids they are written with; 422 naming every bad record, 413 for a record
         larger than the topic takes (nothing of the batch is written then)."""
-        batch, schema_ids = await encoded_batch(
-            self.contracts, to, request, client_id=client_id, max_records=self.max_records
-        )
-        await self.limits.check(to.topic, records_of(batch))
+        own = current_traceparent()  # the publish span's, which the records name
+        if own is not None:
+            request = replace(request, traceparent=own)
+        with span(f"encode {to.topic}") as current:
+            batch, schema_ids = await encoded_batch(
+                self.contracts, to, request, client_id=client_id, max_records=self.max_records
+            )
+            if current is not None:
+                current.set_attribute("messaging.batch.message_count", len(batch.values))
+            await self.limits.check(to.topic, records_of(batch))
         return batch, schema_ids
 
     @staticmethod
@@ -153,7 +184,7 @@ class EventWriter:
             producer=to.owner,
             schema_ids=schema_id,
             published_at=now,
-            traceparent=traceparent,
+            traceparent=current_traceparent() or traceparent,  # the publish span's, if any
             connector=connector,
         )
         return Outgoing(values, keys, headers, int(now.timestamp() * 1000))
@@ -168,7 +199,9 @@ class EventWriter:
         of a transaction is visible."""
         if not batch.values:
             return []
-        return await self.sender.send(topic, batch, before_commit)
+        count = {"messaging.batch.message_count": len(batch.values)}
+        with span(f"send {topic}", kind=SpanKind.CLIENT, attributes=count):
+            return await self.sender.send(topic, batch, before_commit)
 
     # --- 3. counting and audit ------------------------------------------------------------------
 
@@ -234,8 +267,24 @@ class EventWriter:
         started: float | None = None,
     ) -> Written:
         """A publish request's batch built, written, counted and audited (``details`` beside
-        its schema id in the audit record), ``ledger`` told at each step; the errors of
-        :meth:`encoded` and :meth:`send`."""
+        its schema id in the audit record), ``ledger`` told at each step, within its
+        ``publish`` span; the errors of :meth:`encoded` and :meth:`send`."""
+        with self.publishing(to, writer):
+            return await self._publish(
+                to, writer, request, ledger=ledger, details=details, audit=audit, started=started
+            )
+
+    async def _publish(
+        self,
+        to: Target,
+        writer: Writer,
+        request: PublishRequest,
+        *,
+        ledger: Ledger | None,
+        details: Mapping[str, Any],
+        audit: AuditTrail | None,
+        started: float | None,
+    ) -> Written:
         try:
             batch, schema_ids = await self.encoded(to, request, client_id=writer.client)
         except BaseException:

@@ -27,6 +27,7 @@ from services.core.http.state import CoreState
 from services.core.http.watch import watching
 from services.core.logging import configure_logging
 from services.core.metrics import mark_started
+from services.core.tracing import configure_tracing, flush, instrument
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +74,27 @@ def create_service_app(
     checks: dict[str, ReadinessCheck] | None = None,
     middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
-    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics."""
+    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics, and
+    traces when they are on (:mod:`services.core.tracing`)."""
+    configure_tracing(service, settings.tracing)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         gc.set_threshold(*GC_THRESHOLDS)
-        async with (
-            core_resources(service, settings) as core,
-            watching(core, DEFAULT_CHECKS if checks is None else checks),
-        ):
-            if resources is None:
-                mark_started(service)
-                yield {"core": core}
-                return
-            async with resources(core) as extra:
-                mark_started(service)
-                yield {"core": core, **extra}
+        try:
+            async with (
+                core_resources(service, settings) as core,
+                watching(core, DEFAULT_CHECKS if checks is None else checks),
+            ):
+                if resources is None:
+                    mark_started(service)
+                    yield {"core": core}
+                    return
+                async with resources(core) as extra:
+                    mark_started(service)
+                    yield {"core": core, **extra}
+        finally:
+            flush()
 
     title = f"ndxp {service}"
     # /docs is ndxp's own, serving Swagger UI from the service (no CDN); no ReDoc page
@@ -104,4 +110,5 @@ def create_service_app(
     for extra in middleware:  # innermost first; the request context wraps them all
         app.add_middleware(extra)
     app.add_middleware(RequestContextMiddleware, service=service, render=render)
+    instrument(app)
     return app

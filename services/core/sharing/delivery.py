@@ -25,7 +25,8 @@ with an unknown schema id, or not in the wire format) keeps its place with ``val
 partition's order, so every key's order is kept.
 
 Every delivered batch is counted (``ndxp_events_delivered_total`` and bytes), its records' delivery
-lag observed, and audited (:meth:`Deliverer.account`).
+lag observed, and audited (:meth:`Deliverer.account`); with traces on, it is delivered within a
+``deliver <topic>`` span linked to the ``publish`` spans of its records (:meth:`Deliverer.traced`).
 
 One :class:`Deliverer` applies 2-4 and the accounting for every channel: the gateway's pull and
 stream routes, and every sink connector (a push subscription is a ``webhook-sink``). A sink that
@@ -35,10 +36,11 @@ delivers its own agency's dataset without an agreement gets every field, uncount
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +69,7 @@ from services.core.kafka.headers import (
 )
 from services.core.sharing.agreements import active_agreement
 from services.core.sharing.metrics import DELIVERY_LAG, count_delivered
+from services.core.tracing import Span, SpanKind, record_links, span
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +207,40 @@ class Deliverer:
         if isinstance(writer, str):
             raise Undeliverable(writer)
         return writer
+
+    def traced(
+        self, records: Sequence[Any], about: Mapping[str, str], *, root: bool = False
+    ) -> contextlib.AbstractContextManager[Span | None]:
+        """The ``deliver <topic>`` span (traces on) a batch of ``records`` is delivered within,
+        linked to the ``publish`` spans their ``traceparent`` headers name, with the ``about``
+        attributes: a child of the current span, or with ``root`` (a stream's batches) a trace
+        of its own."""
+        if not records:
+            return contextlib.nullcontext()
+        attributes = dict(about)
+        agreement = self.agreement
+        if agreement is not None:
+            attributes |= {
+                "ndxp.dataset": agreement.dataset_id,
+                "ndxp.agreement": agreement.id,
+                "ndxp.provider": agreement.provider_agency,
+                "ndxp.consumer": agreement.consumer_agency,
+            }
+        topic = records[0].topic
+        return span(
+            f"deliver {topic}",
+            kind=SpanKind.CONSUMER,
+            root=root,
+            links=record_links(records),
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": topic,
+                "messaging.batch.message_count": len(records),
+                "ndxp.channel": self.channel,
+                **attributes,
+            },
+        )
 
     def observe_lag(self, records: Iterable[Any]) -> None:
         """``ndxp_delivery_lag_seconds`` of records being handed to the consumer now."""

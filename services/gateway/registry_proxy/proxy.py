@@ -29,6 +29,7 @@ from services.core.http.errors import confluent_json, error_info
 from services.core.http.negotiation import negotiate
 from services.core.http.segments import encoded_path, scope_routing_path
 from services.core.logging import request_id
+from services.core.tracing import propagated
 
 PREFIX: Final = "/registry"
 TIMEOUT: Final = httpx.Timeout(30.0, connect=3.0)
@@ -83,6 +84,7 @@ def registry_path(scope: Scope) -> str:
 async def _forward(request: Request, client: httpx.AsyncClient, path: str) -> Response:
     headers = {k: v for k in _FORWARDED_REQUEST_HEADERS if (v := request.headers.get(k))}
     headers["x-request-id"] = request_id.get() or ""
+    headers |= propagated()
     query = request.url.query
     upstream = client.build_request(
         request.method,

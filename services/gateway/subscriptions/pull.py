@@ -54,13 +54,14 @@ async def pull(
     with sub.limits.pulls.holding(principal.agency):  # 429 past the limits
         committed, records, positions = await _read(sub, found, topic, max_records, wait)
 
-    await deliverer.prepare(records)
-    batch = Delivered()
-    for record in records:
-        batch.add(record.partition, record.offset, deliverer.render(record))
-    deliverer.observe_lag(records)
-    actor = (principal.agency, principal.client_id)
-    await deliverer.account(auditor, batch, actor=actor, details={"subscription": found.id})
+    with deliverer.traced(records, {"ndxp.subscription": found.id}):
+        await deliverer.prepare(records)
+        batch = Delivered()
+        for record in records:
+            batch.add(record.partition, record.offset, deliverer.render(record))
+        deliverer.observe_lag(records)
+        actor = (principal.agency, principal.client_id)
+        await deliverer.account(auditor, batch, actor=actor, details={"subscription": found.id})
     cursor = Cursor(found.id, committed.epoch, positions).encode()
     return b'{"records":[' + b",".join(batch.parts) + b'],"cursor":"' + cursor.encode() + b'"}'
 

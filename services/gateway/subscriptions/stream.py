@@ -205,6 +205,11 @@ class Stream:
 
     async def _render(self, consumer: SubscriptionConsumer, fetched: dict[Any, list[Any]]) -> bytes:
         records = ordered(fetched)
+        # each batch a trace of its own: the stream's request may last for days
+        with self.deliverer.traced(records, {"ndxp.subscription": self.found.id}, root=True):
+            return await self._rendered(consumer, records)
+
+    async def _rendered(self, consumer: SubscriptionConsumer, records: list[Any]) -> bytes:
         await self.deliverer.prepare(records)
         final = await consumer.positions()  # past the batch's trailing transaction markers too
         last = {record.partition: index for index, record in enumerate(records)}
