@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Final
 
 from prometheus_client import Counter, Gauge
+
+from services.core.metrics import forget
 
 STATES: Final = ("UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED")
 
@@ -18,14 +19,15 @@ STATUS = Gauge(
     "ndxp_connector_status",
     "1 for a connector's current state, 0 for the others.",
     ["connector", "state"],
+    multiprocess_mode="livemostrecent",
 )
 
 
 def set_status(connector: str, state: str | None) -> None:
-    """Mark ``state`` as the connector's; None removes the connector's series (deleted)."""
+    """Mark ``state`` as the connector's; None removes the connector's series (deleted, or
+    moved to another worker, whose later values win)."""
     for each in STATES:
         if state is None:
-            with contextlib.suppress(KeyError):
-                STATUS.remove(connector, each)
+            forget(STATUS, connector, each)
         else:
             STATUS.labels(connector, each).set(1 if each == state else 0)

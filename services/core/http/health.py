@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.core.auth.authenticator import Authenticator
 from services.core.auth.errors import AUTHENTICATION_ERRORS, InsufficientScope
@@ -18,7 +18,7 @@ from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raising
 from services.core.http.state import Core, CoreState
 from services.core.kafka.admin import check_kafka
-from services.core.metrics import READY
+from services.core.metrics import READY, exposition
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,6 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
 
     @router.get("/metrics", dependencies=[Depends(metrics_reader)])
     async def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router

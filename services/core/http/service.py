@@ -26,7 +26,7 @@ from services.core.http.openapi import document_errors
 from services.core.http.state import CoreState
 from services.core.http.watch import watching
 from services.core.logging import configure_logging
-from services.core.metrics import mark_started
+from services.core.metrics import mark_started, retire_process
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,20 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         gc.set_threshold(*GC_THRESHOLDS)
-        async with (
-            core_resources(service, settings) as core,
-            watching(core, DEFAULT_CHECKS if checks is None else checks),
-        ):
-            if resources is None:
-                mark_started(service)
-                yield {"core": core}
-                return
-            async with resources(core) as extra:
-                mark_started(service)
-                yield {"core": core, **extra}
+        try:
+            async with (
+                core_resources(service, settings) as core,
+                watching(core, DEFAULT_CHECKS if checks is None else checks),
+            ):
+                if resources is None:
+                    mark_started(service)
+                    yield {"core": core}
+                    return
+                async with resources(core) as extra:
+                    mark_started(service)
+                    yield {"core": core, **extra}
+        finally:
+            retire_process()
 
     title = f"ndxp {service}"
     # /docs is ndxp's own, serving Swagger UI from the service (no CDN); no ReDoc page

@@ -11,7 +11,6 @@ broker can be healthy while the hub cannot reach it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from services.core.metrics import (
     KAFKA_OFFLINE,
     KAFKA_UNDER_REPLICATED,
     KAFKA_UP,
+    forget,
 )
 from services.core.tasks import cancel_requested
 
@@ -120,8 +120,7 @@ class ClusterWatch:
         topics = set() if view is None else set(view.under_replicated)
         for gone in self._topics - topics:
             for gauge in (KAFKA_UNDER_REPLICATED, KAFKA_OFFLINE):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(self.service, gone)
+                forget(gauge, self.service, gone)
         self._topics = topics
         if view is not None:
             for topic in topics:

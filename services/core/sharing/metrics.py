@@ -52,7 +52,12 @@ SUBSCRIPTION_LAG = Gauge(
     "Records published to a dataset that a subscription has not yet acknowledged.",
     ["consumer", "dataset", "subscription"],
 )
-AGREEMENTS = Gauge("ndxp_agreements", "Data-sharing agreements, by state.", ["state"])
+AGREEMENTS = Gauge(
+    "ndxp_agreements",
+    "Data-sharing agreements, by state.",
+    ["state"],
+    multiprocess_mode="livemostrecent",
+)
 
 
 def count_published(provider: str, dataset: str, channel: str, *, events: int, size: int) -> None:

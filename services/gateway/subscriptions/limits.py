@@ -41,11 +41,13 @@ STREAMS_OPEN = Gauge(
     "ndxp_gateway_streams_open",
     "SSE streams open on this gateway replica, by consumer agency.",
     ["agency"],
+    multiprocess_mode="livesum",
 )
 PULLS_IN_FLIGHT = Gauge(
     "ndxp_gateway_pulls_in_flight",
     "Pulls (long polls) in progress on this gateway replica, by consumer agency.",
     ["agency"],
+    multiprocess_mode="livesum",
 )
 LIMITED = Counter(
     "ndxp_gateway_limited_total",
