@@ -11,7 +11,7 @@ from services.core.metrics import forget
 STATES: Final = ("UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED")
 
 RECORDS = Counter(
-    "ndxp_connector_records",
+    "ndxp_connector_records_total",
     "Records a connector handled, by outcome (written, dead_lettered).",
     ["connector", "outcome"],
 )

@@ -4,11 +4,15 @@ record keys or client ids."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
 CHANNELS: Final = ("pull", "stream", "webhook", "connector")
+# Why a publish request was refused: a fixed set (count_rejected's callers), each zero from
+# the moment a dataset is known, so its first refusal is an increase Prometheus sees.
+REJECT_REASONS: Final = ("forbidden", "invalid", "too_large", "unavailable")
 
 EVENTS_PUBLISHED = Counter(
     "ndxp_events_published_total",
@@ -16,7 +20,7 @@ EVENTS_PUBLISHED = Counter(
     ["provider", "dataset", "channel"],
 )
 BYTES_PUBLISHED = Counter(
-    "ndxp_bytes_published_total",
+    "ndxp_published_bytes_total",
     "Bytes of encoded events written to a dataset.",
     ["provider", "dataset", "channel"],
 )
@@ -26,7 +30,7 @@ EVENTS_DELIVERED = Counter(
     ["provider", "consumer", "dataset", "channel"],
 )
 BYTES_DELIVERED = Counter(
-    "ndxp_bytes_delivered_total",
+    "ndxp_delivered_bytes_total",
     "Bytes of events delivered to a consumer agency.",
     ["provider", "consumer", "dataset", "channel"],
 )
@@ -74,3 +78,11 @@ def count_delivered(
 
 def count_rejected(dataset: str, reason: str) -> None:
     PUBLISH_REJECTED.labels(dataset, reason).inc()
+
+
+def known_datasets(datasets: Iterable[str]) -> None:
+    """Give each dataset its refusal counters (one per reason) and publish histogram at zero."""
+    for dataset in datasets:
+        for reason in REJECT_REASONS:
+            PUBLISH_REJECTED.labels(dataset, reason)
+        PUBLISH_DURATION.labels(dataset)

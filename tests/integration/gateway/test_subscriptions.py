@@ -344,7 +344,7 @@ async def test_deliveries_are_counted_and_audited(hub: Hub, sharing: Sharing, op
         "channel": "pull",
     }
     assert sample(metrics, "ndxp_events_delivered_total", labels) == 14
-    assert sample(metrics, "ndxp_bytes_delivered_total", labels) > 0
+    assert sample(metrics, "ndxp_delivered_bytes_total", labels) > 0
     lag = {"consumer": sharing.consumer.agency, "dataset": sharing.dataset, "subscription": sub}
     assert sample(metrics, "ndxp_subscription_lag_records", lag) >= 20
     delivery_lag = {"dataset": sharing.dataset, "channel": "pull"}

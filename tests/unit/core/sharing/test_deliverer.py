@@ -206,7 +206,7 @@ async def test_a_delivered_batch_is_counted_and_audited_once() -> None:
     await deliverer.account(trail, Delivered(), actor=("x", "y"), details={})  # empty: nothing
 
     assert REGISTRY.get_sample_value("ndxp_events_delivered_total", labels) == 3
-    assert REGISTRY.get_sample_value("ndxp_bytes_delivered_total", labels) == batch.size
+    assert REGISTRY.get_sample_value("ndxp_delivered_bytes_total", labels) == batch.size
     [event] = trail.events
     assert (event.action, event.actor_agency, event.actor_client) == (
         "deliver",
