@@ -5,11 +5,16 @@ own metrics moving with the flows they count."""
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import httpx
 import pytest
 
+from services.registry.compatibility import CompatibilityLevel
 from tests.e2e.test_service_identities import READINGS, create_dataset
 from tests.fixtures.hub import Hub
+from tests.fixtures.registry import V1
 from tests.fixtures.streams import metric
 
 
@@ -52,3 +57,42 @@ def test_a_datasets_publish_refusals_are_zero_until_the_first(hub: Hub) -> None:
     assert metric(after, "ndxp_publish_rejected_total", invalid) == 1
     for limit in ("streams_per_agency", "pulls_per_replica", "subscriptions_per_agency"):
         assert has(after, "ndxp_gateway_limited_total", {"limit": limit}), limit
+
+
+def notice(*fields: dict[str, str]) -> dict[str, str]:
+    schema = {
+        "type": "record",
+        "name": "Notice",
+        "namespace": "vn.gov.demo",
+        "doc": "A notice.",
+        "fields": list(fields),
+    }
+    return {"schema": json.dumps(schema)}
+
+
+def test_registry_counts_subjects_schemas_registrations_and_refusals(hub: Hub) -> None:
+    subject = f"metrics-{uuid.uuid4().hex[:10]}-value"
+    code = {"name": "code", "type": "string", "doc": "The notice's code."}
+    before = scrape(hub, "registry")
+    for outcome in ("registered", "existing"):
+        assert has(before, "ndxp_registry_registrations_total", {"outcome": outcome})
+    assert has(before, "ndxp_registry_compatibility_refusals_total", {"level": "BACKWARD"})
+    headers = {"Content-Type": V1} | hub.headers()
+    with httpx.Client(base_url=hub.url("registry"), headers=headers, timeout=30) as registry:
+        path = f"/subjects/{subject}/versions"
+        assert registry.post(path, json=notice(code)).status_code == 200
+        assert registry.post(path, json=notice(code)).status_code == 200  # the same: existing
+        count = {"name": "count", "type": "int", "doc": "How many."}  # no default: incompatible
+        refused = registry.post(path, json=notice(code, count))
+        assert refused.status_code == 409, refused.text
+    after = scrape(hub, "registry")
+
+    def grew(name: str, labels: dict[str, str] | None = None) -> float:
+        return metric(after, name, labels) - metric(before, name, labels)
+
+    assert grew("ndxp_registry_subjects") == 1
+    assert grew("ndxp_registry_schemas") == 1
+    assert grew("ndxp_registry_registrations_total", {"outcome": "registered"}) == 1
+    assert grew("ndxp_registry_registrations_total", {"outcome": "existing"}) == 1
+    refusals = "ndxp_registry_compatibility_refusals_total"
+    assert sum(grew(refusals, {"level": level.value}) for level in CompatibilityLevel) == 1

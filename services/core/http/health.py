@@ -23,6 +23,9 @@ from services.core.metrics import READY, exposition
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[CoreState], Awaitable[None]]
+# Sets a service's gauges of what its database holds just before /metrics answers: one cheap
+# query per scrape, and every replica reads the same truth.
+MetricsRefresh = Callable[[CoreState], Awaitable[None]]
 CHECK_TIMEOUT = 5.0
 STARTUP = "startup"
 
@@ -98,7 +101,17 @@ async def _run(check: ReadinessCheck, core: CoreState) -> str:
     return "ok"
 
 
-def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
+async def _refreshed(refresh: MetricsRefresh, core: CoreState) -> None:
+    """A failed refresh leaves the gauges at their last values: the scrape still answers."""
+    try:
+        await asyncio.wait_for(refresh(core), CHECK_TIMEOUT)
+    except Exception:
+        log.warning("the metrics of the database's contents were not refreshed", exc_info=True)
+
+
+def health_router(
+    checks: dict[str, ReadinessCheck] | None = None, refresh: MetricsRefresh | None = None
+) -> APIRouter:
     checks = DEFAULT_CHECKS if checks is None else checks
     router = APIRouter(tags=["health"], route_class=JsonRoute)
 
@@ -116,7 +129,9 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics", dependencies=[Depends(metrics_reader)])
-    async def metrics() -> Response:
+    async def metrics(core: Core) -> Response:
+        if refresh is not None:
+            await _refreshed(refresh, core)
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router

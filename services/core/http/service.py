@@ -19,7 +19,12 @@ from services.core.db.migrate import migrate
 from services.core.errors import NdxpError
 from services.core.http.docs import docs_router
 from services.core.http.errors import ErrorRenderer, problem_json, setup_exception_handlers
-from services.core.http.health import DEFAULT_CHECKS, ReadinessCheck, health_router
+from services.core.http.health import (
+    DEFAULT_CHECKS,
+    MetricsRefresh,
+    ReadinessCheck,
+    health_router,
+)
 from services.core.http.json_body import check_routes
 from services.core.http.middleware import RequestContextMiddleware
 from services.core.http.openapi import document_errors
@@ -72,8 +77,10 @@ def create_service_app(
     resources: Resources | None = None,
     checks: dict[str, ReadinessCheck] | None = None,
     middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
+    refresh_metrics: MetricsRefresh | None = None,
 ) -> FastAPI:
-    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics."""
+    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics
+    (``refresh_metrics`` runs before each ``/metrics`` answer)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -98,7 +105,7 @@ def create_service_app(
     app = FastAPI(
         title=title, version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
-    routers = [docs_router(title), health_router(checks), *routers]
+    routers = [docs_router(title), health_router(checks, refresh_metrics), *routers]
     check_routes(routers)
     for router in routers:
         app.include_router(router)
