@@ -146,6 +146,12 @@ class AuthSettings(BaseSettings):
         description="Base64 of 32 bytes that encrypt signing keys at rest; unset: a key file in "
         "the data dir, created on first use.",
     )
+    key_rotation_days: float = Field(
+        default=90,
+        gt=0,
+        description="How often the gateway's signing key should be rotated (`ndxp keys rotate`); "
+        "exported as ndxp_auth_signing_key_rotation_period_seconds for the overdue alert.",
+    )
     jwks_url: str | None = Field(
         default=None,
         description="Where services other than the gateway fetch its JWKS; unset: derived from "

@@ -11,6 +11,7 @@ import uuid
 import httpx
 import pytest
 
+from services import demo
 from services.registry.compatibility import CompatibilityLevel
 from tests.e2e.test_service_identities import READINGS, create_dataset
 from tests.fixtures.hub import Hub
@@ -96,3 +97,34 @@ def test_registry_counts_subjects_schemas_registrations_and_refusals(hub: Hub) -
     assert grew("ndxp_registry_registrations_total", {"outcome": "existing"}) == 1
     refusals = "ndxp_registry_compatibility_refusals_total"
     assert sum(grew(refusals, {"level": level.value}) for level in CompatibilityLevel) == 1
+
+
+def test_identity_counts_tokens_issued_and_refused_and_ages_the_signing_key(hub: Hub) -> None:
+    client = hub.demo_client()
+    issued = {"agency": demo.AGENCY, "client": client["client_id"]}
+    before = scrape(hub, "gateway")
+    assert has(before, "ndxp_auth_token_refusals_total", {"reason": "invalid_client"})
+    token = f"{hub.gateway}/oauth2/token"
+    grant = {"grant_type": "client_credentials"}
+    wrong = httpx.post(token, data=grant, auth=(client["client_id"], "not-it"), timeout=30)
+    assert wrong.status_code == 401, wrong.text
+    unknown = httpx.post(
+        token,
+        data={"grant_type": "password"},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=30,
+    )
+    assert unknown.status_code == 400, unknown.text
+    hub.token()  # one more, of the demo client
+    after = scrape(hub, "gateway")  # (its own token for the scrape counts once more)
+
+    def grew(name: str, labels: dict[str, str]) -> float:
+        return metric(after, name, labels) - metric(before, name, labels)
+
+    assert grew("ndxp_auth_tokens_issued_total", issued) == 2
+    assert grew("ndxp_auth_token_refusals_total", {"reason": "invalid_client"}) == 1
+    assert grew("ndxp_auth_token_refusals_total", {"reason": "unsupported_grant_type"}) == 1
+    age = metric(after, "ndxp_auth_signing_key_age_seconds")
+    assert 0 < age < 24 * 3600  # the hub's key began signing when it started
+    period = metric(after, "ndxp_auth_signing_key_rotation_period_seconds")
+    assert period == 90 * 24 * 3600
