@@ -260,6 +260,13 @@ class GatewaySettings(ServiceSettings):
         validation_alias="NDXP_GATEWAY_PUBLISH_TIMEOUT",
         description="Seconds Kafka has to take a batch before the publish answers 503.",
     )
+    audit_verify_interval: float = Field(
+        300.0,
+        ge=0,
+        validation_alias="NDXP_GATEWAY_AUDIT_VERIFY_INTERVAL",
+        description="Seconds between the gateway's checks of the audit chain "
+        "(ndxp_audit_chain_intact); 0 turns them off.",
+    )
     connect_configs_topic: str = Field(
         CONNECT_CONFIGS_TOPIC,
         validation_alias="NDXP_GATEWAY_CONNECT_CONFIGS_TOPIC",

@@ -36,7 +36,8 @@ def scrape(hub: Hub, service: str) -> str:
 def has(text: str, name: str, labels: dict[str, str]) -> bool:
     """Whether ``text`` holds a sample ``name`` with ``labels`` (at any value, 0 included)."""
     return any(
-        line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
+        line.startswith((name + "{", name + " "))
+        and all(f'{k}="{v}"' in line for k, v in labels.items())
         for line in text.splitlines()
     )
 
@@ -128,3 +129,18 @@ def test_identity_counts_tokens_issued_and_refused_and_ages_the_signing_key(hub:
     assert 0 < age < 24 * 3600  # the hub's key began signing when it started
     period = metric(after, "ndxp_auth_signing_key_rotation_period_seconds")
     assert period == 90 * 24 * 3600
+
+
+def test_audit_counts_records_and_says_the_chain_is_intact(hub: Hub) -> None:
+    issue = {"action": "token.issue"}
+    before = scrape(hub, "gateway")
+    hub.token()
+    after = scrape(hub, "gateway")  # each scrape's token is audited too
+    assert (
+        metric(after, "ndxp_audit_records_total", issue)
+        - metric(before, "ndxp_audit_records_total", issue)
+        == 2
+    )
+    assert metric(after, "ndxp_audit_chain_intact") == 1  # checked when the gateway started
+    assert metric(after, "ndxp_audit_chain_verified_timestamp_seconds") > 0
+    assert has(after, "ndxp_audit_chain_verification_failures_total", {})  # at 0
