@@ -5,18 +5,23 @@ own metrics moving with the flows they count."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from services import demo
 from services.registry.compatibility import CompatibilityLevel
-from tests.e2e.test_service_identities import READINGS, create_dataset
+from tests.e2e.test_service_identities import READINGS, cli_env, create_dataset, file_connector
+from tests.fixtures.cli import ndxp
 from tests.fixtures.hub import Hub
 from tests.fixtures.registry import V1
 from tests.fixtures.streams import metric
+from tests.integration.connect.conftest import read_topic
 
 
 @pytest.fixture
@@ -144,3 +149,39 @@ def test_audit_counts_records_and_says_the_chain_is_intact(hub: Hub) -> None:
     assert metric(after, "ndxp_audit_chain_intact") == 1  # checked when the gateway started
     assert metric(after, "ndxp_audit_chain_verified_timestamp_seconds") > 0
     assert has(after, "ndxp_audit_chain_verification_failures_total", {})  # at 0
+
+
+async def test_a_connector_counts_its_records_by_outcome_and_its_restarts(
+    hub: Hub, tmp_path: Path
+) -> None:
+    topic = create_dataset(hub)
+    name, definition = file_connector(tmp_path, topic, hub.data_dir)
+    applied = ndxp(
+        "connect", "apply", str(definition), env=cli_env(hub, NDXP_CONNECT_URL=hub.url("connect"))
+    )
+    assert applied.returncode == 0, applied.stderr
+    await read_topic(f"127.0.0.1:{hub.kafka_port}", topic, len(READINGS))
+
+    def outcome(text: str, which: str) -> float:
+        return metric(text, "ndxp_connector_records_total", {"connector": name, "outcome": which})
+
+    deadline = time.monotonic() + 30
+    while outcome(scraped := scrape(hub, "connect"), "written") != len(READINGS):
+        assert time.monotonic() < deadline, scraped
+        await asyncio.sleep(0.3)
+    assert has(
+        scraped, "ndxp_connector_records_total", {"connector": name, "outcome": "dead_lettered"}
+    )
+    requested = {"connector": name, "reason": "requested"}
+    assert has(scraped, "ndxp_connector_restarts_total", requested)
+    assert metric(scraped, "ndxp_connector_restarts_total", requested) == 0
+
+    url = f"{hub.url('connect')}/connectors/{name}/restart"
+    async with httpx.AsyncClient(headers=hub.headers(), timeout=30) as http:
+        restarted = await http.post(url)
+    assert restarted.status_code in (200, 202, 204), restarted.text
+    while (
+        metric(scraped := scrape(hub, "connect"), "ndxp_connector_restarts_total", requested) != 1
+    ):
+        assert time.monotonic() < deadline, scraped
+        await asyncio.sleep(0.3)
