@@ -88,6 +88,19 @@ KAFKA_OFFLINE = Gauge(
     multiprocess_mode="livemostrecent",
 )
 
+KAFKA_LOG_DIR_TOTAL = Gauge(
+    "ndxp_kafka_log_dir_total_bytes",
+    "Size of the file system holding a broker's log directory, as the broker reports it.",
+    ["service", "broker", "log_dir"],
+    multiprocess_mode="livemostrecent",
+)
+KAFKA_LOG_DIR_USABLE = Gauge(
+    "ndxp_kafka_log_dir_usable_bytes",
+    "Bytes still usable on the file system holding a broker's log directory.",
+    ["service", "broker", "log_dir"],
+    multiprocess_mode="livemostrecent",
+)
+
 
 def mark_started(service: str) -> None:
     BUILD_INFO.labels(service=service, version=__version__).set(1)

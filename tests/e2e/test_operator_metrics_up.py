@@ -185,3 +185,12 @@ async def test_a_connector_counts_its_records_by_outcome_and_its_restarts(
     ):
         assert time.monotonic() < deadline, scraped
         await asyncio.sleep(0.3)
+
+
+def test_every_service_says_how_full_the_brokers_log_directory_is(hub: Hub) -> None:
+    for service in ("registry", "gateway", "connect"):
+        text = scrape(hub, service)
+        labels = {"service": service, "broker": "1"}
+        total = metric(text, "ndxp_kafka_log_dir_total_bytes", labels)
+        usable = metric(text, "ndxp_kafka_log_dir_usable_bytes", labels)
+        assert 0 < usable <= total, (service, usable, total)
