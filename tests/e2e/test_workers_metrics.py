@@ -4,10 +4,7 @@ worker answers it, counts every request every worker answered."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.core.local_kafka import free_port
-from tests.fixtures.cli import clean_env
+from tests.fixtures.cli import clean_env, serving
 from tests.fixtures.hub import Hub, descendants
 
 REQUESTS = 120
@@ -35,26 +32,14 @@ def registry_workers(hub: Hub, data_dir: Path, workers: int) -> Iterator[tuple[s
         NDXP_MIGRATE_ON_START="false",
     )
     log = data_dir.parent / "registry-workers.log"
-    argv = [sys.executable, "-m", "services.cli", "registry", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*argv, "--workers", str(workers)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while len(descendants(process.pid)) < workers or not _all_ready(url, workers):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
+    args = ["registry", "--port", str(port), "--workers", str(workers)]
+
+    def ready(process: subprocess.Popen[bytes]) -> bool:  # every worker started, and answering
+        return len(descendants(process.pid)) >= workers and _all_ready(url, workers)
+
+    with serving(args, env, log, ready):
         yield url, log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _all_ready(url: str, workers: int) -> bool:
