@@ -47,8 +47,8 @@ PUBLISH_DURATION = Histogram(
 )
 DELIVERY_LAG = Histogram(
     "ndxp_delivery_lag_seconds",
-    "Time from an event's publication to its delivery to a consumer.",
-    ["dataset", "channel"],
+    "Time from an event's publication to its delivery, by consumer agency, dataset and channel.",
+    ["consumer", "dataset", "channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
 SUBSCRIPTION_LAG = Gauge(

@@ -347,7 +347,11 @@ async def test_deliveries_are_counted_and_audited(hub: Hub, sharing: Sharing, op
     assert sample(metrics, "ndxp_delivered_bytes_total", labels) > 0
     lag = {"consumer": sharing.consumer.agency, "dataset": sharing.dataset, "subscription": sub}
     assert sample(metrics, "ndxp_subscription_lag_records", lag) >= 20
-    delivery_lag = {"dataset": sharing.dataset, "channel": "pull"}
+    delivery_lag = {
+        "consumer": sharing.consumer.agency,
+        "dataset": sharing.dataset,
+        "channel": "pull",
+    }
     assert sample(metrics, "ndxp_delivery_lag_seconds_count", delivery_lag) == 14
 
     path = f"/v1/audit?agreement={sharing.agreement['id']}&action=deliver"
