@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run monitor test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
+.PHONY: install run monitor dashboards test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
 
 # ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
 # through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
@@ -27,6 +27,11 @@ run: install
 ## configuration, targets and data in the data dir's monitoring/ (docs/operations.md).
 monitor: install
 	$(BIN)/ndxp monitor
+
+## Regenerate the Grafana dashboards (deploy/monitoring/grafana/dashboards/*.json) from
+## services/hub/dashboards/boards.py; commit the JSON (a unit test checks it is current).
+dashboards: install
+	$(BIN)/python -m services.hub.dashboards
 
 ## Fetch the Apache Kafka jars into the cache (~/.cache/ndxp) once.
 kafka: install

@@ -223,6 +223,8 @@ async def main() -> None:
                     for what in ("configs", "offsets", "status", "slots")
                 },
                 "NDXP_CONNECT_GROUP": f"bench-connect-{suffix}",
+                # the webhook part's receiver is on loopback, which sinks refuse by default
+                "NDXP_PUSH_ALLOWED_NETWORKS": "127.0.0.0/8",
             }
             with (
                 service("registry", bootstrap, data, 1, registry_port, **env) as registry,

@@ -17,6 +17,7 @@ one record per request: the cost of a request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -52,6 +53,7 @@ from services.core.local_kafka import free_port
 
 PRODUCE_BATCH = 5_000
 SENDERS = 4
+DLQ_EVERY = 5.0  # seconds between looks at the DLQ while waiting for deliveries
 PRODUCER = "bench-hook-source"  # the connector name the records' event ids are derived from
 SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ")
 MIDDLE = ("Văn", "Thị", "Hữu", "Ngọc", "Minh")
@@ -158,17 +160,25 @@ async def webhook_sink(hub: Hub) -> None:
             "url": f"{url}/hook",
             "secret": secret,
             "batch_size": batch,
+            "start": "earliest",  # the topic was filled before: a new sink starts at its end
         }
         async with (
             httpx.AsyncClient(base_url=hub.connect, timeout=30) as http,
             httpx.AsyncClient(base_url=url, timeout=30) as hook,
         ):
             counts: dict[str, Any] = (await hook.get("/count")).json()
+            looked, dead = [time.monotonic()], [0]
 
             async def counted() -> bool:
                 counts.update((await hook.get("/count")).json())
                 if counts["bad_signatures"]:
                     raise RuntimeError(f"the receiver refused signatures: {counts}")
+                if time.monotonic() - looked[0] > DLQ_EVERY:  # refused destinations end here
+                    looked[0] = time.monotonic()
+                    with contextlib.suppress(Exception):  # not created yet
+                        dead[0] = await end_offsets(hub.bootstrap, dlq_topic(name))
+                    if dead[0]:
+                        raise RuntimeError(f"{dead[0]} records dead-lettered to {dlq_topic(name)}")
                 return bool(counts["distinct"] >= records)
 
             async def committed() -> bool:

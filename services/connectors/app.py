@@ -16,6 +16,7 @@ from services.connectors.credentials import registry_auth
 from services.connectors.failures import Retry
 from services.connectors.group import Membership
 from services.connectors.guard_rails import GuardRails
+from services.connectors.lag import sink_lag
 from services.connectors.runtime import Runtime
 from services.connectors.store import TopicTable
 from services.connectors.worker import Worker
@@ -72,6 +73,8 @@ def create_app(settings: ConnectSettings | None = None) -> FastAPI:
             worker = Worker(runtime, configs, statuses, rails)
             await worker.start()
             stack.push_async_callback(worker.close)
+            # every sink's lag, every NDXP_KAFKA_LAG_INTERVAL s, by the worker that leads
+            await stack.enter_async_context(sink_lag(core, worker))
             membership = Membership(
                 settings.kafka,
                 settings.slots_topic,

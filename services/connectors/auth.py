@@ -28,8 +28,8 @@ def is_write(method: str, path: str) -> bool:
 
 
 def admin_writes(principal: Principal, method: str, path: str) -> None:
-    if is_write(method, path) and not principal.is_admin:
-        raise InsufficientScope((ADMIN,))
+    if is_write(method, path):
+        principal.require_any(ADMIN)
 
 
 class ConnectAuth(TokenGate):

@@ -53,6 +53,13 @@ class KafkaSettings(BaseSettings):
         description="Seconds between a service's looks at the cluster (its ndxp_kafka_* metrics "
         "and ndxp_ready); 0 looks only when /readyz is asked.",
     )
+    lag_interval: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds between measures of every subscription's and sink connector's lag "
+        "(ndxp_subscription_lag_records, ndxp_connector_sink_lag_records), by whichever replica "
+        "holds the lease; 0 measures none.",
+    )
     client_id: str = "ndxp"
     request_timeout_ms: int = 30_000
     replication_factor: int = Field(default=1, ge=1, description="For topics ndxp creates.")

@@ -16,6 +16,10 @@ from services.core.kafka.offsets import OffsetReader
 from services.core.ttlcache import TTLCache
 
 ENTRY_CACHE_SECONDS: Final = 2.0
+# A catalogue entry counts at most this many more of a partition's offsets, within this long, per
+# look (a large topic's volume is an upper bound until counted): a request is never held long.
+VOLUME_BUDGET: Final = 2_000
+VOLUME_READ_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,12 @@ async def open_backends(core: CoreState, settings: GatewaySettings) -> AsyncIter
     """A registry client and an offset reader for the gateway's lifetime (neither connects until
     first used, so the gateway starts while the registry or Kafka is still coming up)."""
     registry = RegistryClient(settings.registry_url)
-    offsets = OffsetReader(settings.kafka, bootstrap=core.kafka_bootstrap)
+    offsets = OffsetReader(
+        settings.kafka,
+        bootstrap=core.kafka_bootstrap,
+        budget=VOLUME_BUDGET,
+        read_seconds=VOLUME_READ_SECONDS,
+    )
     try:
         yield Backends(
             core.sessions,

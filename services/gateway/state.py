@@ -19,12 +19,13 @@ from services.core.audit.watch import ChainWatch
 from services.core.config import GatewaySettings
 from services.core.http.state import CoreState
 from services.core.kafka.producer_pool import ProducerPool
-from services.core.tasks import every
+from services.core.tasks import repeating
 from services.gateway.agreements.expiry import agreement_sweeper
 from services.gateway.backends import Backends, open_backends
 from services.gateway.oauth.resources import OAuthState, oauth_resources
 from services.gateway.publish.batch import PublishState, publish_resources
 from services.gateway.registry_proxy.proxy import proxy_client
+from services.gateway.subscriptions.lag import subscription_lag
 from services.gateway.subscriptions.push import ConnectConfigs
 from services.gateway.subscriptions.subscribe import Subscribe, subscribe_resources
 
@@ -61,7 +62,7 @@ async def gateway_state(core: CoreState, settings: GatewaySettings) -> AsyncIter
         # the chain checked in the background: a broken one is an alert (ndxp_audit_chain_intact)
         chain = ChainWatch(core.sessions)
         await stack.enter_async_context(
-            every(settings.audit_verify_interval, chain.check, name="audit-chain-watch")
+            repeating("the check of the audit chain", settings.audit_verify_interval, chain.check)
         )
         oauth = await stack.enter_async_context(oauth_resources(core, trail))
         backends = await stack.enter_async_context(open_backends(core, settings))
@@ -79,6 +80,8 @@ async def gateway_state(core: CoreState, settings: GatewaySettings) -> AsyncIter
             publish_resources(core, settings, backends, producers)
         )
         subscribe = await stack.enter_async_context(subscribe_resources(core, settings, backends))
+        # every subscription's lag, every NDXP_KAFKA_LAG_INTERVAL s, by the replica that leads
+        await stack.enter_async_context(subscription_lag(backends))
         connect_configs = ConnectConfigs(
             producers,
             backends.kafka,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, Field
 
-from services.connectors.api.deps import Visible, Worker
+from services.connectors.api.deps import Visible, WorkerDep
 from services.connectors.configs import ConfigInvalid
 from services.connectors.worker import ConnectorExists, ConnectorNotFound, NotStopped, SinkOffsets
 from services.core.errors import Unavailable
@@ -38,7 +38,7 @@ class Offsets(BaseModel):
 
 
 @router.get("")
-async def list_connectors(worker: Worker, viewer: Visible) -> list[str]:
+async def list_connectors(worker: WorkerDep, viewer: Visible) -> list[str]:
     await worker.sync()
     return viewer.names(worker)
 
@@ -48,19 +48,19 @@ async def list_connectors(worker: Worker, viewer: Visible) -> list[str]:
     status_code=status.HTTP_201_CREATED,
     responses=raises(ConfigInvalid, ConnectorExists, Unavailable),
 )
-async def create_connector(body: NewConnector, worker: Worker) -> dict[str, Any]:
+async def create_connector(body: NewConnector, worker: WorkerDep) -> dict[str, Any]:
     return await worker.create(body.name, body.config)
 
 
 @router.get("/{name}", responses=raises(ConnectorNotFound))
-async def get_connector(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
+async def get_connector(name: str, worker: WorkerDep, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
     viewer.check(worker, name)
     return worker.info(name)
 
 
 @router.get("/{name}/config", responses=raises(ConnectorNotFound))
-async def get_config(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
+async def get_config(name: str, worker: WorkerDep, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
     viewer.check(worker, name)
     return worker.config_of(name)
@@ -68,7 +68,7 @@ async def get_config(name: str, worker: Worker, viewer: Visible) -> dict[str, An
 
 @router.put("/{name}/config", responses=raises(ConfigInvalid, Unavailable))
 async def put_config(
-    name: str, worker: Worker, response: Response, config: Annotated[dict[str, Any], Body()]
+    name: str, worker: WorkerDep, response: Response, config: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     info, created = await worker.put_config(name, config)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -80,12 +80,12 @@ async def put_config(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=raises(ConnectorNotFound, Unavailable),
 )
-async def delete_connector(name: str, worker: Worker) -> None:
+async def delete_connector(name: str, worker: WorkerDep) -> None:
     await worker.delete(name)
 
 
 @router.get("/{name}/status", responses=raises(ConnectorNotFound))
-async def get_status(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
+async def get_status(name: str, worker: WorkerDep, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
     viewer.check(worker, name)
     return worker.status(name)
@@ -96,7 +96,7 @@ async def get_status(name: str, worker: Worker, viewer: Visible) -> dict[str, An
     status_code=status.HTTP_202_ACCEPTED,
     responses=raises(ConnectorNotFound, Unavailable),
 )
-async def pause(name: str, worker: Worker) -> None:
+async def pause(name: str, worker: WorkerDep) -> None:
     await worker.set_target(name, "PAUSED")
 
 
@@ -105,7 +105,7 @@ async def pause(name: str, worker: Worker) -> None:
     status_code=status.HTTP_202_ACCEPTED,
     responses=raises(ConnectorNotFound, Unavailable),
 )
-async def resume(name: str, worker: Worker) -> None:
+async def resume(name: str, worker: WorkerDep) -> None:
     await worker.set_target(name, "RUNNING")
 
 
@@ -114,7 +114,7 @@ async def resume(name: str, worker: Worker) -> None:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=raises(ConnectorNotFound, Unavailable),
 )
-async def stop(name: str, worker: Worker) -> None:
+async def stop(name: str, worker: WorkerDep) -> None:
     await worker.set_target(name, "STOPPED")
 
 
@@ -123,24 +123,24 @@ async def stop(name: str, worker: Worker) -> None:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=raises(ConnectorNotFound, Unavailable),
 )
-async def restart(name: str, worker: Worker) -> None:
+async def restart(name: str, worker: WorkerDep) -> None:
     await worker.restart(name)
 
 
 @router.get("/{name}/offsets", responses=raises(ConnectorNotFound))
-async def get_offsets(name: str, worker: Worker, viewer: Visible) -> dict[str, Any]:
+async def get_offsets(name: str, worker: WorkerDep, viewer: Visible) -> dict[str, Any]:
     await worker.sync()
     viewer.check(worker, name)
     return await worker.offsets(name)
 
 
 @router.patch("/{name}/offsets", responses=raises(*OFFSETS))
-async def alter_offsets(name: str, body: Offsets, worker: Worker) -> dict[str, str]:
+async def alter_offsets(name: str, body: Offsets, worker: WorkerDep) -> dict[str, str]:
     await worker.alter_offsets(name, body.offsets[0].offset)
     return {"message": "The offsets for this connector have been altered successfully"}
 
 
 @router.delete("/{name}/offsets", responses=raises(*OFFSETS))
-async def reset_offsets(name: str, worker: Worker) -> dict[str, str]:
+async def reset_offsets(name: str, worker: WorkerDep) -> dict[str, str]:
     await worker.alter_offsets(name, None)
     return {"message": "The offsets for this connector have been reset successfully"}

@@ -9,17 +9,16 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from services.connectors.configs import CONSUMER
-from services.connectors.worker import ConnectorNotFound
-from services.connectors.worker import Worker as WorkerState
+from services.connectors.worker import ConnectorNotFound, Worker
 from services.core.auth.principal import Principal
 
 
-def get_worker(request: Request) -> WorkerState:
-    worker: WorkerState = request.state.worker
+def get_worker(request: Request) -> Worker:
+    worker: Worker = request.state.worker
     return worker
 
 
-Worker = Annotated[WorkerState, Depends(get_worker)]
+WorkerDep = Annotated[Worker, Depends(get_worker)]
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,10 @@ class Viewer:
     def sees(self, config: Mapping[str, Any]) -> bool:
         return self.agency is None or config.get(CONSUMER) == self.agency
 
-    def names(self, worker: WorkerState) -> list[str]:
+    def names(self, worker: Worker) -> list[str]:
         return [name for name in worker.names() if self.sees(worker.raw_config(name))]
 
-    def check(self, worker: WorkerState, name: str) -> None:
+    def check(self, worker: Worker, name: str) -> None:
         """:class:`ConnectorNotFound` unless the connector exists and the caller sees it: one
         another agency's is absent, so its name tells nothing."""
         if not self.sees(worker.raw_config(name)):

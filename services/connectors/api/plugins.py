@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from services.connectors.api.deps import Worker
+from services.connectors.api.deps import WorkerDep
 from services.connectors.config_info import config_infos
 from services.connectors.configs import describe
 from services.connectors.plugin import plugins
@@ -30,7 +30,7 @@ async def list_plugins() -> list[dict[str, Any]]:
 
 @router.put("/{plugin}/config/validate", responses=raises(PluginNotFound))
 async def validate_config(
-    plugin: str, config: Annotated[dict[str, Any], Body()], worker: Worker
+    plugin: str, config: Annotated[dict[str, Any], Body()], worker: WorkerDep
 ) -> dict[str, Any]:
     """Kafka Connect's ``ConfigInfos``: every key's definition, value and errors (the worker's
     guard rails' too)."""

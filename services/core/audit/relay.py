@@ -2,11 +2,11 @@
 
 The writer appends records to the chain and, in the same transaction, notes each in
 ``audit_outbox``. A relay runs in every process that writes: it takes the lease on publishing
-(one row of ``audit_relay``, so one relay at a time across replicas and the topic receives the
-chain in order), reads the oldest outbox records, commits, produces them and waits for Kafka's
-acknowledgement with no transaction open, then deletes their outbox rows. Each step is a short
-transaction of its own: a stalled broker delays the topic, never another write to the control
-plane.
+(:class:`~services.core.db.lease.Lease` ``audit``: one relay at a time across replicas, so the
+topic receives the chain in order), reads the oldest outbox records, commits, produces them and
+waits for Kafka's acknowledgement with no transaction open, then deletes their outbox rows.
+Each step is a short transaction of its own: a stalled broker delays the topic, never another
+write to the control plane.
 
 If the relay dies between Kafka's acknowledgement and the delete, the next one sends those
 records again: the topic is compacted and keyed by record id, and ``ndxp audit verify --kafka``
@@ -20,17 +20,17 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit.event import stored_fields
-from services.core.db.models import AuditOutbox, AuditRecord, AuditRelay
+from services.core.db.lease import Lease
+from services.core.db.models import AuditOutbox, AuditRecord
 from services.core.kafka.producer import Record, send_batch
 from services.core.tasks import cancel_requested
 
@@ -60,7 +60,7 @@ class Relay:
         self.sessions = sessions
         self.producer = producer
         self.topic = topic
-        self.holder = uuid.uuid4().hex
+        self.lease = Lease(sessions, LEASE_NAME, LEASE)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -86,7 +86,7 @@ class Relay:
         except Exception as exc:  # noqa: BLE001 - shutting down: told, and left for the next
             log.warning("audit records left unpublished in the outbox: %s", exc)
         with contextlib.suppress(Exception):
-            await self._release()
+            await self.lease.release()
 
     async def drain(self) -> int:
         """Publish every outbox record, oldest first; how many. ``LeaseTaken`` if another relay
@@ -98,7 +98,7 @@ class Relay:
         while True:
             rows = await self._claim()
             if not rows:
-                await self._release()
+                await self.lease.release()
                 return published
             await asyncio.wait_for(self._produce(rows), PUBLISH_TIMEOUT)
             async with self.sessions.begin() as session:
@@ -130,17 +130,7 @@ class Relay:
     async def _claim(self) -> list[dict[str, Any]]:
         """Take (or renew) the lease and read the oldest outbox records, in one short write."""
         async with self.sessions.begin() as session:
-            now = datetime.now(UTC)
-            taken = await session.execute(
-                update(AuditRelay)
-                .where(
-                    AuditRelay.name == LEASE_NAME,
-                    or_(AuditRelay.holder == self.holder, AuditRelay.until < now),
-                )
-                .values(holder=self.holder, until=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            if not taken.rowcount:  # type: ignore[attr-defined]
+            if not await self.lease.hold(session):
                 raise LeaseTaken
             records = await session.scalars(
                 select(AuditRecord)
@@ -149,15 +139,6 @@ class Relay:
                 .limit(BATCH)
             )
             return [stored_fields(record) for record in records]
-
-    async def _release(self) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(AuditRelay)
-                .where(AuditRelay.name == LEASE_NAME, AuditRelay.holder == self.holder)
-                .values(until=datetime.now(UTC))
-                .execution_options(synchronize_session=False)
-            )
 
     async def _produce(self, rows: list[dict[str, Any]]) -> None:
         producer = await self.producer()

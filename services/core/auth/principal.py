@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from services.core.auth.errors import InsufficientScope
+
 CATALOG_READ: Final = "catalog:read"
 PUBLISH: Final = "publish"
 SUBSCRIBE: Final = "subscribe"
@@ -34,3 +36,8 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return ADMIN in self.scopes
+
+    def require_any(self, *scopes: str) -> None:
+        """403 ``insufficient_scope`` unless the caller holds at least one of ``scopes``."""
+        if not any(scope in self.scopes for scope in scopes):
+            raise InsufficientScope(scopes)

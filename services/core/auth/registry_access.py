@@ -61,8 +61,7 @@ def authorize(principal: Principal, method: str, path: str) -> None:
     subject = subject_of(path)
     if not is_write(method, path):
         return
-    if not principal.has(REGISTRY_WRITE):
-        raise InsufficientScope((REGISTRY_WRITE,))
+    principal.require_any(REGISTRY_WRITE)
     if principal.is_admin:
         return
     if _GLOBAL_SETTINGS.match(path):

@@ -339,8 +339,9 @@ class AuditOutbox(Base):
 
 
 class AuditRelay(Base):
-    """The lease on publishing the outbox: one relay at a time across replicas, so the topic
-    receives the chain in order. ``holder`` is the relay's id; it may publish until ``until``."""
+    """Leases (:mod:`services.core.db.lease`), the first being the audit relay's on publishing
+    the outbox: one relay at a time across replicas, so the topic receives the chain in order.
+    ``holder`` is the holder's id; it holds the lease until ``until``."""
 
     __tablename__ = "audit_relay"
 

@@ -19,12 +19,18 @@ the topics' record limits and the audit trail. A path that writes events:
    An audit record that cannot be written is logged as an error, never raised: the batch is in
    Kafka, and a retry would write it twice.
 
-:meth:`EventWriter.write` is 2 and 3 in one call. The gateway calls them apart because an
-``Idempotency-Key``'s answer is stored between them.
+:meth:`EventWriter.write` is 2 and 3 in one call, for a batch already built (connectors);
+:meth:`EventWriter.publish` is 1, 2 and 3 for a publish request: the gateway's route makes this one
+call. What the gateway keeps beside Kafka about a batch — its ``Idempotency-Key`` — is a
+:class:`Ledger` the writer tells at each step: before the commit (which it may forbid), once
+written, or on failure. Once a batch may be written, ``publish`` finishes (ledger, count, audit)
+even if its caller is cancelled, so that what Kafka holds is always accounted for;
+:meth:`EventWriter.close` waits for such batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -52,6 +58,32 @@ class Sender(Protocol):
     ) -> Placed: ...
 
     async def close(self) -> None: ...
+
+
+class Ledger(Protocol):
+    """What a caller keeps about one batch beside Kafka, told by :meth:`EventWriter.publish`."""
+
+    async def intend(self, transactional_id: str, placed: Placed, schema_ids: list[int]) -> bool:
+        """Before the commit, once Kafka acknowledged every record: record it; False forbids
+        the commit (nothing is written then)."""
+        ...
+
+    async def written(self, placed: Placed, schema_ids: list[int]) -> None:
+        """After the commit, before the batch is counted and audited; must not raise."""
+        ...
+
+    async def failed(self, *, committed_maybe: bool) -> None:
+        """The batch failed: nothing was written, or (``committed_maybe``, after :meth:`intend`
+        said yes) Kafka's answer to the commit was lost; must not raise."""
+        ...
+
+
+@dataclass(frozen=True)
+class Written:
+    """Where a published batch's records went, in record order, and the schema ids used."""
+
+    placed: Placed
+    schema_ids: list[int]
 
 
 @dataclass(frozen=True)
@@ -83,6 +115,7 @@ class EventWriter:
         self.sender = sender
         self.audit = audit
         self.max_records = max_records
+        self._inflight: set[asyncio.Future[Written]] = set()
 
     @property
     def limits(self) -> TopicLimits:
@@ -187,8 +220,104 @@ class EventWriter:
         await self.account(to, writer, placed, size=size_of(batch), details=details)
         return placed
 
-    async def close(self) -> None:
+    # --- 1, 2 and 3: a publish request ------------------------------------------------------
+
+    async def publish(
+        self,
+        to: Target,
+        writer: Writer,
+        request: PublishRequest,
+        *,
+        ledger: Ledger | None = None,
+        details: Mapping[str, Any],
+        audit: AuditTrail | None = None,
+        started: float | None = None,
+    ) -> Written:
+        """A publish request's batch built, written, counted and audited (``details`` beside
+        its schema id in the audit record), ``ledger`` told at each step; the errors of
+        :meth:`encoded` and :meth:`send`."""
+        try:
+            batch, schema_ids = await self.encoded(to, request, client_id=writer.client)
+        except BaseException:
+            if ledger is not None:
+                await ledger.failed(committed_maybe=False)
+            raise
+        # From here the batch may be written: finish even if the caller is cancelled meanwhile.
+        work = self._published(
+            to, writer, batch, schema_ids, ledger=ledger, details=details, audit=audit,
+            started=started,
+        )  # fmt: skip
+        done = asyncio.ensure_future(work)
+        self._inflight.add(done)
+        done.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(done)
+
+    async def _published(
+        self,
+        to: Target,
+        writer: Writer,
+        batch: Outgoing,
+        schema_ids: list[int],
+        *,
+        ledger: Ledger | None,
+        details: Mapping[str, Any],
+        audit: AuditTrail | None,
+        started: float | None,
+    ) -> Written:
+        before_commit: BeforeCommit | None = None
+        intended = False  # once True, a failure may have followed a commit
+        if ledger is not None:
+            told = ledger
+
+            async def before_commit(transactional_id: str, placed: Placed) -> bool:
+                nonlocal intended
+                intended = await told.intend(transactional_id, placed, schema_ids)
+                return intended
+
+        try:
+            placed = await self.send(to.topic, batch, before_commit)
+        except BaseException:
+            if ledger is not None:
+                await ledger.failed(committed_maybe=intended)
+            raise
+        if ledger is not None:
+            await ledger.written(placed, schema_ids)
+        await self.account(to, writer, placed, size=size_of(batch), started=started,
+                           details=_with_schemas(schema_ids, details), audit=audit)  # fmt: skip
+        return Written(placed, schema_ids)
+
+    async def recount(
+        self,
+        to: Target,
+        writer: Writer,
+        request: PublishRequest,
+        placed: Placed,
+        *,
+        details: Mapping[str, Any],
+        audit: AuditTrail | None = None,
+    ) -> None:
+        """Count and audit a batch another process wrote but did not account for (a dead
+        gateway's, found committed by a retry carrying the same records, re-encoded here for
+        its size); logged, never raised: the batch is in Kafka either way."""
+        try:
+            batch, schema_ids = await self.encoded(to, request, client_id=writer.client)
+        except Exception:
+            log.exception("a recovered publish to %s could not be counted or audited", to.dataset)
+            return
+        await self.account(to, writer, placed, size=size_of(batch),
+                           details=_with_schemas(schema_ids, details), audit=audit)  # fmt: skip
+
+    async def close(self, drain: float = 45.0) -> None:
+        """Let published batches whose callers went away finish (at most ``drain`` seconds),
+        then close the sender."""
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=drain)
         await self.sender.close()
+
+
+def _with_schemas(schema_ids: list[int], details: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit record's details: the schema id (a list if several), then the caller's."""
+    return {"schema_id": schema_ids[0] if len(schema_ids) == 1 else schema_ids, **details}
 
 
 def size_of(batch: Outgoing) -> int:

@@ -77,8 +77,7 @@ async def metrics_reader(request: Request) -> None:
     if authenticator is None:  # a registry or connect run without tokens: open like the rest
         return
     principal = await authenticator.authenticate(request.headers.get("authorization"))
-    if not principal.has(METRICS_READ):
-        raise InsufficientScope((METRICS_READ,))
+    principal.require_any(METRICS_READ)
 
 
 DEFAULT_CHECKS: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from services.core.http.health import ReadinessCheck, readiness
 from services.core.http.state import CoreState
 from services.core.kafka.watch import ClusterWatch
-from services.core.tasks import every
+from services.core.tasks import repeating
 
 
 @contextlib.asynccontextmanager
 async def watching(core: CoreState, checks: dict[str, ReadinessCheck]) -> AsyncIterator[None]:
     """Look in the background while the context is open (not at all with an interval of 0)."""
+    interval = core.settings.kafka.watch_interval
     watch = ClusterWatch(core.settings.kafka, core.kafka_bootstrap, core.service)
 
     async def look() -> None:
@@ -26,7 +27,7 @@ async def watching(core: CoreState, checks: dict[str, ReadinessCheck]) -> AsyncI
         await readiness(core, checks)
 
     try:
-        async with every(core.settings.kafka.watch_interval, look, name="ndxp-watch"):
+        async with repeating("the look at the service's dependencies", interval, look):
             yield
     finally:
         await watch.close()

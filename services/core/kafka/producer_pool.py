@@ -2,10 +2,15 @@
 
 aiokafka runs one transaction at a time per producer, so the publish path keeps ``size`` of them
 and takes one per transaction. Transactional ids are unique per process
-(``ndxp-gateway-<random>-<n>``), so replicas never fence each other. A producer that failed in a
-way that leaves its state unknown (an abort that failed too, a cancelled transaction) is
-discarded, stopped in the background; its slot starts a new one with the same transactional id
-next time, which fences the old one and makes Kafka abort the transaction it left open.
+(``ndxp-gateway-<random>-<n>``, :func:`transactional_ids` of the pool's ``prefix``), so replicas
+never fence each other — and whoever knows a dead process's prefix can fence all of its producers,
+which makes Kafka abort the transactions it left open at once instead of after
+``transaction_timeout_ms`` (read_committed consumers of those partitions wait until then).
+
+A producer that failed in a way that leaves its state unknown (an abort that failed too, a
+cancelled transaction) is discarded, stopped in the background; its slot starts a new one with the
+same transactional id next time, which fences the old one and makes Kafka abort the transaction it
+left open.
 
 A producer that met an error Kafka does not retry (``MESSAGE_TOO_LARGE``,
 ``OUT_OF_ORDER_SEQUENCE_NUMBER``, ``PRODUCER_FENCED``, ``INVALID_PRODUCER_EPOCH``, a transaction
@@ -49,6 +54,11 @@ class Broken(Exception):  # a signal to the pool, not an error a caller sees
         self.reason = reason
 
 
+def transactional_ids(prefix: str, size: int) -> list[str]:
+    """The transactional ids of a pool of ``size`` producers named ``prefix``."""
+    return [f"{prefix}-{number}" for number in range(size)]
+
+
 @dataclass
 class _Slot:
     number: int
@@ -71,8 +81,8 @@ class ProducerPool:
     _ids: dict[int, str] = field(default_factory=dict)  # id(producer) -> its transactional id
 
     def __post_init__(self) -> None:
-        for number in range(self.size):
-            self._idle.put_nowait(_Slot(number, f"{self.prefix}-{number}"))
+        for number, transactional_id in enumerate(transactional_ids(self.prefix, self.size)):
+            self._idle.put_nowait(_Slot(number, transactional_id))
 
     def transactional_id(self, producer: AIOKafkaProducer) -> str:
         """The transactional id of a producer this pool handed out (and has not discarded)."""

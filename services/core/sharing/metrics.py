@@ -9,6 +9,8 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.core.kafka.offsets import BUDGET
+
 CHANNELS: Final = ("pull", "stream", "webhook", "connector")
 # Why a publish request was refused: a fixed set (count_rejected's callers), each zero from
 # the moment a dataset is known, so its first refusal is an increase Prometheus sees.
@@ -51,10 +53,24 @@ DELIVERY_LAG = Histogram(
     ["consumer", "dataset", "channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
+LAG_HELP: Final = (
+    "transaction markers and aborted records excluded, measured every NDXP_KAFKA_LAG_INTERVAL "
+    f"seconds by the replica holding the lease (an upper bound while more than {BUDGET:,} "
+    "records behind on a partition: the part not yet counted is counted as offsets)."
+)
 SUBSCRIPTION_LAG = Gauge(
     "ndxp_subscription_lag_records",
-    "Records published to a dataset that a subscription has not yet acknowledged.",
-    ["consumer", "dataset", "subscription"],
+    "Records of a dataset a subscription has yet to acknowledge (kind pull: pulls and streams; "
+    "push: its webhook connector), " + LAG_HELP,
+    ["consumer", "dataset", "subscription", "kind"],
+    multiprocess_mode="livemostrecent",  # the lease holder's, among a service's workers too
+)
+CONNECTOR_SINK_LAG = Gauge(
+    "ndxp_connector_sink_lag_records",
+    "Records of a dataset a sink connector has yet to deliver (consumer: the agency its "
+    "agreement is for, empty without one), " + LAG_HELP,
+    ["connector", "consumer", "dataset"],
+    multiprocess_mode="livemostrecent",
 )
 AGREEMENTS = Gauge(
     "ndxp_agreements",

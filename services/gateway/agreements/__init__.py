@@ -15,6 +15,6 @@ registered in the registry (``ndxp.agreements.<id>-value``), ``agreement.*`` aud
 Delivery never reads this room: it checks agreements through ``services.core.sharing``.
 
 May import: ``services.core``, ``gateway.backends``, the catalogue's public logic
-(``catalog.entries``, ``catalog.metadata``, ``catalog.datasets.require_any``); only the router
+(``catalog.entries``, ``catalog.metadata``); only the router
 imports ``gateway.deps``.
 """

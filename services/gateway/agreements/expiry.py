@@ -9,8 +9,6 @@ replica, and lazily before agreements are read.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -24,7 +22,7 @@ from services.core.audit import AuditLog
 from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import Agreement
 from services.core.sharing.agreements import due_clause, expire_due, state_before_expiry
-from services.core.tasks import cancel_requested
+from services.core.tasks import repeating
 from services.gateway.agreements.audit import agreement_event, record, refresh_metrics
 from services.gateway.backends import Backends
 
@@ -88,24 +86,12 @@ async def sweep_quietly(backends: Backends, audit: AuditLog, now: datetime | Non
 @asynccontextmanager
 async def agreement_sweeper(
     backends: Backends, audit: AuditLog, interval: float = SWEEP_SECONDS
-) -> AsyncIterator[asyncio.Task[None]]:
+) -> AsyncIterator[None]:
     """Sweep and recount every ``interval`` seconds for the gateway's lifetime."""
 
     async def run() -> None:
-        while True:
-            try:
-                await sweep(backends, audit)
-                await refresh_metrics(backends)
-            except Exception as exc:
-                if cancel_requested():  # a cancel that came as the sweep failed (and was lost)
-                    raise asyncio.CancelledError from exc
-                log.exception("agreement expiry sweep failed; retrying in %.0f s", interval)
-            await asyncio.sleep(interval)
+        await sweep(backends, audit)
+        await refresh_metrics(backends)
 
-    task = asyncio.create_task(run(), name="agreement-sweeper")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with repeating("agreement expiry sweep", interval, run):
+        yield

@@ -23,7 +23,6 @@ from services.core.db.models import Agreement
 from services.core.errors import Forbidden
 from services.core.sharing.agreements import effective_state
 from services.gateway.agreements.terms import AgreementNotFound, InvalidTransition
-from services.gateway.catalog.datasets import require_any
 
 # Where each state may go by a decision (time expires requested and active: agreement_expiry).
 TRANSITIONS = {"requested": frozenset({"active", "rejected"}), "active": frozenset({"revoked"})}
@@ -53,7 +52,7 @@ def provider_check(principal: Principal) -> Check:
                 f"only the provider agency {agreement.provider_agency!r} decides on agreement "
                 f"{agreement.id}"
             )
-        require_any(principal, AGREEMENTS_MANAGE)
+        principal.require_any(AGREEMENTS_MANAGE)
 
     return check
 
@@ -64,9 +63,9 @@ def revoker_check(principal: Principal) -> Check:
 
     def check(agreement: Agreement) -> None:
         if principal.agency == agreement.provider_agency:
-            require_any(principal, AGREEMENTS_MANAGE)
+            principal.require_any(AGREEMENTS_MANAGE)
         elif principal.agency == agreement.consumer_agency:
-            require_any(principal, SUBSCRIBE, AGREEMENTS_MANAGE)
+            principal.require_any(SUBSCRIBE, AGREEMENTS_MANAGE)
         else:
             raise Forbidden(f"agreement {agreement.id} is not agency {principal.agency!r}'s")
 

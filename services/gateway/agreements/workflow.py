@@ -82,7 +82,6 @@ from services.gateway.agreements.terms import (
     shortened,
 )
 from services.gateway.backends import Backends
-from services.gateway.catalog.datasets import require_any
 from services.gateway.catalog.entries import DatasetNotFound, load_dataset
 from services.gateway.catalog.metadata import subject_of
 
@@ -120,7 +119,7 @@ async def request_agreement(
 ) -> dict[str, Any]:
     """Record the consumer's request (state ``requested``); its document."""
     now = _now(now)
-    require_any(principal, SUBSCRIBE, AGREEMENTS_MANAGE)
+    principal.require_any(SUBSCRIBE, AGREEMENTS_MANAGE)
     async with backends.sessions() as session:  # NON_PUBLIC ones too: see the module doc
         found = await load_dataset(session, body.dataset)
     if found is None:
@@ -213,7 +212,7 @@ async def approve(
         check(agreement)
         dataset = await session.get(Dataset, agreement.dataset_id)
     if backends.registry_requires_tokens:  # the reader schema is registered with the caller's token
-        require_any(principal, REGISTRY_WRITE)
+        principal.require_any(REGISTRY_WRITE)
     check_move(agreement, "active", now)
     granted = narrowed(agreement.requested_fields or [], body.fields)
     valid_until = shortened(agreement.valid_until, body.valid_until, now)
@@ -347,7 +346,7 @@ async def _decide(
 
 
 def _require_reader(principal: Principal) -> None:
-    require_any(principal, SUBSCRIBE, AGREEMENTS_MANAGE, ADMIN)
+    principal.require_any(SUBSCRIBE, AGREEMENTS_MANAGE, ADMIN)
 
 
 async def get_agreement(

@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import ADMIN, PUBLISH, REGISTRY_WRITE, Principal
 from services.core.avro.registry_client import IncompatibleContract, InvalidContract
 from services.core.db.models import Agency, Dataset
@@ -56,15 +55,9 @@ class TopicExists(Conflict):
     code = "topic_exists"
 
 
-def require_any(principal: Principal, *scopes: str) -> None:
-    """403 ``insufficient_scope`` unless the principal holds at least one of ``scopes``."""
-    if not any(principal.has(scope) for scope in scopes):
-        raise InsufficientScope(scopes)
-
-
 def owner_for(principal: Principal, requested: str | None) -> str:
     """The agency a new dataset belongs to: the caller's own; an admin may name another."""
-    require_any(principal, PUBLISH, ADMIN)
+    principal.require_any(PUBLISH, ADMIN)
     if requested is None or requested == principal.agency:
         return principal.agency
     if principal.is_admin:
@@ -81,7 +74,7 @@ async def create_dataset(
     """
     owner = owner_for(principal, data.agency)
     if backends.registry_requires_tokens:  # the contract is registered with the caller's own token
-        require_any(principal, REGISTRY_WRITE)
+        principal.require_any(REGISTRY_WRITE)
     topic = dataset_topic(owner, data.name)
     subject, schema = f"{topic}-value", data.text
     async with backends.sessions() as session:
@@ -247,7 +240,7 @@ async def evolve_contract(
     backends: Backends, principal: Principal, dataset_id: str, data: ContractIn, auth: str | None
 ) -> dict[str, Any]:
     """Register a new version of the contract; the registry's compatibility check decides (409)."""
-    require_any(principal, REGISTRY_WRITE)
+    principal.require_any(REGISTRY_WRITE)
     dataset, _ = await owned_dataset(backends, principal, dataset_id)
     subject = subject_of(dataset)
     registered = await backends.registry.register(subject, data.text, auth)
@@ -262,7 +255,7 @@ async def update_dataset(
     backends: Backends, principal: Principal, dataset_id: str, patch: DatasetPatch
 ) -> tuple[Dataset, Agency]:
     """Change catalogue metadata: title, description, theme, keywords, access rights, ..."""
-    require_any(principal, PUBLISH, ADMIN)
+    principal.require_any(PUBLISH, ADMIN)
     await owned_dataset(backends, principal, dataset_id)
     async with backends.sessions.begin() as session:
         found = await load_dataset(session, dataset_id)

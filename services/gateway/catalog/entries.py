@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.errors import InsufficientScope
 from services.core.auth.principal import CATALOG_READ, Principal
 from services.core.db.models import Agency, Dataset
 from services.core.errors import NotFound
@@ -48,8 +47,7 @@ async def granted_datasets(session: AsyncSession, agency: str) -> frozenset[str]
 
 def require_reader(principal: Principal) -> None:
     """``catalog:read``, which ``admin`` does not stand in for (see ``services.core.auth.deps``)."""
-    if not principal.has(CATALOG_READ):
-        raise InsufficientScope((CATALOG_READ,))
+    principal.require_any(CATALOG_READ)
 
 
 class CatalogQuery(BaseModel):
@@ -172,14 +170,19 @@ async def _or_none(call: Awaitable[_T]) -> _T | None:
 
 
 def metrics_document(offsets: TopicOffsets) -> dict[str, Any]:
+    """The dataset's volume: records, transaction markers and aborted records excluded
+    (:mod:`services.core.kafka.offsets`); ``records_exact`` false while part of a large topic is
+    still counted as offsets (an upper bound, exact after a few looks)."""
     return {
         "records": offsets.records,
+        "records_exact": offsets.count.exact,
         "partitions": [
             {
                 "partition": p.partition,
                 "beginning_offset": p.beginning,
                 "end_offset": p.end,
                 "records": p.records,
+                "records_exact": p.count.exact,
             }
             for p in offsets.partitions
         ],

@@ -5,7 +5,8 @@ What lives here:
 - ``router.py``            ``POST /v1/datasets/{dataset}/events``: the body's form, the
                            ``Idempotency-Key`` header, the answer (201, or the one replayed)
 - ``batch.py``             ``PublishState`` and the publish path: who may publish to which
-                           dataset, the key's lease around core's ``EventWriter`` transaction
+                           dataset, then one call to core's ``EventWriter.publish`` with the
+                           key's ``KeyLedger`` (intent before the commit, answer after it)
 - ``idempotency.py``       ``IdempotencyKeys``: claiming, renewing, taking over and answering a key
 - ``idempotency_kafka.py`` ``KafkaOutcome``: whether a dead owner's batch was committed (fencing
                            its transactional id, then a read_committed read)

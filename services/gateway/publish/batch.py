@@ -27,12 +27,13 @@ client goes away. An audit record that cannot be written after the batch is comm
 an error; the answer is still 201 (the batch is in Kafka: a retry would write it twice).
 
 This module keeps what is the gateway's own: who may publish to which dataset, and the
-``Idempotency-Key`` leases around the writer's transaction.
+``Idempotency-Key`` claim around the writer's transaction (:class:`KeyLedger`, which core's
+``EventWriter.publish`` tells before the commit, after it, or of a failure): the route makes one
+call down to core and gets one answer back.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -50,8 +51,8 @@ from services.core.config import GatewaySettings
 from services.core.db.models import Dataset
 from services.core.errors import BadRequest, Forbidden, NdxpError, PayloadTooLarge, Unavailable
 from services.core.events.encode import PublishRequest, Target
-from services.core.events.transactions import BeforeCommit, Outgoing, Placed, Publisher
-from services.core.events.writer import EventWriter, Writer, size_of
+from services.core.events.transactions import Placed, Publisher
+from services.core.events.writer import EventWriter, Writer
 from services.core.http.state import CoreState
 from services.core.kafka.producer_pool import ProducerPool
 from services.core.kafka.record_limits import TopicLimits
@@ -81,7 +82,6 @@ class PublishState:
     keys: IdempotencyKeys
     max_bytes: int
     targets: TTLCache[Target | None] = field(default_factory=lambda: TTLCache(TARGET_SECONDS))
-    inflight: set[asyncio.Future[Answer]] = field(default_factory=set)
 
 
 @asynccontextmanager
@@ -92,9 +92,11 @@ async def publish_resources(
     after the gateway."""
     limits = TopicLimits(backends.kafka, backends.bootstrap)
     publisher = Publisher(pool, settings.publish_timeout, limits)
-    outcome = KafkaOutcome(backends.kafka, backends.bootstrap, 2 * settings.publish_timeout)
-    keys = IdempotencyKeys(
-        core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout)
+    outcome = KafkaOutcome(
+        backends.kafka, backends.bootstrap, 2 * settings.publish_timeout, pool.size
+    )
+    keys = IdempotencyKeys(  # a key's owner is the pool: a taker can fence all its producers
+        core.sessions, outcome, renew_for=max(60.0, 4 * settings.publish_timeout), owner=pool.prefix
     )
     writer = EventWriter(
         ContractCache(backends.registry), publisher, max_records=settings.publish_max_records
@@ -104,10 +106,8 @@ async def publish_resources(
         known_datasets(await session.scalars(select(Dataset.id)))
     try:
         yield state
-    finally:
-        if state.inflight:  # batches whose requests went away: let them finish
-            await asyncio.wait(state.inflight, timeout=3 * settings.publish_timeout)
-        await writer.close()
+    finally:  # batches whose requests went away finish first
+        await writer.close(drain=3 * settings.publish_timeout)
         await keys.close()
 
 
@@ -176,6 +176,9 @@ async def publish(
     if request.fmt.is_avro and request.schema_version is not None:
         raise BadRequest("schema_version does not apply to raw Avro: each record names its schema")
     key = None if request.idempotency_key is None else check_key(request.idempotency_key)
+    who = Writer(principal.agency, principal.client_id, CHANNEL)
+    details = {"idempotency_key": key}
+    ledger: KeyLedger | None = None
     if key is not None:
         digest = request_hash(request.fmt.value, str(request.schema_version), request.body)
         replay = await state.keys.claim(
@@ -183,83 +186,47 @@ async def publish(
         )
         if replay is not None:
             if replay.recovered:  # its owner died before counting and auditing it
-                await _recovered(state, principal, to, request, replay.body, audit=audit)
+                placed = [(int(o["partition"]), int(o["offset"])) for o in replay.body["offsets"]]
+                await state.writer.recount(to, who, request, placed, details=details, audit=audit)
             return Answer(replay.status, replay.body, replayed=True)
-    try:
-        batch, schema_ids = await state.writer.encoded(to, request, client_id=principal.client_id)
-    except BaseException:
-        await _release(state, principal, to, key)
-        raise
-    # From here the batch may be written: finish (answer stored, counted, audited) even if the
-    # request is cancelled meanwhile, so that what Kafka holds is always accounted for.
-    done = asyncio.ensure_future(
-        _written(state, principal, to, batch, schema_ids, key=key, audit=audit, started=started)
+        ledger = KeyLedger(state.keys, principal.client_id, to.dataset, key)
+    written = await state.writer.publish(
+        to, who, request, ledger=ledger, details=details, audit=audit, started=started
     )
-    state.inflight.add(done)
-    done.add_done_callback(state.inflight.discard)
-    return await asyncio.shield(done)
+    return Answer(201, _answer(written.placed, written.schema_ids))
 
 
-async def _written(
-    state: PublishState,
-    principal: Principal,
-    to: Target,
-    batch: Outgoing,
-    schema_ids: list[int],
-    *,
-    key: str | None,
-    audit: AuditTrail | None,
-    started: float,
-) -> Answer:
-    intend: BeforeCommit | None = None
-    intended = False  # once True, a failure may have followed a commit
-    if key is not None:
-        keyed = key
+@dataclass(frozen=True)
+class KeyLedger:
+    """A batch's ``Idempotency-Key`` claim, kept beside the writer's transaction: the intent
+    before the commit, the answer after it, released (or abandoned, if the commit's outcome is
+    unknown) on failure."""
 
-        async def intend(transactional_id: str, placed: Placed) -> bool:
-            nonlocal intended
-            body = _answer(placed, schema_ids)
-            intended = await state.keys.intend(
-                principal.client_id, to.dataset, keyed, transactional_id, body
-            )
-            return intended
+    keys: IdempotencyKeys
+    client_id: str
+    dataset: str
+    key: str
 
-    try:
-        placed = await state.writer.send(to.topic, batch, intend)
-    except BaseException:
-        await _release(state, principal, to, key, committed_maybe=intended)
-        raise
-    body = _answer(placed, schema_ids)
-    if key is not None:
+    async def intend(self, transactional_id: str, placed: Placed, schema_ids: list[int]) -> bool:
+        body = _answer(placed, schema_ids)
+        return await self.keys.intend(
+            self.client_id, self.dataset, self.key, transactional_id, body
+        )
+
+    async def written(self, placed: Placed, schema_ids: list[int]) -> None:
         try:
-            await state.keys.complete(principal.client_id, to.dataset, key, 201, body)
+            await self.keys.complete(
+                self.client_id, self.dataset, self.key, 201, _answer(placed, schema_ids)
+            )
         except Exception:  # written: still 201; a retry takes over and finds it committed
-            log.exception("the answer for Idempotency-Key %r could not be stored", key)
-    await _account(state, principal, to, placed, size=size_of(batch), schema_ids=schema_ids,
-                   key=key, audit=audit, started=started)  # fmt: skip
-    return Answer(201, body)
+            log.exception("the answer for Idempotency-Key %r could not be stored", self.key)
 
-
-async def _recovered(
-    state: PublishState,
-    principal: Principal,
-    to: Target,
-    request: PublishRequest,
-    body: dict[str, Any],
-    *,
-    audit: AuditTrail | None,
-) -> None:
-    """Count and audit a batch a dead gateway committed (the retry carries the same records);
-    the replay is answered whatever happens here."""
-    try:
-        batch, schema_ids = await state.writer.encoded(to, request, client_id=principal.client_id)
-    except Exception:  # the batch is in Kafka: the answer must still be 201
-        log.exception("a recovered publish to %s could not be counted or audited", to.dataset)
-        return
-    placed = [(int(o["partition"]), int(o["offset"])) for o in body["offsets"]]
-    key = request.idempotency_key
-    await _account(state, principal, to, placed, size=size_of(batch), schema_ids=schema_ids,
-                   key=key, audit=audit, started=None)  # fmt: skip
+    async def failed(self, *, committed_maybe: bool) -> None:
+        give_up = self.keys.abandon if committed_maybe else self.keys.release
+        try:
+            await give_up(self.client_id, self.dataset, self.key)
+        except Exception:  # a failure to give it up must not hide the first one: it lapses
+            log.exception("Idempotency-Key %r could not be released", self.key)
 
 
 def _answer(placed: Placed, schema_ids: list[int]) -> dict[str, Any]:
@@ -271,43 +238,3 @@ def _answer(placed: Placed, schema_ids: list[int]) -> dict[str, Any]:
         **({} if single else {"schema_ids": schema_ids}),
         "offsets": [{"partition": p, "offset": o} for p, o in placed],
     }
-
-
-async def _release(
-    state: PublishState,
-    principal: Principal,
-    to: Target,
-    key: str | None,
-    *,
-    committed_maybe: bool = False,
-) -> None:
-    """Give the key up after a failure (abandon it, if its batch may have been committed); a
-    failure to do so must not hide the first one."""
-    if key is None:
-        return
-    give_up = state.keys.abandon if committed_maybe else state.keys.release
-    try:
-        await give_up(principal.client_id, to.dataset, key)
-    except Exception:  # the claim lapses with its lease instead
-        log.exception("Idempotency-Key %r could not be released", key)
-
-
-async def _account(
-    state: PublishState,
-    principal: Principal,
-    to: Target,
-    placed: Placed,
-    *,
-    size: int,
-    schema_ids: list[int],
-    key: str | None,
-    audit: AuditTrail | None,
-    started: float | None,
-) -> None:
-    """Count and audit a written batch (through the writer: one place for every path)."""
-    details = {"schema_id": schema_ids[0] if len(schema_ids) == 1 else schema_ids,
-               "idempotency_key": key}  # fmt: skip
-    who = Writer(principal.agency, principal.client_id, CHANNEL)
-    await state.writer.account(
-        to, who, placed, size=size, details=details, started=started, audit=audit
-    )

@@ -3,8 +3,8 @@
 A key belongs to a client and a dataset and lives 24 hours from its first use. The first request
 *claims* it by inserting its row, marked in progress (``status_code`` 0), before anything is
 written to Kafka; the primary key (client, dataset, key) makes the claim atomic on every backend
-and across replicas. The claim names its **owner** (this process: a random id per gateway
-process) and holds a **lease** (``lease`` seconds, renewed while the request works). A duplicate
+and across replicas. The claim names its **owner** (this process: its producer pool's random
+prefix) and holds a **lease** (``lease`` seconds, renewed while the request works). A duplicate
 that meets a live claim gets 409 ``idempotency_key_in_progress`` with ``Retry-After: 1``; one
 that meets a claim whose owner is gone (the lease passed, or the owner is this process and no
 longer works on it) **takes it over**. The owner stores its 201 answer in the row; a later
@@ -15,9 +15,10 @@ that answer again, with ``Idempotent-Replayed: true``; with another request, 422
 **Never twice.** Between its records being acknowledged and its Kafka transaction committing,
 the owner records its producer's transactional id and the answer it is about to give
 (:meth:`IdempotencyKeys.intend`); that write succeeds only while it still owns the row, and it
-commits only if it did. So a taker finds one of two things: no intent (the owner never committed
-and never will: the taker writes the batch itself), or an intent (the owner may have committed):
-the taker fences the owner's transactional id and reads whether the records are there
+commits only if it did. A taker first fences all of the owner's producers (aborting what it left
+open, which would hold back read_committed consumers until Kafka timed it out), then finds one of
+two things: no intent (the owner never committed and never will: the taker writes the batch
+itself), or an intent (the owner may have committed): the taker reads whether the records are there
 (``services.gateway.publish.idempotency_kafka``); committed, it stores and replays the owner's
 answer, with its offsets; aborted, it writes the batch itself. Decision 0009 has the reasoning.
 
@@ -106,11 +107,11 @@ def request_hash(*parts: bytes | str) -> str:
 
 
 class Outcome(Protocol):
-    """Whether a dead owner's batch was committed (``publish.idempotency_kafka``)."""
+    """What a dead owner left in Kafka (``publish.idempotency_kafka``)."""
 
-    async def committed(
-        self, topic: str, transactional_id: str, partition: int, offset: int
-    ) -> bool: ...
+    async def fence(self, owner: str | None, transactional_id: str | None) -> None: ...
+
+    async def committed(self, topic: str, partition: int, offset: int) -> bool: ...
 
 
 class IdempotencyKeys:
@@ -280,12 +281,14 @@ class IdempotencyKeys:
         """After a takeover: the dead owner's answer if its batch was committed, else None (the
         caller writes it)."""
         ident = (row.client_id, row.dataset_id, row.key)
-        if row.transactional_id is None:
-            return None  # no intent: it never committed, and never will
-        first = row.response["offsets"][0]
         try:
+            # its open transactions aborted, so that the retry's records are not held back
+            await self.outcome.fence(row.owner, row.transactional_id)
+            if row.transactional_id is None:
+                return None  # no intent: it never committed, and never will
+            first = row.response["offsets"][0]
             committed = await self.outcome.committed(
-                topic, row.transactional_id, int(first["partition"]), int(first["offset"])
+                topic, int(first["partition"]), int(first["offset"])
             )
         except BaseException:  # undecided: keep the intent; the next retry takes over at once
             await self.abandon(*ident)

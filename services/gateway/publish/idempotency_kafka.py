@@ -3,10 +3,14 @@
 The owner recorded, before it committed, its producer's transactional id and where its records
 were placed (``services.gateway.publish.idempotency``). To decide, the taker:
 
-1. **fences** that transactional id: a producer started with it asks the coordinator for a new
-   epoch, which completes a commit the owner had asked for and aborts a transaction it had left
-   open, and from then on refuses the old producer (should its process still be alive, its commit
-   fails with ``PRODUCER_FENCED`` and that producer is recycled);
+1. **fences** every producer of the dead owner (the owner is its producer pool's prefix, so its
+   transactional ids are known: ``core.kafka.producer_pool.transactional_ids``) and the one its
+   intent names: a producer started with an id asks the coordinator for a new epoch, which
+   completes a commit the owner had asked for and aborts a transaction it had left open, and from
+   then on refuses the old producer (should its process still be alive, its commit fails with
+   ``PRODUCER_FENCED`` and that producer is recycled). This is done even when the owner left no
+   intent: its open transaction would otherwise hold back every read_committed consumer of the
+   partitions it wrote to — the retried batch included — until the transaction timed out;
 2. **reads** the first record's offset as a read_committed consumer: once the last stable offset
    has passed it, a committed record is there and an aborted one is not.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,32 +35,51 @@ from services.core.errors import Unavailable
 from services.core.kafka.consumer import create_consumer
 from services.core.kafka.errors import kafka_errors
 from services.core.kafka.producer import create_producer, start_producer
+from services.core.kafka.producer_pool import transactional_ids
 
 POLL_MS: Final = 200
 
 
 @dataclass(frozen=True)
 class KafkaOutcome:
-    """Fences a dead owner's producer and reads whether its batch was committed."""
+    """Fences a dead owner's producers and reads whether its batch was committed."""
 
     kafka: KafkaSettings
     bootstrap: str
     timeout: float
+    producers: int  # the size of every gateway's producer pool (``NDXP_GATEWAY_PUBLISH_PRODUCERS``)
 
-    async def committed(
-        self, topic: str, transactional_id: str, partition: int, offset: int
-    ) -> bool:
-        """True if the record at ``offset`` of ``topic``'s ``partition`` was committed (by the
-        transaction of ``transactional_id``, fenced first); ``Unavailable`` if Kafka cannot say
-        within the timeout."""
+    async def fence(self, owner: str | None, transactional_id: str | None) -> None:
+        """Fence every producer of ``owner`` and ``transactional_id`` (the one its intent named,
+        if any): their open transactions are aborted, a commit they asked for is completed;
+        ``Unavailable`` if Kafka cannot do it within the timeout."""
+        ids = set() if owner is None else {*transactional_ids(owner, self.producers)}
+        if transactional_id is not None:
+            ids.add(transactional_id)
+        async with self._within("fence the earlier attempt's producers"):
+            failed = [
+                error
+                for error in await asyncio.gather(
+                    *(self._fence(each) for each in sorted(ids)), return_exceptions=True
+                )
+                if error is not None
+            ]
+        if failed:
+            raise failed[0]
+
+    async def committed(self, topic: str, partition: int, offset: int) -> bool:
+        """True if the record at ``offset`` of ``topic``'s ``partition`` was committed (call
+        after :meth:`fence`); ``Unavailable`` if Kafka cannot say within the timeout."""
+        async with self._within("settle the earlier attempt of this batch"):
+            return await self._visible(TopicPartition(topic, partition), offset)
+
+    @contextlib.asynccontextmanager
+    async def _within(self, what: str) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(self.timeout):
-                await self._fence(transactional_id)
-                return await self._visible(TopicPartition(topic, partition), offset)
+                yield
         except TimeoutError as exc:
-            raise Unavailable(
-                f"Kafka did not settle the earlier attempt of this batch within {self.timeout:g} s"
-            ) from exc
+            raise Unavailable(f"Kafka did not {what} within {self.timeout:g} s") from exc
 
     async def _fence(self, transactional_id: str) -> None:
         producer = await start_producer(

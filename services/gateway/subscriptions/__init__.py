@@ -5,7 +5,9 @@ What lives here:
 - ``router.py``       ``/v1/subscriptions``: create, list, read, delete, reset; pull
                       (``/events``), ack, and the SSE ``/stream``
 - ``lifecycle.py``    a subscription's row and consumer group: creating it where it starts,
-                      resetting it (replay within retention), deleting it, its lag
+                      resetting it (replay within retention), deleting it
+- ``lag.py``          every subscription's lag in records, measured in the background by core's
+                      collector under the gateway's lease (``ndxp_subscription_lag_records``)
 - ``subscribe.py``    ``Subscribe``: what delivery needs at run time, opened by the lifespan
 - ``pull.py``         long polls that return records and a cursor; acks that commit it
 - ``stream.py``       Server-Sent Events, with ``Last-Event-ID`` and their checks every second

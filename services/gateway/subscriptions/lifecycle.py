@@ -20,7 +20,6 @@ by pulls and streams: :mod:`services.gateway.subscriptions.push`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from services.core.bounded_json import Int64
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
+from services.core.metrics import forget
 from services.core.sharing.delivery import Deliverer, ReaderSchemaMissing, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
 from services.gateway.subscriptions import push
@@ -152,22 +152,29 @@ def document(found: Subscription) -> dict[str, Any]:
 
 
 def position_document(committed: Committed, ends: Mapping[int, int]) -> dict[str, Any]:
+    """Where the subscription stands. Its ``lag`` is in offsets (markers included), read at
+    once; ``ndxp_subscription_lag_records`` counts records (:mod:`.lag`)."""
     partitions = [
         {"partition": p, "committed": o, "end": ends.get(p, o), "lag": max(0, ends.get(p, o) - o)}
         for p, o in sorted(committed.offsets.items())
     ]
     return {
         "epoch": committed.epoch,
-        "lag": sum(entry["lag"] for entry in partitions),
+        "lag": offset_lag(committed, ends),
         "partitions": partitions,
     }
 
 
-def record_lag(found: Subscription, committed: Committed, ends: Mapping[int, int]) -> int:
-    """Set ``ndxp_subscription_lag_records``: what the subscription has yet to acknowledge."""
-    lag = sum(max(0, ends.get(p, o) - o) for p, o in committed.offsets.items())
-    SUBSCRIPTION_LAG.labels(found.consumer_agency, found.dataset_id, found.id).set(lag)
-    return lag
+def lag_labels(found: Subscription) -> tuple[str, str, str, str]:
+    """Its series of ``ndxp_subscription_lag_records``: consumer, dataset, id and kind (``pull``
+    for pulls and streams, ``push``)."""
+    kind = "pull" if found.push_url is None else "push"
+    return found.consumer_agency, found.dataset_id, found.id, kind
+
+
+def offset_lag(committed: Committed, ends: Mapping[int, int]) -> int:
+    """The offsets between the subscription's position and the ends, every partition summed."""
+    return sum(max(0, ends.get(p, o) - o) for p, o in committed.offsets.items())
 
 
 # --- start positions -----------------------------------------------------------------------------
@@ -288,7 +295,6 @@ async def create(
             raise
     log.info("subscription %s (%s) created by %s", row.id, row.name, principal.client_id)
     committed = Committed(offsets, FIRST_EPOCH)
-    record_lag(row, committed, ends)
     created = {**document(row), "position": position_document(committed, ends)}
     if pushed is not None:
         created["push"] = pushed  # the signing secret: in this answer only
@@ -321,7 +327,6 @@ async def read(sub: Subscribe, principal: Principal, subscription_id: str) -> di
         await consumer.refresh()
         committed = await consumer.committed()
         ends = await consumer.ends()
-    record_lag(found, committed, ends)
     return {**document(found), "position": position_document(committed, ends)}
 
 
@@ -343,7 +348,6 @@ async def reset(
         await consumer.commit(offsets, committed.epoch)
         consumer.handed_out = None
         ends = await consumer.ends()
-    record_lag(found, committed, ends)
     await _audit(
         auditor,
         "subscription.reset",
@@ -374,8 +378,7 @@ async def delete(
             await session.delete(row)
         agreement = await session.get(Agreement, found.agreement_id)
     await _forget(sub, found.id, found.group_id)
-    with contextlib.suppress(KeyError):  # no series if its lag was never measured
-        SUBSCRIPTION_LAG.remove(found.consumer_agency, found.dataset_id, found.id)
+    forget(SUBSCRIPTION_LAG, *lag_labels(found))  # (measured by another replica, or not yet)
     if agreement is not None:  # the foreign key keeps it
         await _audit(auditor, "subscription.delete", principal, found, agreement)
 

@@ -27,7 +27,7 @@ from services.core.http.draining import draining
 from services.core.sharing.delivery import Delivered, ordered
 from services.gateway.subscriptions.consumers import Committed, SubscriptionConsumer
 from services.gateway.subscriptions.cursor import Cursor
-from services.gateway.subscriptions.lifecycle import load, open_delivery, record_lag
+from services.gateway.subscriptions.lifecycle import load, offset_lag, open_delivery
 from services.gateway.subscriptions.subscribe import Subscribe
 
 MAX_RECORDS: Final = 1_000
@@ -52,8 +52,7 @@ async def pull(
         sub, principal, subscription_id, "pulls", auth, channel="pull"
     )
     with sub.limits.pulls.holding(principal.agency):  # 429 past the limits
-        committed, ends, records, positions = await _read(sub, found, topic, max_records, wait)
-    record_lag(found, committed, ends)
+        committed, records, positions = await _read(sub, found, topic, max_records, wait)
 
     await deliverer.prepare(records)
     batch = Delivered()
@@ -68,9 +67,9 @@ async def pull(
 
 async def _read(
     sub: Subscribe, found: Subscription, topic: str, max_records: int, wait: float
-) -> tuple[Committed, dict[int, int], list[Any], dict[int, int]]:
-    """From the subscription's pooled consumer: its committed offsets, the ends, the records
-    that came within ``wait`` and the positions after them."""
+) -> tuple[Committed, list[Any], dict[int, int]]:
+    """From the subscription's pooled consumer: its committed offsets, the records that came
+    within ``wait`` and the positions after them."""
     async with sub.pool.use(found.id, topic, found.group_id) as consumer:
         await consumer.refresh()
         committed = await consumer.committed()
@@ -84,7 +83,7 @@ async def _read(
         records = ordered(fetched)
         positions = await consumer.positions()
         consumer.handed_out = positions
-    return committed, ends, records, positions
+    return committed, records, positions
 
 
 async def _fetch(
@@ -115,8 +114,7 @@ async def ack(
         forward = {p: o for p, o in cursor.offsets.items() if o > committed.offsets.get(p, 0)}
         await consumer.commit(forward, committed.epoch)
     committed.offsets.update(forward)
-    lag = record_lag(found, committed, ends)
     return {
         "committed": {str(p): o for p, o in sorted(committed.offsets.items())},
-        "lag": lag,
+        "lag": offset_lag(committed, ends),
     }

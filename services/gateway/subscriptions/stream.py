@@ -49,9 +49,9 @@ from services.core.db.models import Subscription
 from services.core.errors import NdxpError
 from services.core.http.draining import draining
 from services.core.sharing.delivery import Delivered, Deliverer, ordered
-from services.gateway.subscriptions.consumers import Committed, SubscriptionConsumer, open_consumer
+from services.gateway.subscriptions.consumers import SubscriptionConsumer, open_consumer
 from services.gateway.subscriptions.cursor import Cursor, InvalidCursor
-from services.gateway.subscriptions.lifecycle import open_delivery, record_lag
+from services.gateway.subscriptions.lifecycle import open_delivery
 from services.gateway.subscriptions.limits import Slot
 from services.gateway.subscriptions.stream_watch import Watched
 from services.gateway.subscriptions.subscribe import Subscribe
@@ -250,7 +250,6 @@ class Stream:
         if moved and commit:
             await consumer.commit(moved, self.epoch)
             self.committed.update(moved)
-            record_lag(self.found, Committed(self.committed, self.epoch), await consumer.ends())
         await self.deliverer.account(
             self.auditor,
             pending,

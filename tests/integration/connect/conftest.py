@@ -80,7 +80,7 @@ def connect_settings(
     return ConnectSettings(
         data_dir=data_dir,
         port=0,
-        kafka=KafkaSettings(bootstrap=bootstrap),
+        kafka=KafkaSettings(bootstrap=bootstrap, lag_interval=1.0),  # production: 15 s
         auth=extra.pop("auth", AuthSettings(require_tokens=False)),
         registry_url=registry_url,
         configs_topic=f"ndxp.connect-configs-{suffix}",

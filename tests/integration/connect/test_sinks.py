@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -163,14 +164,7 @@ async def test_a_sink_with_tolerance_none_fails_on_a_refused_record_and_commits_
     receiver.fail_next(1, 422, body='{"error": "unknown ward"}')
     name = f"strict-hook-{dataset.agency}"
     with serve_app(receiver.app()) as endpoint:
-        config = {
-            "connector.class": "webhook-sink",
-            "dataset": dataset.ref,
-            "errors.tolerance": "none",
-            "start": "earliest",
-            "url": f"{endpoint.url}/hook",
-            "secret": SECRET,
-        }
+        config = hook_config(dataset, endpoint.url, **{"errors.tolerance": "none"})
         async with connect.serve() as http:
             created = await http.post("/connectors", json={"name": name, "config": config})
             assert created.status_code == 201, created.text
@@ -180,3 +174,54 @@ async def test_a_sink_with_tolerance_none_fails_on_a_refused_record_and_commits_
     # the start placed at offset 0 and nothing committed after it: a restart delivers again
     assert [o["offset"] for o in offsets["offsets"]] == [{"kafka_offset": 0}]
     assert not await read_topic(kafka_bootstrap, f"ndxp.dlq.{name}", 0, settle=0.5)
+
+
+async def test_a_paused_sink_shows_its_lag_and_a_resumed_one_none(
+    connect: Connect, dataset: Dataset, kafka_bootstrap: str
+) -> None:
+    receiver = Receiver(SECRET)
+    name = f"lagging-hook-{dataset.agency}"
+    labels = {"connector": name, "consumer": "", "dataset": dataset.ref}
+    with serve_app(receiver.app()) as endpoint:
+        config = hook_config(dataset, endpoint.url)
+        async with connect.serve() as http:
+            created = await http.post("/connectors", json={"name": name, "config": config})
+            assert created.status_code == 201, created.text
+            await wait_for_state(http, name, "RUNNING")
+            assert (await http.put(f"/connectors/{name}/pause")).status_code == 202
+            await wait_for_state(http, name, "PAUSED")
+            await publish_people(kafka_bootstrap, dataset, range(1, 51))
+
+            async def lag(wanted: float) -> bool:
+                metrics = (await http.get("/metrics")).text
+                return sink_lag(metrics, labels) == wanted
+
+            await until(lambda: lag(50), 10, "a lag of 50 records")  # measured every second
+            assert receiver.records == []
+            assert (await http.put(f"/connectors/{name}/resume")).status_code == 202
+            await until(lambda: lag(0), 30, "a lag of 0 once delivered")
+            assert len(receiver.records) == 50
+            deleted = await http.delete(f"/connectors/{name}")
+            assert deleted.status_code == 204, deleted.text
+            await until(lambda: lag(-1), 10, "no series once deleted")
+
+
+def sink_lag(metrics: str, labels: dict[str, str]) -> float:
+    """``ndxp_connector_sink_lag_records`` of ``labels``; -1 when there is no such series."""
+    for family in text_string_to_metric_families(metrics):
+        for found in family.samples:
+            if found.name == "ndxp_connector_sink_lag_records" and found.labels == labels:
+                return float(found.value)
+    return -1
+
+
+def hook_config(dataset: Dataset, endpoint: str, **extra: Any) -> dict[str, Any]:
+    """A webhook sink of ``dataset`` to ``endpoint``'s ``/hook``, from the earliest record."""
+    return {
+        "connector.class": "webhook-sink",
+        "dataset": dataset.ref,
+        "start": "earliest",
+        "url": f"{endpoint}/hook",
+        "secret": SECRET,
+        **extra,
+    }

@@ -17,6 +17,7 @@ from tests.integration.gateway.catalog_data import (
     problem,
     unique,
 )
+from tests.integration.gateway.test_subscriptions import PROVIDER, new_dataset, publish
 
 WRITER = ("publish", "registry:write", "catalog:read")
 
@@ -170,3 +171,28 @@ async def test_catalog_needs_catalog_read(hub: Hub, owner: Caller) -> None:
             problem(await http.get(f"/v1/catalog/{dataset}"), 403, "insufficient_scope")
     async with hub.http() as http:
         assert (await http.get("/v1/catalog")).status_code == 401
+
+
+async def test_volume_counts_events_not_transaction_markers(hub: Hub) -> None:
+    provider = await hub.caller(*PROVIDER)
+    dataset = await new_dataset(hub, provider, partitions=1)
+    for seq in range(4):  # four publishes of one event: a transaction, and its marker, each
+        await publish(hub, provider, dataset, 1, first=seq)
+
+    reader = await hub.caller("catalog:read")
+    async with hub.http(reader) as http:
+        entry = (await http.get(f"/v1/catalog/{dataset}")).json()
+
+    assert entry["metrics"] == {
+        "records": 4,
+        "records_exact": True,
+        "partitions": [
+            {
+                "partition": 0,
+                "beginning_offset": 0,
+                "end_offset": 8,
+                "records": 4,
+                "records_exact": True,
+            }
+        ],
+    }

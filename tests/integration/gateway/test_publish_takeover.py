@@ -8,6 +8,7 @@ would leave it; the retry goes to the hub's gateway over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -37,6 +38,7 @@ from tests.integration.gateway.test_publish import (
     WRITER,
     Published,
     consume,
+    end_offsets,
     make_dataset,
     post,
     reading,
@@ -58,12 +60,14 @@ class Replica:
 async def replica(hub: Hub, bootstrap: str) -> AsyncIterator[Replica]:
     engine = create_engine(hub.gateway.settings.database_url)
     kafka = KafkaSettings(bootstrap=bootstrap)
-    pool = ProducerPool(kafka, bootstrap, 1, transaction_timeout_ms=60_000)
+    pool = ProducerPool(kafka, bootstrap, 1, transaction_timeout_ms=60_000,
+                        prefix=f"ndxp-dead-{uuid.uuid4().hex[:8]}")  # fmt: skip
     publisher = Publisher(pool, 15.0, TopicLimits(kafka, bootstrap))
-    # renew_for=0: it never renews its lease, as if it died right after claiming
+    # renew_for=0: it never renews its lease, as if it died right after claiming; the hub's
+    # gateway, which takes over, has a pool of its own size (4): it fences ids 0..3 of the prefix
     keys = IdempotencyKeys(
-        session_factory(engine), KafkaOutcome(kafka, bootstrap, 30.0), lease=LEASE,
-        renew_for=0.0, owner=f"dead-{uuid.uuid4().hex[:8]}",
+        session_factory(engine), KafkaOutcome(kafka, bootstrap, 30.0, 1), lease=LEASE,
+        renew_for=0.0, owner=pool.prefix,
     )  # fmt: skip
     registry = RegistryClient(hub.registry_url)
     try:
@@ -184,3 +188,38 @@ async def test_died_before_commit_the_retry_writes_and_the_zombie_is_fenced(
     )
     event_ids = {decode_headers(r.headers)["ndxp-event-id"] for r in on_topic}
     assert len(event_ids) == 4
+
+
+async def test_died_mid_send_its_open_transaction_does_not_hold_back_the_retry(
+    hub: Hub, dataset: Published, kafka_bootstrap: str
+) -> None:
+    """Killed with its records sent and no intent recorded: its transaction stays open in Kafka
+    (for the 60 s of its timeout here), which would keep every read_committed consumer of those
+    partitions — the retried batch included — waiting. The taker fences the dead owner's
+    producers, so the retried batch is readable as soon as it is answered."""
+    owner, key, records = dataset.owner, f"crash-{uuid.uuid4()}", [reading(i) for i in range(8)]
+    async with claimed(hub, kafka_bootstrap, dataset, key, records) as (first, batch):
+        sent = asyncio.Event()
+        never = asyncio.Event()
+
+        async def intend(transactional_id: str, placed: Placed) -> bool:
+            sent.set()
+            await never.wait()  # dies here: records in an open transaction, no intent
+            return False
+
+        zombie = asyncio.create_task(first.publisher.send(dataset.topic, batch, intend))
+        await sent.wait()
+        assert sum((await end_offsets(kafka_bootstrap, dataset.topic)).values()) == 8
+        await asyncio.sleep(LEASE + 0.2)
+
+        retry = await post(hub, owner, dataset.path, records, **{"Idempotency-Key": key})
+        assert retry.status_code == 201, retry.text
+        assert "idempotent-replayed" not in retry.headers
+        # read at once (``consume`` stops at the last stable offset it sees first)
+        on_topic = await consume(kafka_bootstrap, dataset.topic)
+        assert sorted((r.partition, r.offset) for r in on_topic) == sorted(
+            (o["partition"], o["offset"]) for o in retry.json()["offsets"]
+        )
+        zombie.cancel()
+        with contextlib.suppress(BaseException):
+            await zombie

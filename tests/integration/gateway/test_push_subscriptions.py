@@ -39,7 +39,8 @@ from tests.fixtures.catalog import Hub
 from tests.fixtures.gateway import Gateway, gateway_settings, serve_gateway
 from tests.fixtures.registry import registry_settings
 from tests.fixtures.servers import serve_app
-from tests.integration.connect.conftest import Connect, connect_settings, wait_for_state
+from tests.integration.connect.conftest import Connect, connect_settings, until, wait_for_state
+from tests.integration.connect.test_sinks import sink_lag
 from tests.integration.connect.webhook_receiver import Receiver
 from tests.integration.gateway.catalog_data import problem
 from tests.integration.gateway.test_subscriptions import (
@@ -47,6 +48,7 @@ from tests.integration.gateway.test_subscriptions import (
     Sharing,
     assert_key_order,
     call,
+    lag_reaches,
     publish,
     revoke,
     share,
@@ -271,6 +273,17 @@ async def test_revoking_the_agreement_fails_the_connector(
     assert sharing.agreement["id"] in trace and "revoked" in trace
     # FAILED before the batch was delivered: the connector has stopped, nothing came after.
     assert sorted(r["value"]["seq"] for r in endpoint.receiver.records) == [20, 21, 22]
+    # Three records behind, as the gateway measures the subscription and connect its sink.
+    labels = {"consumer": sharing.consumer.agency, "dataset": sharing.dataset}
+    await lag_reaches(hub, {**labels, "subscription": sub, "kind": "push"}, 3)
+    scraper = await hub.caller("metrics:read")
+
+    async def sink_three_behind() -> bool:
+        metrics = await push_hub.connect.get("/metrics", headers=scraper.headers)
+        assert metrics.status_code == 200, metrics.text
+        return sink_lag(metrics.text, {**labels, "connector": f"push-{sub}"}) == 3
+
+    await until(sink_three_behind, 10, "the sink's lag of 3 records")
 
 
 async def test_deleting_the_subscription_removes_its_connector(

@@ -9,12 +9,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from services.core.errors import Unavailable
 from services.core.events.transactions import Outgoing, Publisher, _Job
 from services.core.kafka.producer_pool import ProducerPool
-from services.core.tasks import cancel_requested, every
+from services.core.tasks import cancel_requested
 from services.gateway.publish.idempotency import IdempotencyKeys
 from services.gateway.subscriptions.stream_watch import StreamWatch, Watched
 from tests.fixtures.stopping import Disguise, stops
@@ -97,44 +95,3 @@ async def test_a_lease_let_go_of_is_not_renewed_when_the_cancel_is_lost() -> Non
     keys = FailingRenewals(disguise)
     renew: Callable[[], Awaitable[None]] = lambda: keys._renew(("client", "a.d", "k"))  # noqa: E731
     await stops(asyncio.create_task(renew()), disguise)
-
-
-async def test_every_goes_on_after_a_failing_step_and_stops_with_its_block(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    steps: list[int] = []
-    four = asyncio.Event()
-
-    async def step() -> None:
-        steps.append(len(steps))
-        if len(steps) == 4:
-            four.set()
-        if len(steps) == 2:
-            raise RuntimeError("one bad look")
-
-    async with every(0.01, step, name="test-loop"):
-        await asyncio.wait_for(four.wait(), 3)
-    stopped = len(steps)
-    await asyncio.sleep(0.05)
-    assert len(steps) == stopped  # nothing after the block
-    assert "test-loop failed" in caplog.text
-
-
-async def test_every_with_no_interval_never_steps() -> None:
-    async def step() -> None:
-        raise AssertionError("stepped")
-
-    async with every(0, step, name="off"):
-        await asyncio.sleep(0.02)
-
-
-async def test_every_stops_when_the_cancel_comes_as_a_failure() -> None:
-    disguise = Disguise()
-    block = every(30, disguise.attempt, name="disguised")
-    await block.__aenter__()
-    await disguise.started.wait()
-    done = asyncio.create_task(block.__aexit__(None, None, None))
-    finished, _ = await asyncio.wait({done}, timeout=3)
-    if not finished:
-        disguise.release()
-    assert finished, "the loop went on after it was cancelled"

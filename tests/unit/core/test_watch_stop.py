@@ -1,6 +1,5 @@
 """The service's watch stops when told, even when the cancel arrives as a look at Kafka fails
-(``asyncio.wait_for`` in 3.11, or a Kafka client, may answer a cancel with the failure). The loop
-it runs in is core's ``every``, whose own stop is tests/unit/core/test_tasks.py's."""
+(``asyncio.wait_for`` in 3.11, or a Kafka client, may answer a cancel with the failure)."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ import asyncio
 from typing import Any
 
 from services.core.kafka.watch import ClusterView, ClusterWatch
+from services.core.tasks import repeat
 from tests.fixtures.kafka import kafka_test_settings
 from tests.fixtures.stopping import cancel_and_wait
 
@@ -45,3 +45,9 @@ async def _cancel(task: asyncio.Task[Any], watch: RefusedOnCancel) -> None:
 async def test_a_cancel_lost_in_a_failed_look_is_not_a_cluster_gone() -> None:
     watch = RefusedOnCancel(kafka_test_settings(), "127.0.0.1:9", "watch-stop", timeout=60)
     await _cancel(asyncio.create_task(watch.observe()), watch)
+
+
+async def test_a_cancel_lost_in_a_failed_look_still_stops_the_loop() -> None:
+    watch = RefusedOnCancel(kafka_test_settings(), "127.0.0.1:9", "watch-stop", timeout=60)
+    watch.error = RuntimeError  # not a Kafka failure: the loop's own catch-all meets it
+    await _cancel(asyncio.create_task(repeat("the watch", 0.01, watch.observe)), watch)

@@ -3,6 +3,7 @@ Kafka, and an audit trail that keeps its records."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -283,3 +284,96 @@ async def test_close_closes_the_sender() -> None:
     sender = Sender()
     await writer_for(compile_contract(1, SCHEMA), sender).close()
     assert sender.closed
+
+
+@dataclass
+class Ledger:
+    """Keeps what the writer tells it, in order; ``allow`` answers the intent."""
+
+    allow: bool = True
+    told: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def intend(self, transactional_id: str, placed: Placed, schema_ids: list[int]) -> bool:
+        self.told.append(("intend", (transactional_id, placed, schema_ids)))
+        return self.allow
+
+    async def written(self, placed: Placed, schema_ids: list[int]) -> None:
+        self.told.append(("written", (placed, schema_ids)))
+
+    async def failed(self, *, committed_maybe: bool) -> None:
+        self.told.append(("failed", committed_maybe))
+
+
+async def test_publish_is_one_call_telling_the_ledger_around_the_commit() -> None:
+    contract = compile_contract(7, SCHEMA)
+    to = target()
+    sender, trail, ledger = Sender(), Trail(), Ledger()
+    writer = writer_for(contract, sender, trail)
+    who = Writer(to.owner, "client-1", "gateway")
+    records = [{"station": "HN-1", "pm25": 1.0}, {"station": "HN-2", "pm25": 2.0}]
+
+    written = await writer.publish(
+        to, who, request(records), ledger=ledger, details={"idempotency_key": "k"}
+    )
+
+    assert (written.placed, written.schema_ids) == ([(0, 0), (0, 1)], [7])
+    assert ledger.told == [
+        ("intend", ("tx-1", [(0, 0), (0, 1)], [7])),
+        ("written", ([(0, 0), (0, 1)], [7])),
+    ]
+    [event] = trail.events
+    assert event.details == {"schema_id": 7, "idempotency_key": "k"}
+    assert (event.actor_client, event.records) == ("client-1", 2)
+
+
+async def test_publish_tells_the_ledger_of_a_failure_and_whether_it_may_have_committed() -> None:
+    contract = compile_contract(7, SCHEMA)
+    to = target()
+    who = Writer(to.owner, "c", "gateway")
+
+    invalid = Ledger()
+    with pytest.raises(BatchInvalid):
+        await writer_for(contract, Sender()).publish(
+            to, who, request([{"station": 1}]), ledger=invalid, details={}
+        )
+    assert invalid.told == [("failed", False)]  # nothing was sent
+
+    refused = Ledger(allow=False)
+    trail = Trail()
+    with pytest.raises(RuntimeError, match="refused"):
+        await writer_for(contract, Sender(), trail).publish(
+            to, who, request([{"station": "S", "pm25": 1.0}]), ledger=refused, details={}
+        )
+    assert [step for step, _ in refused.told] == ["intend", "failed"]
+    assert refused.told[-1] == ("failed", False)  # the intent was refused: never committed
+    assert trail.events == []
+
+
+async def test_a_cancelled_publish_still_finishes_and_close_waits_for_it() -> None:
+    contract = compile_contract(7, SCHEMA)
+    to = target()
+    gate = asyncio.Event()
+
+    class Slow(Sender):
+        async def send(
+            self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+        ) -> Placed:
+            await gate.wait()
+            return await super().send(topic, batch, before_commit)
+
+    sender, trail, ledger = Slow(), Trail(), Ledger()
+    writer = writer_for(contract, sender, trail)
+    call = asyncio.create_task(
+        writer.publish(to, Writer(to.owner, "c", "gateway"),
+                       request([{"station": "S", "pm25": 1.0}]), ledger=ledger, details={})
+    )  # fmt: skip
+    await asyncio.sleep(0.05)
+    call.cancel()  # the client went away while the batch was on its way
+    closing = asyncio.create_task(writer.close(drain=5))
+    await asyncio.sleep(0.05)
+    assert not sender.closed  # close waits for the batch in flight
+    gate.set()
+    await closing
+    assert sender.closed
+    assert [step for step, _ in ledger.told] == ["intend", "written"]
+    assert len(trail.events) == 1  # written, so accounted for

@@ -8,7 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.gateway.agreements.expiry import agreement_sweeper
+from services.core.tasks import repeat
+from services.gateway.agreements.expiry import sweep
 from tests.fixtures.stopping import cancel_and_wait
 
 
@@ -38,9 +39,8 @@ class Backends:
 async def test_a_cancel_lost_in_a_failed_sweep_still_stops_the_sweeper() -> None:
     backends: Any = Backends()
     none: Any = None
-    async with contextlib.AsyncExitStack() as stack:
-        task = await stack.enter_async_context(agreement_sweeper(backends, none, interval=0.01))
-        stack.pop_all()  # the test cancels the task itself, so that it can fail rather than hang
+    # the sweeper's loop (agreement_sweeper runs it), as a task the test cancels itself
+    task = asyncio.create_task(repeat("sweep", 0.01, lambda: sweep(backends, none)))
     await asyncio.sleep(0.05)
     assert backends.sessions.opened == 1
 

@@ -1,0 +1,5 @@
+import sys
+
+from services.hub.dashboards.build import main
+
+sys.exit(main())
