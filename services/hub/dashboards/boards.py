@@ -246,6 +246,10 @@ CONNECTORS: Final = Board(
                   sum_increase('ndxp_connector_records_total{connector=~"$connector",'
                                'outcome="dead_lettered"}', "connector"),
                   kind="table"),
+            panel("Restarts in the time range, by connector and reason",
+                  sum_increase('ndxp_connector_restarts_total{connector=~"$connector"}',
+                               "connector, reason"),
+                  kind="table"),
             panel("Events published /s by source connectors",
                   sum_rate('ndxp_events_published_total{channel="connector"}', "dataset"),
                   legend="{{dataset}}", unit="ops"),
@@ -321,6 +325,12 @@ KAFKA: Final = Board(
             panel("Bytes on disk by topic",
                   f"sum by (topic) (kafka_log_log_size_bytes{{{BROKER}}})",
                   legend="{{topic}}", unit="bytes"),
+            panel("Log directory space usable, by broker",
+                  "min by (broker, log_dir) "
+                  "(ndxp_kafka_log_dir_usable_bytes / ndxp_kafka_log_dir_total_bytes)",
+                  legend="{{broker}} {{log_dir}}", unit="percentunit",
+                  description="Under 25% and filling fires NdxpBrokerDiskFilling; under 10%, "
+                  "NdxpBrokerDiskAlmostFull."),
         )),
         Row("Requests", (
             panel("Request time p99 (the broker's own quantile)",
@@ -352,6 +362,14 @@ IDENTITY_AUDIT: Final = Board(
     "decisions it records.",
     rows=(
         Row("Tokens", (
+            stat("Signing key age", "max(ndxp_auth_signing_key_age_seconds)", unit="s",
+                 description="Past NDXP_AUTH_KEY_ROTATION_DAYS, NdxpSigningKeyOverdue fires."),
+            panel("Tokens issued in the time range, by client",
+                  sum_increase("ndxp_auth_tokens_issued_total", "agency, client"),
+                  kind="table"),
+            panel("Token requests refused /s by reason",
+                  sum_rate("ndxp_auth_token_refusals_total", "reason"),
+                  legend="{{reason}}", unit="reqps"),
             panel("Token requests /s by status",
                   sum_rate(f"ndxp_http_requests_total{{{ISSUING}}}", "status"),
                   legend="{{status}}", unit="reqps"),
@@ -374,6 +392,12 @@ IDENTITY_AUDIT: Final = Board(
                   legend="{{route}} {{status}}", unit="reqps"),
         )),
         Row("Audit and decisions", (
+            stat("Audit chain intact", "min(ndxp_audit_chain_intact)",
+                 description="0: the gateway's last check found the chain broken "
+                 "(NdxpAuditChainBroken)."),
+            panel("Audit records written /s by action",
+                  sum_rate("ndxp_audit_records_total", "action"),
+                  legend="{{action}}", unit="ops"),
             panel("Audit trail reads /s by status",
                   sum_rate('ndxp_http_requests_total{service="gateway",route="/v1/audit"}', "status"),
                   legend="{{status}}", unit="reqps"),
