@@ -27,7 +27,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 
 RECYCLES = Counter(
-    "ndxp_producer_recycles",
+    "ndxp_producer_recycles_total",
     "Kafka producers discarded and replaced, by the error that made them unusable.",
     ["reason"],
 )
