@@ -11,7 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.core.kafka.offsets import BUDGET
 
-CHANNELS: Final = ("pull", "stream", "webhook", "connector")
+CHANNELS: Final = ("pull", "stream", "connector")  # push subscriptions are webhook-sink connectors
 # Why a publish request was refused: a fixed set (count_rejected's callers), each zero from
 # the moment a dataset is known, so its first refusal is an increase Prometheus sees.
 REJECT_REASONS: Final = ("forbidden", "invalid", "too_large", "unavailable")
