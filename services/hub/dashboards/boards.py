@@ -355,6 +355,11 @@ KAFKA: Final = Board(
             panel("Producers ndxp recycled, by reason",
                   sum_increase("ndxp_producer_recycles_total", "reason"),
                   legend="{{reason}}"),
+            panel("Publish transactions /s by outcome",
+                  sum_rate("ndxp_kafka_transactions_total", "outcome"),
+                  legend="{{outcome}}", unit="ops",
+                  description="aborted: a batch refused at the last moment; abandoned: the "
+                  "producer was discarded with the transaction open (see the recycles)."),
         )),
     ),
 )  # fmt: skip
