@@ -4,7 +4,8 @@ calling /readyz, a real Prometheus (``ndxp monitor``, Debian's package) scraping
 every Grafana panel's query and every recording rule answering on that Prometheus once traffic
 went through every path of the hub, and the broker stalled (SIGSTOP) and resumed as those series
 tell it; a subscription nobody reads measured in the background, in records, until its
-stalled-subscription alert is pending."""
+stalled-subscription alert is pending on ``ndxp monitor``'s Prometheus and firing on one whose copy
+of the rule waits 2 s instead of 45 minutes."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.core.local_kafka import free_port
 from services.hub.dashboards.build import DASHBOARDS_DIR
-from services.hub.monitor import RULES_DIR
+from services.hub.monitor import RULES_DIR, prometheus_argv, service_job, write_config
 from tests.fixtures.hub import SERVICES, Hub, descendants, running_hub
 from tests.fixtures.reader import DATASET, Reader, open_reader
 from tests.fixtures.traffic import Traffic, every_path
@@ -330,6 +331,62 @@ def assert_stalled_alert_pending(prometheus: str, stalled: Reader) -> None:
         prometheus, f'ndxp_subscription_lag_records{{subscription="{stalled.subscription}"}}'
     )
     assert [row["value"][1] for row in lag] == ["150"]
+
+
+def shortened_for(rules_dir: Path, alert: str, duration: str) -> None:
+    """Rewrite ``alert``'s ``for`` in the rule files of ``rules_dir``; nothing else changes."""
+    for path in rules_dir.glob("*.yml"):
+        document = yaml.safe_load(path.read_text())
+        found = [rule for group in document["groups"] for rule in group["rules"]
+                 if rule.get("alert") == alert]  # fmt: skip
+        for rule in found:
+            rule["for"] = duration
+        if found:
+            path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_the_stalled_subscription_alert_fires_on_the_true_lag(
+    hub: Hub, monitoring: Monitoring, tmp_path: Path
+) -> None:
+    """The shipped NdxpSubscriptionStalled expression, evaluated by a real Prometheus on the
+    gateway's real series, fires for the subscription nobody reads: a Prometheus of this test's
+    own scrapes the gateway with the shipped rules, the alert's ``for`` (45 minutes, covered by
+    its promtool test) shortened to 2 s — its expression and labels as shipped."""
+    port = free_port()
+    gateway = hub.gateway.removeprefix("http://")
+    config = write_config(tmp_path / "prometheus", {service_job("gateway"): [gateway]},
+                          hub.token("metrics:read"), scrape_interval="1s")  # fmt: skip
+    shortened_for(config.parent / "rules", "NdxpSubscriptionStalled", "2s")
+    prometheus = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        prometheus_argv("prometheus", config, port), stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
+            try:
+                ready = httpx.get(f"{prometheus}/-/ready", timeout=10).status_code == 200
+                alerts = (
+                    query(prometheus, 'ALERTS{alertname="NdxpSubscriptionStalled"}')
+                    if ready
+                    else []
+                )
+            except httpx.TransportError:
+                alerts = []
+            mine = [a["metric"] for a in alerts
+                    if a["metric"]["subscription"] == monitoring.stalled.subscription]  # fmt: skip
+            if mine and mine[0]["alertstate"] == "firing":
+                break
+            assert time.monotonic() < deadline, alerts
+            time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+    assert mine[0]["dataset"] == DATASET
+    assert mine[0]["severity"] == "warning"
 
 
 def dashboards() -> list[dict[str, Any]]:
