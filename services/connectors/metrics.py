@@ -25,6 +25,13 @@ RESTARTS = Counter(
     "changed config, or resumed after it had FAILED or was STOPPED.",
     ["connector", "reason"],
 )
+SOURCE_LAG = Gauge(
+    "ndxp_connector_source_lag_records",
+    "Records a source connector's system holds after its offset, not yet written (sources that "
+    "can tell: sql-source outside bulk mode; counted every few seconds, up to 1,000,000).",
+    ["connector"],
+    multiprocess_mode="livemostrecent",
+)
 STATUS = Gauge(
     "ndxp_connector_status",
     "1 for a connector's current state, 0 for the others.",
@@ -44,6 +51,8 @@ def known_connector(connector: str, kind: str) -> None:
 def set_status(connector: str, state: str | None) -> None:
     """Mark ``state`` as the connector's; None removes the connector's series (deleted, or
     moved to another worker, whose later values win)."""
+    if state is None:
+        forget(SOURCE_LAG, connector)
     for each in STATES:
         if state is None:
             forget(STATUS, connector, each)

@@ -253,6 +253,11 @@ CONNECTORS: Final = Board(
             panel("Events published /s by source connectors",
                   sum_rate('ndxp_events_published_total{channel="connector"}', "dataset"),
                   legend="{{dataset}}", unit="ops"),
+            panel("Source backlog by connector (records)",
+                  'max by (connector) (ndxp_connector_source_lag_records{connector=~"$connector"})',
+                  legend="{{connector}}",
+                  description="Rows a source's system holds past its offset (sources that can "
+                  "tell: sql-source outside bulk mode)."),
             panel("Sink lag by connector (records, every sink)",
                   "max by (connector, dataset) (ndxp_connector_sink_lag_records)",
                   legend="{{connector}} {{dataset}}",
