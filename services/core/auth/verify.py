@@ -4,9 +4,10 @@ In order, and refusing at the first failure: size and shape; ``alg`` in an allow
 asymmetric algorithms (never ``none``, never HMAC, so a public key can never be used as a shared
 secret); ``iss`` naming the gateway or a configured trusted issuer; ``typ`` (``at+jwt``, RFC 9068;
 trusted external issuers may say ``JWT``); the key named by ``kid`` from that issuer's key source;
-the signature; ``aud``, ``exp``, ``nbf`` and ``iat`` with the configured leeway; and then, in the
-database on every call, that the token is not revoked and that its client and agency are still
-enabled, so revocation and disabling take effect at once on every replica.
+the signature; ``aud``, ``exp``, ``nbf`` and ``iat`` with the configured leeway; and then that
+the token is not revoked and that its client and agency are still enabled, from the process's
+in-memory view of the control plane (:mod:`services.core.auth.view`), so revocation and disabling
+take effect on every replica within ``view_max_age_seconds`` without a query per request.
 """
 
 from __future__ import annotations
