@@ -18,23 +18,20 @@ fails. Needs wrk (``apt-get install wrk``). Configure with BENCH_SECONDS and BEN
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
-from bench.common import hub_identity, kafka, run, service
-from bench.gateway_auth import CONTRACT
+from bench.common import run
+from bench.gateway_auth import door
 from services.core.local_kafka import free_port
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -101,73 +98,26 @@ def basic(client_id: str, secret: str) -> str:
 async def main() -> None:
     seconds = os.environ.get("BENCH_SECONDS", "15")
     clients = os.environ.get("BENCH_CLIENTS", "100")
-    async with kafka() as bootstrap:
-        with tempfile.TemporaryDirectory(prefix="ndxp-bench-") as tmp:
-            data = Path(tmp)
-            client_id, secret = hub_identity(data)
-            gateway_port, registry_port = free_port(), free_port()
-            issuer = f"http://127.0.0.1:{gateway_port}"
-            env = {
-                "NDXP_AUTH_ISSUER": issuer,
-                "NDXP_GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
-                # the benchmark measures the door, not the per-client limit
-                "NDXP_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-                "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
-            }
-            with (
-                service("gateway", bootstrap, data, 1, gateway_port, **env) as gateway,
-                service("registry", bootstrap, data, 1, registry_port, **env) as registry,
-                reference(gateway + "/oauth2/jwks", issuer) as ref,
-            ):
-                dataset = f"door-{uuid.uuid4().hex[:8]}"  # a shared broker keeps earlier topics
-                token, schema_id = await prepare(gateway, registry, client_id, secret, dataset)
-                bearer = f"Bearer {token}"
-                runs = {
-                    "reference: bare FastAPI route verifying the RS256 JWT": (ref + "/ref", bearer),
-                    "registry GET /schemas/ids/{id}, bearer": (
-                        f"{registry}/schemas/ids/{schema_id}", bearer),
-                    "registry GET /schemas/ids/{id}, Basic": (
-                        f"{registry}/schemas/ids/{schema_id}", basic(client_id, secret)),
-                    "gateway GET /v1/catalog/{dataset}, bearer": (
-                        f"{gateway}/v1/catalog/bench.{dataset}", bearer),
-                }  # fmt: skip
-                figures = {
-                    name: wrk(url, auth, seconds, clients) for name, (url, auth) in runs.items()
-                }
+    dataset = f"door-{uuid.uuid4().hex[:8]}"  # a shared broker keeps the topics of earlier runs
+    async with door(1, dataset, partitions=1) as hub:
+        async with httpx.AsyncClient(base_url=hub.registry, timeout=60) as http:
+            latest = await http.get(
+                f"/subjects/bench.{dataset}.v1-value/versions/latest",
+                headers={"Authorization": f"Bearer {hub.token}"},
+            )
+            latest.raise_for_status()
+        schema = f"{hub.registry}/schemas/ids/{latest.json()['id']}"
+        bearer = f"Bearer {hub.token}"
+        with reference(hub.gateway + "/oauth2/jwks", hub.gateway) as ref:
+            runs = {
+                "reference: bare FastAPI route verifying the RS256 JWT": (ref + "/ref", bearer),
+                "registry GET /schemas/ids/{id}, bearer": (schema, bearer),
+                "registry GET /schemas/ids/{id}, Basic": (schema, basic(hub.client_id, hub.secret)),
+                "gateway GET /v1/catalog/{dataset}, bearer": (
+                    f"{hub.gateway}/v1/catalog/bench.{dataset}", bearer),
+            }  # fmt: skip
+            figures = {name: wrk(url, auth, seconds, clients) for name, (url, auth) in runs.items()}
     print_table(figures, clients, seconds)
-
-
-async def prepare(
-    gateway: str, registry: str, client_id: str, secret: str, dataset: str
-) -> tuple[str, int]:
-    """A bearer token, and the id of the dataset's contract (created here)."""
-    async with httpx.AsyncClient(base_url=gateway, timeout=60) as http:
-        answer = await http.post(
-            "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
-        )
-        token = answer.json()["access_token"]
-        created = await http.post(
-            "/v1/datasets",
-            headers={"Authorization": f"Bearer {token}"},
-            json={
-                "name": dataset,
-                "title": "Air quality",
-                "description": "Hourly station measurements.",
-                "access_rights": "PUBLIC",
-                "partitions": 1,
-                "contact_point": {"name": "Bench", "email": "bench@example.gov.vn"},
-                "schema": json.dumps(CONTRACT),
-            },
-        )
-        if created.status_code != 201:
-            raise RuntimeError(f"creating the dataset failed: {created.text}")
-    async with httpx.AsyncClient(base_url=registry, timeout=60) as http:
-        latest = await http.get(
-            f"/subjects/bench.{dataset}.v1-value/versions/latest",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        latest.raise_for_status()
-    return token, int(latest.json()["id"])
 
 
 def print_table(figures: dict[str, dict[str, float]], clients: str, seconds: str) -> None:
