@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl
 from authlib.oauth2.rfc6749 import (  # type: ignore[import-untyped]
     InsecureTransportError,
     InvalidRequestError,
-    OAuth2Error,
     OAuth2Request,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload  # type: ignore[import-untyped]
@@ -37,6 +36,7 @@ from services.core.config import AuthSettings
 from services.core.errors import NdxpError
 from services.gateway.oauth.audit import record_token_issued, record_token_revoked
 from services.gateway.oauth.keys import KeyStore
+from services.gateway.oauth.metrics import count_token_answer
 from services.gateway.oauth.server import AuthorizationServer, Exchange, Reply
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,6 @@ def _respond(reply: Reply) -> Response:
     return Response(json.dumps(body), status, merged, media_type="application/json")
 
 
-def _error(error: OAuth2Error) -> Response:
-    status, body, headers = error()
-    return _respond((status, body, headers))
-
-
 class OAuthEndpoints:
     """``/oauth2/token``, ``/oauth2/introspect`` and ``/oauth2/revoke`` over authlib."""
 
@@ -115,15 +110,22 @@ class OAuthEndpoints:
         self.store = authenticator.store
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
+        reply, exchange = await self._answer(request, endpoint)
+        if endpoint == "token":
+            status, body, _ = reply
+            count_token_answer(status, body, [] if exchange is None else exchange.issued)
+        return _respond(reply)
+
+    async def _answer(self, request: Request, endpoint: Endpoint) -> tuple[Reply, Exchange | None]:
         try:
             form = await read_form(request)
             oauth_request = FormRequest(
                 request.method, self._public_url(request), request.headers, form
             )
         except FormError as exc:
-            return _error(InvalidRequestError(str(exc)))
+            return InvalidRequestError(str(exc))(), None
         except InsecureTransportError as exc:
-            return _error(exc)
+            return exc(), None
         exchange = await self._prepare(oauth_request, form, endpoint)
         server = AuthorizationServer(self.auth, exchange)
         if endpoint == "token":
@@ -133,7 +135,7 @@ class OAuthEndpoints:
                 server.create_endpoint_response, endpoint, oauth_request
             )
         await self._apply(exchange)
-        return _respond(reply)
+        return reply, exchange
 
     def _public_url(self, request: Request) -> str:
         """The URL the client called, as published: the issuer's. authlib refuses plain HTTP
