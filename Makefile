@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run monitor dashboards test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect clean
+.PHONY: install run monitor dashboards test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-door bench-sharing bench-streams bench-connect clean
 
 # ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
 # through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
@@ -62,7 +62,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-sharing bench-streams bench-connect
+bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-door bench-sharing bench-streams bench-connect
 
 ## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
@@ -79,6 +79,12 @@ bench-codec: install
 ## Gateway door: tokens/s, and authenticated GET /v1/catalog/{dataset} from 100 clients (needs Go).
 bench-gateway-auth: install kafka
 	$(BIN)/python -m bench.gateway_auth
+
+## The door in one run (needs wrk): a bare FastAPI route verifying the RS256 JWT (the reference),
+## registry GET /schemas/ids/{id} with a bearer token and with Basic, gateway GET /v1/catalog/{dataset};
+## 100 connections, one process each; req/s, p50/p99 and the ratio to the reference.
+bench-door: install kafka
+	$(BIN)/python -m bench.door
 
 ## Publish through the gateway: events/s of 500-record batches from 1 and 16 clients, beside the
 ## raw aiokafka + fastavro producer (needs Go).

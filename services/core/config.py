@@ -223,6 +223,20 @@ class AuthSettings(BaseSettings):
     trusted_issuers: list[TrustedIssuer] = Field(
         default_factory=list, description="JSON list of external issuers to trust."
     )
+    view_poll_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="How often each process checks the control plane's change counter and "
+        "reloads its in-memory view of clients, agencies and revocations when it moved.",
+    )
+    view_max_age_seconds: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="A request checks the counter itself when the last check is older than "
+        "this (a stalled poller): a revocation or a disabled client is refused within it.",
+    )
     rate_limit_per_second: float = Field(
         default=100.0, gt=0, description="Each client's sustained request rate."
     )

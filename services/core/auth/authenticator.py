@@ -3,9 +3,11 @@
 Every service builds one :class:`Authenticator` in its lifespan (:func:`authentication`) and the
 FastAPI dependencies in ``deps.py`` use it from the request state. Bearer tokens go through the
 :class:`~services.core.auth.verify.TokenVerifier`; HTTP Basic ``client_id:client_secret`` (what
-Confluent clients send with ``basic.auth.user.info``) is checked against the clients table, with
-the short-lived cache of successful checks in ``secrets.py`` so a client does not pay for scrypt
-on every call. Either way the client's rate limit is applied last.
+Confluent clients send with ``basic.auth.user.info``) is checked against the client's stored hash,
+with the cache of successful checks in ``secrets.py`` so a client does not pay for scrypt on every
+call. Clients, agencies and revocations come from the process's in-memory
+:class:`~services.core.auth.view.IdentityView`, not from a query per request. Either way the
+client's rate limit is applied last.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from services.core.auth.keys import JwksKeySource, KeySource
 from services.core.auth.principal import Principal
 from services.core.auth.ratelimit import RateLimiter
 from services.core.auth.secrets import VerifiedSecrets, dummy_hash, verified_secrets
-from services.core.auth.store import AuthStore, ClientRecord
+from services.core.auth.store import ClientRecord
 from services.core.auth.verify import Issuer, TokenVerifier
+from services.core.auth.view import IdentityView
 from services.core.config import AuthSettings
 from services.core.http.state import CoreState
 
@@ -126,6 +129,12 @@ async def authentication(
             )
             for trusted in auth.trusted_issuers
         ]
-        verifier = TokenVerifier(issuers, AuthStore(core.sessions), leeway=auth.leeway)
-        limiter = RateLimiter(auth.rate_limit_per_second, auth.rate_limit_burst)
-        yield Authenticator(verifier, limiter, issuer=auth.issuer)
+        view = IdentityView(
+            core.sessions,
+            poll_seconds=auth.view_poll_seconds,
+            max_age_seconds=auth.view_max_age_seconds,
+        )
+        async with view.polling():
+            verifier = TokenVerifier(issuers, view, leeway=auth.leeway)
+            limiter = RateLimiter(auth.rate_limit_per_second, auth.rate_limit_burst)
+            yield Authenticator(verifier, limiter, issuer=auth.issuer)

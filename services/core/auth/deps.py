@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from services.core.auth.authenticator import Authenticator
 from services.core.auth.errors import AUTHENTICATION_ERRORS, InsufficientScope
 from services.core.auth.principal import Principal
+from services.core.auth.store import AuthStore
 from services.core.http.openapi import raising
 
 
@@ -41,6 +42,15 @@ async def authenticate(request: Request) -> Principal:
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+async def get_identity_store(request: Request) -> AuthStore:
+    return get_authenticator(request).store
+
+
+# What a route that changes clients, agencies or revocations tells (``await store.changed()``)
+# so that this process's in-memory view holds the change before the response is sent.
+IdentityStore = Annotated[AuthStore, Depends(get_identity_store)]
 
 
 def require(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:

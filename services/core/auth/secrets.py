@@ -4,8 +4,9 @@ A hash is self-describing (``scrypt$n$r$p$salt_b64$hash_b64``) so the cost can b
 without invalidating the secrets already issued. Checking one costs tens of milliseconds on
 purpose, which is right for the token endpoint but too much for a Confluent client sending HTTP
 Basic on every registry call: :class:`VerifiedSecrets` remembers successful checks for a short
-while, keyed by a digest of the client id, the secret *and* the stored hash, so a rotated secret
-(a new hash) or a changed one never matches an old entry, and the secret itself is never kept.
+while, keyed by a per-process HMAC of the client id, the secret *and* the stored hash, so a
+rotated secret (a new hash) or a changed one never matches an old entry, and the secret itself is
+never kept.
 """
 
 from __future__ import annotations
@@ -83,9 +84,11 @@ def dummy_hash() -> str:
 class VerifiedSecrets:
     """A small TTL cache of successful secret checks (never of failures).
 
-    Keys are ``sha256(client_id, secret, hash)``: the secret is not kept, a new hash after a
-    rotation misses, and a hit still needs the caller to have loaded the current hash (and the
-    client's enabled flag) from the database. Per process; at most ``max_entries``.
+    Keys are ``HMAC(process key, client_id, secret, hash)`` with a random key drawn per process:
+    the secret is not kept, nor anything from which it could be guessed offline, a new hash after
+    a rotation misses (so the old secret is refused as soon as the caller sees the new hash), and
+    a hit still needs the caller to have the current hash and the client's enabled flag (from the
+    in-memory view of identities). Per process; at most ``max_entries``.
     """
 
     def __init__(
@@ -99,17 +102,17 @@ class VerifiedSecrets:
         self._clock = clock
         self._entries: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()  # the token endpoint checks secrets in worker threads
+        self._hmac_key = secrets.token_bytes(32)
 
-    @staticmethod
-    def _key(client_id: str, secret: str, hashed: str) -> bytes:
-        digest = hashlib.sha256()
+    def _key(self, client_id: str, secret: str, hashed: str) -> bytes:
+        digest = hmac.new(self._hmac_key, digestmod=hashlib.sha256)
         for part in (client_id, secret, hashed):
             digest.update(part.encode())
             digest.update(b"\0")
         return digest.digest()
 
     def hit(self, client_id: str, secret: str, hashed: str) -> bool:
-        """Whether this exact check succeeded less than ``ttl`` ago (cheap: one sha256)."""
+        """Whether this exact check succeeded less than ``ttl`` ago (cheap: one HMAC-SHA256)."""
         key = self._key(client_id, secret, hashed)
         with self._lock:
             expires = self._entries.get(key)

@@ -194,6 +194,18 @@ class RevokedToken(Base):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
+class AuthVersion(Base):
+    """One row counting every change authentication cares about: a database trigger adds one on
+    each insert, update or delete of ``agencies``, ``clients`` and ``revoked_tokens`` (migration
+    0010), so a raw SQL change counts too. Every process polls it to know when to reload its
+    in-memory view of identities (:mod:`services.core.auth.view`)."""
+
+    __tablename__ = "auth_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Dataset(Base):
     """A named stream owned by one agency, with catalogue metadata in the spirit of DCAT-AP."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from services.core.auth.deps import IdentityStore
 from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raises
 from services.core.http.state import Core
@@ -34,14 +35,20 @@ async def get_agency(agency_id: str, core: Core, _: AdminCaller) -> dict[str, An
 
 
 @router.post("/{agency_id}/disable", responses=raises(*errors.DISABLE_AGENCY))
-async def disable_agency(agency_id: str, core: Core, _: AdminCaller) -> dict[str, Any]:
+async def disable_agency(
+    agency_id: str, core: Core, _: AdminCaller, identities: IdentityStore
+) -> dict[str, Any]:
     agency = await agencies.set_agency_enabled(core.sessions, agency_id, enabled=False)
+    await identities.changed()
     return agencies.agency_document(agency)
 
 
 @router.post("/{agency_id}/enable", responses=raises(*errors.AGENCY))
-async def enable_agency(agency_id: str, core: Core, _: AdminCaller) -> dict[str, Any]:
+async def enable_agency(
+    agency_id: str, core: Core, _: AdminCaller, identities: IdentityStore
+) -> dict[str, Any]:
     agency = await agencies.set_agency_enabled(core.sessions, agency_id, enabled=True)
+    await identities.changed()
     return agencies.agency_document(agency)
 
 

@@ -7,6 +7,7 @@ client checks that the subject does not exist: nothing was written.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -21,6 +22,7 @@ from tests.fixtures.gateway import Gateway, bearer
 from tests.fixtures.registry import V1
 from tests.fixtures.tokens import access_claims, hs256, mint, unsigned
 
+WITHIN = 1.0  # seconds a revocation or a disabled client may take to reach every service
 SCHEMA = {"type": "record", "name": "Probe", "fields": [{"name": "id", "type": "string"}]}
 
 
@@ -41,10 +43,16 @@ class Target:
     async def token(self) -> str:
         return await self.gateway.token(self.client_id, self.secret)
 
-    async def refused(self, headers: dict[str, str], error: str | None, description: str) -> None:
-        """401 with the challenge on both services, and no schema registered."""
+    async def refused(
+        self, headers: dict[str, str], error: str | None, description: str, *, within: float = 0
+    ) -> None:
+        """401 with the challenge on both services, and no schema registered. ``within``: the
+        seconds a change made behind the services' back may take to reach them (each answers
+        from its in-memory view of identities, reloaded when the control plane changes)."""
         subject = f"attack-{uuid.uuid4().hex[:12]}-value"
         async with httpx.AsyncClient(timeout=30) as http:
+            await settled(http, f"{self.gateway.url}/v1/me", headers, within)
+            await settled(http, f"{self.registry}/config", headers, within)
             on_gateway = await http.get(f"{self.gateway.url}/v1/me", headers=headers)
             on_registry = await http.post(
                 f"{self.registry}/subjects/{subject}/versions",
@@ -67,6 +75,16 @@ class Target:
         assert on_gateway.json()["code"] == (error or "unauthorized")
         assert on_registry.json()["error_code"] == 401
         assert after.status_code == 404 and after.json()["error_code"] == 40401
+
+
+async def settled(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], within: float
+) -> None:
+    """Wait until ``url`` refuses ``headers``, failing if that takes longer than ``within``."""
+    since = time.monotonic()
+    while (await http.get(url, headers=headers)).status_code != 401:
+        assert time.monotonic() - since < within, f"{url} still accepts the credentials"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -164,7 +182,7 @@ async def test_revoked(target: Target) -> None:
             "/oauth2/revoke", data={"token": token}, auth=(target.client_id, target.secret)
         )
     assert revoked.status_code == 200
-    await target.refused(bearer(token), "invalid_token", "token revoked")
+    await target.refused(bearer(token), "invalid_token", "token revoked", within=WITHIN)
 
 
 async def test_disabled_client(target: Target, gateway_server: Gateway) -> None:
@@ -175,7 +193,7 @@ async def test_disabled_client(target: Target, gateway_server: Gateway) -> None:
         target.agency, ("registry:write",)
     )
     await gateway_server.set_client_enabled(owner, False)
-    await target.refused(bearer(token), "invalid_token", "client disabled")
+    await target.refused(bearer(token), "invalid_token", "client disabled", within=WITHIN)
     credentials = basic(owner, owner_secret)
     await target.refused({"Authorization": credentials}, "invalid_token", "client disabled")
     refused = await gateway_server.token_response(owner, owner_secret)
@@ -189,7 +207,7 @@ async def test_disabled_agency(gateway_server: Gateway, protected_registry: str)
     witness = await gateway_server.create_client(scopes=("registry:write",))
     target = Target(gateway_server, protected_registry, agency, *witness)
     await gateway_server.set_agency_enabled(agency, False)
-    await target.refused(bearer(token), "invalid_token", "agency disabled")
+    await target.refused(bearer(token), "invalid_token", "agency disabled", within=WITHIN)
     refused = await gateway_server.token_response(client_id, secret)
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
 
