@@ -16,17 +16,16 @@ from tests.fixtures.hub import Hub
 WITHIN = 1.0
 
 
-def seconds_until_refused(
+def refused_a_second_later(
     registry: httpx.Client, auth: httpx.Auth | None, token: str = ""
-) -> float:
-    """Seconds until ``GET /subjects`` at the registry answers 401 to these credentials."""
+) -> bool:
+    """Whether ``GET /subjects`` at the registry, sent ``WITHIN`` seconds after the change just
+    made, answers 401 to these credentials."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    since = time.monotonic()
-    while (answer := registry.get("/subjects", auth=auth, headers=headers)).status_code != 401:
-        assert answer.status_code == 200, answer.text
-        assert time.monotonic() - since < 3 * WITHIN, "the registry still accepts them"
-        time.sleep(0.02)
-    return time.monotonic() - since
+    time.sleep(WITHIN)
+    answer = registry.get("/subjects", auth=auth, headers=headers)
+    assert answer.status_code in (200, 401), answer.text
+    return answer.status_code == 401
 
 
 def test_the_registry_refuses_within_a_second(shared_hub: Hub) -> None:
@@ -57,14 +56,14 @@ def test_the_registry_refuses_within_a_second(shared_hub: Hub) -> None:
             for line in rotated.stdout.splitlines()
             if line.startswith("client_secret: ")
         )
-        assert seconds_until_refused(registry, httpx.BasicAuth(client_id, old)) < WITHIN
+        assert refused_a_second_later(registry, httpx.BasicAuth(client_id, old))
         assert registry.get("/subjects", auth=(client_id, new)).status_code == 200
 
         with httpx.Client(base_url=shared_hub.gateway, timeout=30) as gateway:
             revoked = gateway.post("/oauth2/revoke", data={"token": token}, auth=(client_id, new))
             assert revoked.status_code == 200
-            assert seconds_until_refused(registry, None, token) < WITHIN
+            assert refused_a_second_later(registry, None, token)
 
             disabled = gateway.post(f"/v1/admin/clients/{client_id}/disable", headers=admin)
             assert disabled.status_code == 200, disabled.text
-        assert seconds_until_refused(registry, httpx.BasicAuth(client_id, new)) < WITHIN
+        assert refused_a_second_later(registry, httpx.BasicAuth(client_id, new))

@@ -189,11 +189,10 @@ def test_cli_bootstraps_an_agency_and_a_client_that_gets_tokens(hub: Hub) -> Non
 
 def refused_within_a_second(hub: Hub, client_id: str, secret: str) -> None:
     """The CLI writes behind the gateway's back: its in-memory view of identities sees the change
-    within a second (the CLI process's exit already took part of it)."""
-    deadline = time.monotonic() + 1.0
-    while token_status(hub, client_id, secret) not in (400, 401):
-        assert time.monotonic() < deadline, f"{client_id}'s secret still obtains tokens"
-        time.sleep(0.02)
+    within a second (the CLI process's exit already took part of it): a request sent a second
+    after the CLI returned is refused."""
+    time.sleep(1.0)
+    assert token_status(hub, client_id, secret) in (400, 401), f"{client_id}'s secret still works"
 
 
 def test_cli_refusals_say_why(hub: Hub) -> None:

@@ -39,12 +39,13 @@ async def basic_status(gateway: Gateway, client_id: str, secret: str) -> int:
         return (await http.get("/v1/me", auth=(client_id, secret))).status_code
 
 
-async def seconds_until(expected: int, check: Callable[[], Awaitable[int]], since: float) -> float:
-    """Seconds from ``since`` until ``check`` first answers ``expected``; fails past 3 s."""
-    while (answered := await check()) != expected:
-        assert time.monotonic() - since < 3 * WITHIN, f"still {answered}, not {expected}"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - since
+async def by_then(expected: int, check: Callable[[], Awaitable[int]], since: float) -> None:
+    """``check`` answers ``expected`` to a request sent ``WITHIN`` seconds after ``since`` (the
+    change): the bound each replica keeps however loaded the machine is (timing the first
+    refusal of a polling loop would count the loop's own slow requests)."""
+    await asyncio.sleep(max(0.0, since + WITHIN - time.monotonic()))
+    answered = await check()
+    assert answered == expected, f"{answered}, not {expected}, {WITHIN:g} s after the change"
 
 
 async def test_a_revocation_on_one_replica_is_honoured_by_the_other_within_a_second(
@@ -64,7 +65,7 @@ async def test_a_revocation_on_one_replica_is_honoured_by_the_other_within_a_sec
     assert revoked.status_code == 200
 
     assert await status(a, from_b) == 401  # at once where it was revoked
-    assert await seconds_until(401, lambda: status(b, from_b), since) < WITHIN
+    await by_then(401, lambda: status(b, from_b), since)
     async with httpx.AsyncClient(base_url=b.url) as http:
         introspected = await http.post(
             "/oauth2/introspect", data={"token": from_b}, auth=(client_id, secret)
@@ -85,18 +86,15 @@ async def test_a_client_disabled_in_the_database_stops_working_on_both_within_a_
     await a.set_client_enabled(client_id, False)  # straight in the control plane, by SQL
     since = time.monotonic()
     for replica in replicas:
-        assert await seconds_until(401, lambda r=replica: status(r, token), since) < WITHIN
-        basic = await seconds_until(
-            401, lambda r=replica: basic_status(r, client_id, secret), since
-        )
-        assert basic < WITHIN
+        await by_then(401, lambda r=replica: status(r, token), since)
+        await by_then(401, lambda r=replica: basic_status(r, client_id, secret), since)
         refused = await replica.token_response(client_id, secret)
         assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
 
     await a.set_client_enabled(client_id, True)
     since = time.monotonic()
     for replica in replicas:
-        assert await seconds_until(200, lambda r=replica: status(r, token), since) < WITHIN
+        await by_then(200, lambda r=replica: status(r, token), since)
 
 
 async def test_an_agency_disabled_through_one_replica_is_refused_by_both_within_a_second(
@@ -116,7 +114,7 @@ async def test_an_agency_disabled_through_one_replica_is_refused_by_both_within_
 
     assert await status(a, token) == 401  # at once where it was disabled
     assert await basic_status(a, client_id, secret) == 401
-    assert await seconds_until(401, lambda: status(b, token), since) < WITHIN
+    await by_then(401, lambda: status(b, token), since)
     assert await basic_status(b, client_id, secret) == 401
 
 
@@ -138,5 +136,5 @@ async def test_a_rotated_secret_is_refused_at_once_here_and_within_a_second_else
     new = rotated.json()["client_secret"]
 
     assert await basic_status(a, client_id, old) == 401
-    assert await seconds_until(401, lambda: basic_status(b, client_id, old), since) < WITHIN
+    await by_then(401, lambda: basic_status(b, client_id, old), since)
     assert [await basic_status(r, client_id, new) for r in replicas] == [200, 200]
