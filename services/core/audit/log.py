@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit.event import GENESIS, AuditEvent, chain_hash, record_fields
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 GROUP_LIMIT: Final = 500
 CLOSE_TIMEOUT: Final = 10.0
+_RECORDS: Final = AuditRecord.metadata.tables[AuditRecord.__tablename__]
+_OUTBOX: Final = AuditOutbox.metadata.tables[AuditOutbox.__tablename__]
 _PG_CHAIN_LOCK: Final = 0x6E647861  # "ndxa": the audit chain's head, across replicas
 
 
@@ -146,9 +148,11 @@ class AuditLog:
                 )
                 fields["hash"] = prev_hash = chain_hash(fields)
                 rows.append(fields)
-            session.add_all(AuditRecord(**fields) for fields in rows)
-            if self.relay is not None:
-                await session.flush()  # the records first: the outbox rows refer to them
-                session.add_all(AuditOutbox(seq=fields["seq"]) for fields in rows)
+            # Core inserts on the tables (one statement each, many rows): no ORM objects to build
+            # and flush, nor the ORM's bulk path
+            await session.execute(insert(_RECORDS), rows)
+            if self.relay is not None:  # after the records: the outbox rows refer to them
+                outbox = [{"seq": row["seq"]} for row in rows]
+                await session.execute(insert(_OUTBOX), outbox)
             await session.commit()
         return [row["id"] for row in rows]
