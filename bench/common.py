@@ -48,6 +48,21 @@ def service(
     **env: str,
 ) -> Iterator[str]:
     """Run ``ndxp <name>`` as its own process(es); yields its base URL once it is ready."""
+    with service_process(name, bootstrap, data_dir, workers, port, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def service_process(
+    name: str,
+    bootstrap: str,
+    data_dir: Path,
+    workers: int = 1,
+    port: int | None = None,
+    **env: str,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`service`, yielding the process too (with one worker, the one serving: its CPU
+    time is the service's, see :func:`cpu_seconds`)."""
     port = port or free_port()
     environment = {
         **os.environ,
@@ -81,10 +96,33 @@ def service(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"ndxp {name} was not ready in 60 s")
             time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds the process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def profiled(pid: int, seconds: int) -> Iterator[None]:
+    """Record the process ``pid`` with py-spy (``pip install py-spy``) for ``seconds`` when
+    BENCH_PROFILE names a file: a flame graph for ``.svg``, collapsed stacks otherwise."""
+    target = os.environ.get("BENCH_PROFILE")
+    if not target:
+        yield
+        return
+    kind = "flamegraph" if target.endswith(".svg") else "raw"
+    argv = ["py-spy", "record", "-p", str(pid), "-o", target, "-f", kind, "-d", str(seconds)]
+    spy = subprocess.Popen(argv)
+    try:
+        yield
+    finally:
+        spy.wait(60)
 
 
 def ndxp(data_dir: Path, *args: str) -> str:
