@@ -117,12 +117,44 @@ def profiled(pid: int, seconds: int) -> Iterator[None]:
         yield
         return
     kind = "flamegraph" if target.endswith(".svg") else "raw"
-    argv = ["py-spy", "record", "-p", str(pid), "-o", target, "-f", kind, "-d", str(seconds)]
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when it is not on PATH
+    spy_bin = str(beside) if beside.exists() else "py-spy"
+    argv = [spy_bin, "record", "-p", str(pid), "-o", target, "-f", kind, "-d", str(seconds)]
     spy = subprocess.Popen(argv)
     try:
         yield
     finally:
         spy.wait(60)
+
+
+def measured(pid: int, seconds: int, *loadgen: str) -> tuple[dict[str, Any], float]:
+    """The load generator's figures for ``seconds`` of ``loadgen`` against the process ``pid``,
+    and the CPU seconds that process used meanwhile (recorded, see :func:`profiled`)."""
+    before = cpu_seconds(pid)
+    with profiled(pid, seconds):
+        result = run_loadgen(*loadgen, "-d", f"{seconds}s")
+    return result, cpu_seconds(pid) - before
+
+
+def door_env(gateway_port: int, registry_port: int | None = None) -> dict[str, str]:
+    """The gateway's issuer at ``gateway_port`` (and its registry at ``registry_port``), and no
+    per-client request limit: a benchmark measures the path, not the limit."""
+    env = {
+        "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{gateway_port}",
+        "NDXP_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
+        "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
+    }
+    if registry_port is not None:
+        env["NDXP_GATEWAY_REGISTRY_URL"] = f"http://127.0.0.1:{registry_port}"
+    return env
+
+
+def per_request(result: dict[str, Any], cpu_used: float) -> dict[str, Any]:
+    """The load generator's figures, with the CPU milliseconds the service spent per request."""
+    figures = {key: value for key, value in result.items() if key not in ("mode", "clients")}
+    figures["cpu_ms_per_request"] = 1000 * cpu_used / max(result["requests"], 1)
+    figures["cpu_cores_busy"] = cpu_used / result["seconds"]
+    return figures
 
 
 def ndxp(data_dir: Path, *args: str) -> str:

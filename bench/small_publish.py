@@ -16,13 +16,13 @@ import tempfile
 from pathlib import Path
 
 from bench.common import (
-    cpu_seconds,
+    door_env,
     hub_identity,
     kafka,
-    profiled,
+    measured,
+    per_request,
     report,
     run,
-    run_loadgen,
     service,
     service_process,
 )
@@ -42,12 +42,7 @@ async def main() -> None:
             body = json.dumps([reading(i) for i in range(batch)]).encode()
             body_file.write_bytes(body)
             gateway_port, registry_port = free_port(), free_port()
-            env = {
-                "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{gateway_port}",
-                "NDXP_GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
-                "NDXP_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-                "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
-            }
+            env = door_env(gateway_port, registry_port)
             with (
                 service_process("gateway", bootstrap, data, 1, gateway_port, **env) as (
                     gateway,
@@ -56,27 +51,14 @@ async def main() -> None:
                 service("registry", bootstrap, data, 1, registry_port, **env),
             ):
                 token = await prepare(gateway, client_id, secret, body)
-                before = cpu_seconds(process.pid)
-                with profiled(process.pid, seconds):
-                    result = run_loadgen(
-                        "-url", gateway, "-mode", "post", "-c", "1", "-d", f"{seconds}s",
-                        "-path", f"/v1/datasets/{DATASET}/events", "-body", str(body_file),
-                        "-header", f"Authorization: Bearer {token}", "-status", "201",
-                    )  # fmt: skip
-                used = cpu_seconds(process.pid) - before
-    requests = max(result["requests"], 1)
-    report(
-        f"POST /v1/datasets/{{dataset}}/events, {batch}-record batches, 1 client, 1 process",
-        {
-            "requests_per_second": result["requests_per_second"],
-            "requests": result["requests"],
-            "errors": result["errors"],
-            "p50_ms": float(result["p50_ms"]),
-            "p99_ms": float(result["p99_ms"]),
-            "max_ms": float(result["max_ms"]),
-            "cpu_ms_per_request": 1000 * used / requests,
-        },
-    )
+                result, used = measured(
+                    process.pid, seconds,
+                    "-url", gateway, "-mode", "post", "-c", "1", "-status", "201",
+                    "-path", f"/v1/datasets/{DATASET}/events", "-body", str(body_file),
+                    "-header", f"Authorization: Bearer {token}",
+                )  # fmt: skip
+    title = f"POST /v1/datasets/{{dataset}}/events, {batch}-record batches, 1 client, 1 process"
+    report(title, per_request(result, used))
 
 
 if __name__ == "__main__":

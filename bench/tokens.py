@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 
 from bench.common import (
-    cpu_seconds,
+    door_env,
     hub_identity,
     kafka,
-    profiled,
+    measured,
+    per_request,
     report,
     run,
-    run_loadgen,
     service_process,
 )
 from services.core.local_kafka import free_port
@@ -39,12 +39,7 @@ async def main() -> None:
             data = Path(tmp)
             client_id, secret = hub_identity(data)
             port = free_port()
-            env = {
-                "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{port}",
-                # the benchmark measures the token endpoint, not the per-client limit
-                "NDXP_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-                "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
-            }
+            env = door_env(port)
             with service_process("gateway", bootstrap, data, 1, port, **env) as (url, process):
                 async with httpx.AsyncClient(base_url=url, timeout=60) as http:
                     warm = await http.post(
@@ -53,26 +48,11 @@ async def main() -> None:
                         auth=(client_id, secret),
                     )
                     warm.raise_for_status()
-                before = cpu_seconds(process.pid)
-                with profiled(process.pid, seconds):
-                    result = run_loadgen(
-                        "-url", url, "-mode", "token", "-c", clients, "-d", f"{seconds}s",
-                        "-basic", f"{client_id}:{secret}",
-                    )  # fmt: skip
-                used = cpu_seconds(process.pid) - before
-    requests = max(result["requests"], 1)
-    report(
-        f"POST /oauth2/token, {clients} clients, 1 gateway process",
-        {
-            "tokens_per_second": result["requests_per_second"],
-            "tokens": result["requests"],
-            "errors": result["errors"],
-            "p50_ms": float(result["p50_ms"]),
-            "p99_ms": float(result["p99_ms"]),
-            "cpu_ms_per_token": 1000 * used / requests,
-            "cpu_cores_busy": used / result["seconds"],
-        },
-    )
+                result, used = measured(
+                    process.pid, seconds,
+                    "-url", url, "-mode", "token", "-c", clients, "-basic", f"{client_id}:{secret}",
+                )  # fmt: skip
+    report(f"POST /oauth2/token, {clients} clients, 1 gateway process", per_request(result, used))
 
 
 if __name__ == "__main__":
