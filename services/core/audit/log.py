@@ -41,6 +41,8 @@ GROUP_LIMIT: Final = 500
 CLOSE_TIMEOUT: Final = 10.0
 _RECORDS: Final = AuditRecord.metadata.tables[AuditRecord.__tablename__]
 _OUTBOX: Final = AuditOutbox.metadata.tables[AuditOutbox.__tablename__]
+# Built once: a statement made per group costs more than the primary-key read it asks for.
+_HEAD: Final = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 _PG_CHAIN_LOCK: Final = 0x6E647861  # "ndxa": the audit chain's head, across replicas
 
 
@@ -127,13 +129,7 @@ class AuditLog:
                 await session.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK}
                 )
-            head = (
-                await session.execute(
-                    select(AuditRecord.seq, AuditRecord.hash)
-                    .order_by(AuditRecord.seq.desc())
-                    .limit(1)
-                )
-            ).first()
+            head = (await session.execute(_HEAD)).first()
             seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
             rows = []
             for pending in group:

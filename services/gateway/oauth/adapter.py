@@ -167,8 +167,9 @@ class OAuthEndpoints:
     ) -> Exchange:
         basic_id, _ = extract_basic_authorization(request.headers)
         names = {name for name in (basic_id, form.get("client_id")) if name}
-        records = await asyncio.gather(*(self.store.client(name) for name in names))
-        exchange = Exchange(dict(zip(names, records, strict=True)), verified_secrets)
+        # one name nearly always (two only when Basic and the form disagree): no tasks to gather
+        records = {name: await self.store.client(name) for name in names}
+        exchange = Exchange(records, verified_secrets)
         if endpoint == "token":
             exchange.signing_key = await self.keys.signing_key()
         else:
