@@ -27,6 +27,7 @@ from services.core.config import (
 from services.core.db.engine import create_engine
 from services.core.db.migrate import migrate
 from services.core.http.draining import DrainingServer
+from services.core.http.workers import serve_workers
 from services.core.local_kafka import ensure_jmx_exporter, ensure_kafka
 from services.core.logging import configure_logging
 from services.gateway.identity import commands as identity_commands
@@ -44,7 +45,8 @@ def serve(name: str, host: str | None, port: int | None, workers: int = 1) -> No
     """Run one service in the foreground against ``NDXP_KAFKA_BOOTSTRAP``.
 
     With several workers, uvicorn forks processes that each build the app from the environment,
-    so the flags are handed over as the service's ``NDXP_<SERVICE>_HOST/PORT`` variables.
+    so the flags are handed over as the service's ``NDXP_<SERVICE>_HOST/PORT`` variables; their
+    metrics add up (:mod:`services.core.http.workers`).
     """
     module, settings_type = SERVICES[name]
     prefix = f"NDXP_{name.upper()}_"
@@ -53,14 +55,12 @@ def serve(name: str, host: str | None, port: int | None, workers: int = 1) -> No
             os.environ[prefix + key] = str(value)
     settings = settings_type()
     if workers > 1:
-        uvicorn.run(
+        serve_workers(
             f"{module}:create_app",
-            factory=True,
-            workers=workers,
+            workers,
             host=settings.host,
             port=settings.port,
-            log_config=None,
-            timeout_graceful_shutdown=settings.shutdown_grace,
+            grace=settings.shutdown_grace,
         )
         return
     factory = __import__(module, fromlist=["create_app"]).create_app

@@ -89,6 +89,12 @@ class SourceConnector(Connector):
     async def poll(self, offset: Offset | None) -> Batch:
         """The rows after ``offset`` (None: from the start) and the offset after them."""
 
+    async def backlog(self, offset: Offset | None) -> int | None:
+        """How many records the source holds after ``offset``, if it can tell cheaply (None: it
+        cannot). The worker asks every few seconds and exports the answer as
+        ``ndxp_connector_source_lag_records``; a failure is logged and the gauge kept."""
+        return None
+
 
 @dataclass(frozen=True)
 class SinkRecord:

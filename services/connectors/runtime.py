@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ from services.connectors.failures import (
     dead_letter,
     event_id,
 )
-from services.connectors.metrics import RECORDS, set_status
+from services.connectors.metrics import RECORDS, SOURCE_LAG, set_status
 from services.connectors.plugin import (
     Connector,
     Offset,
@@ -85,6 +86,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHANNEL: Final = "connector"
+BACKLOG_EVERY: Final = 5.0  # seconds between counts of what a source has yet to give
 
 
 @dataclass
@@ -169,8 +171,12 @@ class Runtime:
         # another worker may have run it until a moment ago
         await self.retry("reading the committed offset", self.offsets.sync)
         offset: Offset | None = self.offsets.get(run.name)
+        measured = float("-inf")
         while True:
             await run.running.wait()
+            if time.monotonic() - measured >= BACKLOG_EVERY:
+                measured = time.monotonic()
+                await measure_backlog(run.name, plugin, offset)
             batch = await self.retry("polling the source", partial(plugin.poll, offset))
             if batch.records:
                 await self.write(run, contract, topic, batch.records, convert)
@@ -310,6 +316,18 @@ class Runtime:
             key=record.key,
             value=value,
         )
+
+
+async def measure_backlog(name: str, plugin: SourceConnector, offset: Offset | None) -> None:
+    """``ndxp_connector_source_lag_records`` of a source that can tell; a failure to count is
+    logged, never fatal (polls report the source's own failures)."""
+    try:
+        behind = await plugin.backlog(offset)
+    except Exception:
+        log.warning("connector %s: its backlog could not be counted", name, exc_info=True)
+        return
+    if behind is not None:
+        SOURCE_LAG.labels(name).set(behind)
 
 
 def converted(convert: Converter, record: SourceRecord) -> SourceRecord:

@@ -146,6 +146,8 @@ class _Sink:
         await self.runtime.retry("writing to the DLQ", lambda: self.dead_letter(bad))
         await self.runtime.retry("committing offsets", self.consumer.commit)
         delivered = [record for record in good if id(record) not in refused]
+        placed = {(record.partition, record.offset) for record in delivered}
+        deliverer.observe_lag(r for r in records if (r.partition, r.offset) in placed)
         RECORDS.labels(self.run.name, "delivered").inc(len(delivered))
         RECORDS.labels(self.run.name, "dead_lettered").inc(len(bad))
         if delivered:

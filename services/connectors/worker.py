@@ -23,7 +23,7 @@ from typing import Any, Final
 from services.connectors.configs import ConfigInvalid, ConnectorConfig, parse_config
 from services.connectors.group import slot_of
 from services.connectors.guard_rails import GuardRails
-from services.connectors.metrics import set_status
+from services.connectors.metrics import RESTARTS, known_connector, set_status
 from services.connectors.runtime import Run, Runtime
 from services.connectors.secrets import MASK, masked_config, masked_text
 from services.connectors.sink import sink_offsets
@@ -155,6 +155,7 @@ class Worker:
             return
         if run is not None:
             await self.halt(run)
+            RESTARTS.labels(name, "requested" if run.config.raw == raw else "config").inc()
         try:  # this worker's rails too: a config stored before them, or by a worker without them
             config = self.check(raw)
         except ConfigInvalid as exc:  # a stored config the installed plugins no longer accept
@@ -165,6 +166,7 @@ class Worker:
         self.runs[name] = self.launch(name, config, target, restart)
 
     def launch(self, name: str, config: Any, target: str, restart: Any = None) -> Run:
+        known_connector(name, config.cls.kind)
         run = Run(name, config, on_state=self._on_state)
         run.restart = restart
         run.target = target
@@ -188,6 +190,7 @@ class Worker:
             run.set_state("STOPPED")
         elif run.state in ("STOPPED", "FAILED") or run.task is None:
             await self.halt(run)
+            RESTARTS.labels(run.name, "resumed").inc()
             self.runs[run.name] = self.launch(run.name, run.config, target, run.restart)
         elif target == "PAUSED":
             run.running.clear()

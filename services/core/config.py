@@ -206,6 +206,12 @@ class AuthSettings(BaseSettings):
         description="Base64 of 32 bytes that encrypt signing keys at rest; unset: a key file in "
         "the data dir, created on first use.",
     )
+    key_rotation_days: float = Field(
+        default=90,
+        gt=0,
+        description="How often the gateway's signing key should be rotated (`ndxp keys rotate`); "
+        "exported as ndxp_auth_signing_key_rotation_period_seconds for the overdue alert.",
+    )
     jwks_url: str | None = Field(
         default=None,
         description="Where services other than the gateway fetch its JWKS; unset: derived from "
@@ -314,6 +320,13 @@ class GatewaySettings(ServiceSettings):
         gt=0,
         validation_alias="NDXP_GATEWAY_PUBLISH_TIMEOUT",
         description="Seconds Kafka has to take a batch before the publish answers 503.",
+    )
+    audit_verify_interval: float = Field(
+        300.0,
+        ge=0,
+        validation_alias="NDXP_GATEWAY_AUDIT_VERIFY_INTERVAL",
+        description="Seconds between the gateway's checks of the audit chain "
+        "(ndxp_audit_chain_intact); 0 turns them off.",
     )
     connect_configs_topic: str = Field(
         CONNECT_CONFIGS_TOPIC,

@@ -20,6 +20,7 @@ from services.gateway.identity import clients_router as clients
 from services.gateway.identity import me_router as me
 from services.gateway.oauth import router as oauth
 from services.gateway.oauth import well_known
+from services.gateway.oauth.metrics import measure_keys
 from services.gateway.publish import router as publish
 from services.gateway.registry_proxy import router as registry
 from services.gateway.state import gateway_state
@@ -37,4 +38,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     routers = [module.router for module in (well_known, oauth, me)]
     routers += [module.router for module in (agencies, clients, datasets, catalog, registry)]
     routers += [audit.router, agreements.router, publish.router, subscriptions.router]
-    return create_service_app("gateway", settings, routers=routers, resources=resources)
+    return create_service_app(
+        "gateway", settings, routers=routers, resources=resources, refresh_metrics=measure_keys
+    )

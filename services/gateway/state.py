@@ -15,9 +15,11 @@ from typing import Any
 import httpx
 
 from services.core.audit import AuditLog, audit_log
+from services.core.audit.watch import ChainWatch
 from services.core.config import GatewaySettings
 from services.core.http.state import CoreState
 from services.core.kafka.producer_pool import ProducerPool
+from services.core.tasks import repeating
 from services.gateway.agreements.expiry import agreement_sweeper
 from services.gateway.backends import Backends, open_backends
 from services.gateway.oauth.resources import OAuthState, oauth_resources
@@ -57,6 +59,11 @@ class GatewayState:
 async def gateway_state(core: CoreState, settings: GatewaySettings) -> AsyncIterator[GatewayState]:
     async with AsyncExitStack() as stack:
         trail = await stack.enter_async_context(audit_log(core))
+        # the chain checked in the background: a broken one is an alert (ndxp_audit_chain_intact)
+        chain = ChainWatch(core.sessions)
+        await stack.enter_async_context(
+            repeating("the check of the audit chain", settings.audit_verify_interval, chain.check)
+        )
         oauth = await stack.enter_async_context(oauth_resources(core, trail))
         backends = await stack.enter_async_context(open_backends(core, settings))
         # agreements past their end date written down as expired, every few seconds

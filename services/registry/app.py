@@ -20,6 +20,7 @@ from services.core.http.state import CoreState
 from services.registry.auth import RegistryAuth
 from services.registry.errors import confluent_json
 from services.registry.fastpath import CachedSchemaById
+from services.registry.metrics import count_contents
 from services.registry.registry import Registry
 from services.registry.routers import compatibility, config, contracts, meta, schemas, subjects
 from services.registry.store import Store
@@ -55,6 +56,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         routers=routers,
         render=confluent_json,
         resources=resources,
+        refresh_metrics=count_contents,
         # the token check wraps the fast path; the extras flag wraps every answer, errors too;
         # all of them see the path as the routes do (a subject may hold an encoded "/")
         middleware=[CachedSchemaById, RegistryAuth, ConfluentExtras, Negotiation, SegmentedPath],

@@ -46,6 +46,7 @@ from services.registry.errors import (
     invalid_version,
 )
 from services.registry.lint import Finding, LintLevel, expected_namespace, lint_contract
+from services.registry.metrics import COMPATIBILITY_REFUSALS, REGISTRATIONS
 from services.registry.schema import (
     ParsedSchema,
     is_java_int,
@@ -113,6 +114,7 @@ class Registered:
     id: int
     version: int
     warnings: list[Finding] = field(default_factory=list)
+    added: bool = True  # False: the subject already had this schema
 
 
 def parse_version(value: str) -> int | None:
@@ -296,7 +298,7 @@ class Registry:
                 parsed = await self._inherited(session, parsed, live)
             for row in reversed(live):
                 if (await self.schema(row.schema_id, session)).fingerprint == parsed.fingerprint:
-                    return Registered(row.schema_id, row.version)
+                    return Registered(row.schema_id, row.version, added=False)
             check_tag_matches(parsed.metadata, parsed.raw, parsed.named)
             if not importing:
                 await self._check(session, subject, parsed, live)
@@ -306,7 +308,9 @@ class Registry:
             await store.insert_version(session, subject, version, schema_id)
             return Registered(schema_id, version, warnings)
 
-        return await self.store.write(op)
+        registered = await self.store.write(op)
+        REGISTRATIONS.labels("registered" if registered.added else "existing").inc()
+        return registered
 
     async def _schema_id(
         self, session: AsyncSession, parsed: ParsedSchema, wanted: int | None
@@ -341,6 +345,7 @@ class Registry:
         against = live if level.value.endswith("TRANSITIVE") else live[-1:]
         messages = await self._incompatibilities(session, new, against, level)
         if messages:
+            COMPATIBILITY_REFUSALS.labels(level.value).inc()
             raise IncompatibleSchema(
                 f"Schema being registered is incompatible with an earlier schema for subject "
                 f'"{subject}", details: [{", ".join(messages)}]'

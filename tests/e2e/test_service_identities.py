@@ -10,11 +10,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import signal
 import sqlite3
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +23,7 @@ import yaml
 
 from services import demo
 from services.core.local_kafka import free_port
-from tests.fixtures.cli import clean_env, ndxp
+from tests.fixtures.cli import clean_env, ndxp, serving
 from tests.fixtures.hub import Hub, running_hub
 from tests.integration.connect.conftest import read_topic
 
@@ -198,25 +195,10 @@ def lone_connect(hub: Hub, data_dir: Path, extra: dict[str, str]) -> Iterator[st
         **extra,
     )
     log = data_dir.parent / f"{data_dir.name}.log"
-    argv = [sys.executable, "-m", "services.cli", "connect", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
+    url = f"http://127.0.0.1:{port}"
+    with serving(["connect", "--port", str(port)], env, log, lambda _: _ready(url)):
         yield url
         assert "Traceback" not in log.read_text()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _ready(url: str) -> bool:

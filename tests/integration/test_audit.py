@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import AuditEvent, AuditLog
 from services.core.audit.check import PENDING_WINDOW, TopicReport, verify_database, verify_topic
 from services.core.audit.relay import LeaseTaken, Relay
+from services.core.audit.watch import ChainWatch
 from services.core.config import KafkaSettings
 from services.core.db.models import AuditOutbox, AuditRecord, AuditRelay
 from services.core.kafka.admin import TopicSpec, ensure_topic
@@ -181,3 +183,41 @@ def dialect(database_url: str) -> str:
 
 def ndxp_audit_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return ndxp("audit", "verify", env=env)
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+async def test_the_chain_watch_finds_an_edit_and_keeps_finding_it(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    trail = AuditLog(sessions, dialect(database_url), None, "unused")
+    written = sample("ndxp_audit_records_total", {"action": "deliver"})
+    try:
+        for i in range(30):
+            await trail.record(event(i))
+        watch = ChainWatch(sessions)
+        assert await watch.check() == []  # the first check walks the chain from the genesis
+        assert (sample("ndxp_audit_chain_intact"), watch.head.seq) == (1, 30)
+        assert sample("ndxp_audit_chain_verified_seq") == 30
+        assert sample("ndxp_audit_records_total", {"action": "deliver"}) == written + 30
+        for i in range(30, 35):
+            await trail.record(event(i))
+    finally:
+        await trail.close()
+    assert await watch.check() == []  # the next ones from where the last stopped
+    assert watch.head.seq == 35
+
+    async with sessions() as session:  # someone edits a record already checked
+        await session.execute(
+            update(AuditRecord).where(AuditRecord.seq == 7).values(record_count=0)
+        )
+        await session.commit()
+    failures = sample("ndxp_audit_chain_verification_failures_total")
+    fresh = ChainWatch(sessions)  # a gateway starting, or a full check, walks it all
+    assert await fresh.check() == ["seq 7: hash does not match its content (edited)"]
+    assert sample("ndxp_audit_chain_intact") == 0
+    assert await fresh.check() == ["seq 7: hash does not match its content (edited)"]  # still
+    assert sample("ndxp_audit_chain_verification_failures_total") == failures + 2
+    assert sample("ndxp_audit_chain_verified_seq") == 35  # the last head found intact

@@ -3,6 +3,7 @@ where nothing answers: down, its topic series gone."""
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 
@@ -42,6 +43,14 @@ async def test_a_reachable_cluster_and_its_healthy_topics(kafka_bootstrap: str) 
     assert sample("ndxp_kafka_offline_partitions", service=service, topic=topic) == 0
     assert all(name.startswith("ndxp.") or name.count(".") == 2 for name in view.offline)
 
+    # each broker's log directories, as big as the file system this (local) broker writes to
+    assert again.log_dirs, "no broker told its log directories"
+    for (broker, path), size in again.log_dirs.items():  # the last look's
+        labels = {"service": service, "broker": broker, "log_dir": path}
+        assert sample("ndxp_kafka_log_dir_total_bytes", **labels) == size.total
+        assert sample("ndxp_kafka_log_dir_usable_bytes", **labels) == size.usable
+        assert 0 < size.usable <= size.total == shutil.disk_usage(path).total
+
 
 async def test_an_unreachable_cluster_is_down_and_its_topics_unknown(kafka_bootstrap: str) -> None:
     service = f"watch-{uuid.uuid4().hex[:8]}"
@@ -49,7 +58,8 @@ async def test_an_unreachable_cluster_is_down_and_its_topics_unknown(kafka_boots
     await ensure_topic(SETTINGS, TopicSpec(topic), bootstrap=kafka_bootstrap)
     watch = ClusterWatch(SETTINGS, kafka_bootstrap, service)
     try:
-        assert await watch.observe() is not None
+        seen = await watch.observe()
+        assert seen is not None
         assert sample("ndxp_kafka_offline_partitions", service=service, topic=topic) == 0
         watch.bootstrap = f"127.0.0.1:{free_port()}"  # the cluster moved away: nothing answers
         await watch.close()
@@ -63,3 +73,6 @@ async def test_an_unreachable_cluster_is_down_and_its_topics_unknown(kafka_boots
     assert sample("ndxp_kafka_brokers", service=service) == 0
     assert sample("ndxp_kafka_offline_partitions", service=service, topic=topic) is None
     assert sample("ndxp_kafka_under_replicated_partitions", service=service, topic=topic) is None
+    for broker, path in seen.log_dirs:
+        labels = {"service": service, "broker": broker, "log_dir": path}
+        assert sample("ndxp_kafka_log_dir_usable_bytes", **labels) is None

@@ -24,6 +24,11 @@ its ``CURRENT_TIMESTAMP`` write it).
 and limits). ``mapping`` renames columns to the contract's fields; when given, only mapped
 columns are sent, and rows without a mapped column (or without ``key_column``) go to the DLQ.
 ``key_column``'s value, as text, keys the records (a NULL gives no key).
+
+**Backlog.** Outside ``bulk`` mode the source can tell how many rows wait after its offset: the
+poll's own condition, counted (``SELECT COUNT(*)`` over at most ``BACKLOG_CAP`` rows: beyond, at
+least that many). The worker asks every few seconds and exports it as
+``ndxp_connector_source_lag_records``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from services.connectors.plugin import Batch, Offset, PluginConfig, SourceConnec
 from services.core.config import normalize_database_url
 
 Mode = Literal["bulk", "incrementing", "timestamp", "timestamp+incrementing"]
+BACKLOG_CAP = 1_000_000  # rows a backlog count reads at most
 Row = dict[str, Any]
 
 
@@ -116,15 +122,38 @@ class SqlSource(SourceConnector):
         if limit:
             sql += " LIMIT :ndxp_limit"
             params["ndxp_limit"] = self.config.batch_size
-        statement = text(sql)
-        if isinstance(upper := params.get("ndxp_upper"), datetime):
-            zoned = DateTime(timezone=upper.tzinfo is not None)
-            statement = statement.bindparams(bindparam("ndxp_upper", type_=zoned))
-        result = await conn.execute(statement, params)
+        result = await conn.execute(_statement(sql, params), params)
         # Plain dicts from the rows' tuples: SQLAlchemy's RowMapping costs microseconds per
         # row and column, the largest part of a poll's time at 10,000 rows a batch.
         columns = tuple(result.keys())
         return [dict(zip(columns, values, strict=True)) for values in result.all()]
+
+    async def backlog(self, offset: Offset | None) -> int | None:
+        """Rows after ``offset`` that polls will read (up to ``BACKLOG_CAP``); None in ``bulk``
+        mode, which has no position."""
+        if self.config.mode == "bulk":
+            return None
+        assert self.engine is not None  # noqa: S101 - started first
+        offset = offset or {}
+        inc = self._quote(self.config.incrementing_column or "")
+        ts = self._quote(self.config.timestamp_column or "")
+        async with self.engine.connect() as conn:
+            if self.config.mode == "incrementing":
+                where = f"{inc} > :ndxp_inc" if "incrementing" in offset else "1 = 1"
+                params: dict[str, Any] = {"ndxp_inc": offset.get("incrementing")}
+            else:
+                params = {"ndxp_upper": await self._upper(conn), **_bound(offset)}
+                where = f"{ts} <= :ndxp_upper"
+                if "timestamp" in offset and self.config.mode == "timestamp":
+                    where += f" AND {ts} > :ndxp_ts"
+                elif "timestamp" in offset:
+                    where += f" AND ({ts} > :ndxp_ts OR ({ts} = :ndxp_ts AND {inc} > :ndxp_inc))"
+            sql = (
+                f"SELECT COUNT(*) FROM (SELECT 1 AS one FROM {self._source()} "  # noqa: S608
+                f"WHERE {where} LIMIT :ndxp_cap) AS ndxp_backlog"
+            )
+            params["ndxp_cap"] = BACKLOG_CAP
+            return int((await conn.execute(_statement(sql, params), params)).scalar_one())
 
     async def poll(self, offset: Offset | None) -> Batch:
         assert self.engine is not None  # noqa: S101 - started first
@@ -230,6 +259,15 @@ def _from_json(value: Any) -> Any:
     if isinstance(value, dict) and "datetime" in value:
         return datetime.fromisoformat(value["datetime"])
     return value
+
+
+def _statement(sql: str, params: dict[str, Any]) -> Any:
+    """``sql`` as a statement, its upper time bound typed as the value is (zoned or not)."""
+    statement = text(sql)
+    if isinstance(upper := params.get("ndxp_upper"), datetime):
+        zoned = DateTime(timezone=upper.tzinfo is not None)
+        statement = statement.bindparams(bindparam("ndxp_upper", type_=zoned))
+    return statement
 
 
 def _bound(offset: Offset) -> dict[str, Any]:

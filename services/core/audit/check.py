@@ -29,7 +29,15 @@ async def stored_records(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[dict[str, Any]]:
     """Every audit record of the control plane, in chain order."""
-    after = 0
+    async for page in record_pages(sessions):
+        for record in page:
+            yield record
+
+
+async def record_pages(
+    sessions: async_sessionmaker[AsyncSession], after: int = 0
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The audit records after seq ``after``, in chain order, a page (one query) at a time."""
     while True:
         async with sessions() as session:
             rows = (
@@ -42,8 +50,7 @@ async def stored_records(
             ).all()
         if not rows:
             return
-        for row in rows:
-            yield stored_fields(row)
+        yield [stored_fields(row) for row in rows]
         after = rows[-1].seq
 
 

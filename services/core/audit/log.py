@@ -29,6 +29,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit.event import GENESIS, AuditEvent, chain_hash, record_fields
+from services.core.audit.metrics import RECORDS
 from services.core.audit.relay import ProducerFactory, Relay
 from services.core.db.engine import SQLITE_BEGIN
 from services.core.db.models import AuditOutbox, AuditRecord
@@ -151,4 +152,6 @@ class AuditLog:
                 outbox = [{"seq": row["seq"]} for row in rows]
                 await session.execute(insert(_OUTBOX), outbox)
             await session.commit()
+        for pending in group:
+            RECORDS.labels(pending.event.action).inc()
         return [row["id"] for row in rows]

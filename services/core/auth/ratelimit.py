@@ -14,9 +14,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from services.core.auth.errors import ClientRateLimited
 
 _MAX_BUCKETS = 100_000
+
+# By client: a limited client has authenticated, so its id is one the hub registered (bounded).
+RATE_LIMITED = Counter(
+    "ndxp_auth_rate_limited_total",
+    "Requests refused with 429 because their client was over its rate (NDXP_AUTH_RATE_LIMIT_*).",
+    ["client"],
+)
 
 
 @dataclass
@@ -62,6 +71,7 @@ class RateLimiter:
         """Spend a token or raise :class:`ClientRateLimited` with ``Retry-After`` (≥ 1 s)."""
         wait = self.try_acquire(client_id)
         if wait > 0:
+            RATE_LIMITED.labels(client_id).inc()
             raise ClientRateLimited(client_id, max(1, math.ceil(wait)))
 
     def _forget_full(self, now: float) -> None:

@@ -56,7 +56,7 @@ from aiokafka.partitioner import murmur2
 
 from services.core.errors import Conflict, NdxpError, NotFound, PayloadTooLarge, Unavailable
 from services.core.kafka.errors import fatal_reason, kafka_errors
-from services.core.kafka.producer import Record
+from services.core.kafka.producer import TRANSACTIONS, Record
 from services.core.kafka.producer_pool import Broken, ProducerPool
 from services.core.kafka.record_limits import (
     BATCH_HEADER,
@@ -278,8 +278,10 @@ class Publisher:
                 log.warning("a publish transaction failed: %r", exc)
                 error, cause = Unavailable(f"Kafka refused the transaction: {exc}"), exc
             except BaseException as exc:  # cancelled: the transaction is left open; fence it
+                TRANSACTIONS.labels("abandoned").inc()
                 raise Broken(exc) from exc
             else:
+                TRANSACTIONS.labels("committed").inc()
                 for plan, job_placed in zip(plans, placed, strict=True):
                     outcome[plan.number] = job_placed
                 return outcome
@@ -300,9 +302,12 @@ class Publisher:
                 self.limits.forget(plan.job.topic)
         fatal = fatal_reason(cause)
         if fatal is not None:  # the producer's sequence or epoch is not the broker's now
+            TRANSACTIONS.labels("abandoned").inc()
             raise Broken(error, fatal) from cause
         if await _aborted(producer):
+            TRANSACTIONS.labels("aborted").inc()
             raise error from cause
+        TRANSACTIONS.labels("abandoned").inc()
         raise Broken(error) from cause
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.core.auth.authenticator import Authenticator
 from services.core.auth.errors import AUTHENTICATION_ERRORS, InsufficientScope
@@ -18,11 +18,14 @@ from services.core.http.json_body import JsonRoute
 from services.core.http.openapi import raising
 from services.core.http.state import Core, CoreState
 from services.core.kafka.admin import check_kafka
-from services.core.metrics import READY
+from services.core.metrics import READY, exposition
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[CoreState], Awaitable[None]]
+# Sets a service's gauges of what its database holds just before /metrics answers: one cheap
+# query per scrape, and every replica reads the same truth.
+MetricsRefresh = Callable[[CoreState], Awaitable[None]]
 CHECK_TIMEOUT = 5.0
 STARTUP = "startup"
 
@@ -97,7 +100,17 @@ async def _run(check: ReadinessCheck, core: CoreState) -> str:
     return "ok"
 
 
-def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
+async def _refreshed(refresh: MetricsRefresh, core: CoreState) -> None:
+    """A failed refresh leaves the gauges at their last values: the scrape still answers."""
+    try:
+        await asyncio.wait_for(refresh(core), CHECK_TIMEOUT)
+    except Exception:
+        log.warning("the metrics of the database's contents were not refreshed", exc_info=True)
+
+
+def health_router(
+    checks: dict[str, ReadinessCheck] | None = None, refresh: MetricsRefresh | None = None
+) -> APIRouter:
     checks = DEFAULT_CHECKS if checks is None else checks
     router = APIRouter(tags=["health"], route_class=JsonRoute)
 
@@ -115,7 +128,9 @@ def health_router(checks: dict[str, ReadinessCheck] | None = None) -> APIRouter:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics", dependencies=[Depends(metrics_reader)])
-    async def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(core: Core) -> Response:
+        if refresh is not None:
+            await _refreshed(refresh, core)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -19,14 +19,19 @@ from services.core.db.migrate import migrate
 from services.core.errors import NdxpError
 from services.core.http.docs import docs_router
 from services.core.http.errors import ErrorRenderer, problem_json, setup_exception_handlers
-from services.core.http.health import DEFAULT_CHECKS, ReadinessCheck, health_router
+from services.core.http.health import (
+    DEFAULT_CHECKS,
+    MetricsRefresh,
+    ReadinessCheck,
+    health_router,
+)
 from services.core.http.json_body import check_routes
 from services.core.http.middleware import RequestContextMiddleware
 from services.core.http.openapi import document_errors
 from services.core.http.state import CoreState
 from services.core.http.watch import watching
 from services.core.logging import configure_logging
-from services.core.metrics import mark_started
+from services.core.metrics import mark_started, retire_process
 from services.core.tracing import configure_tracing, flush, instrument
 
 log = logging.getLogger(__name__)
@@ -73,9 +78,11 @@ def create_service_app(
     resources: Resources | None = None,
     checks: dict[str, ReadinessCheck] | None = None,
     middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
+    refresh_metrics: MetricsRefresh | None = None,
 ) -> FastAPI:
-    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics, and
-    traces when they are on (:mod:`services.core.tracing`)."""
+    """A FastAPI app with ndxp's lifespan, error handling, middleware, health and metrics
+    (``refresh_metrics`` runs before each ``/metrics`` answer), and traces when they are on
+    (:mod:`services.core.tracing`)."""
     configure_tracing(service, settings.tracing)
 
     @asynccontextmanager
@@ -95,13 +102,14 @@ def create_service_app(
                     yield {"core": core, **extra}
         finally:
             flush()
+            retire_process()
 
     title = f"ndxp {service}"
     # /docs is ndxp's own, serving Swagger UI from the service (no CDN); no ReDoc page
     app = FastAPI(
         title=title, version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
-    routers = [docs_router(title), health_router(checks), *routers]
+    routers = [docs_router(title), health_router(checks, refresh_metrics), *routers]
     check_routes(routers)
     for router in routers:
         app.include_router(router)

@@ -27,10 +27,19 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 
 RECYCLES = Counter(
-    "ndxp_producer_recycles",
+    "ndxp_producer_recycles_total",
     "Kafka producers discarded and replaced, by the error that made them unusable.",
     ["reason"],
 )
+TRANSACTIONS = Counter(
+    "ndxp_kafka_transactions_total",
+    "Kafka transactions of the publish path by outcome: committed, aborted, or abandoned (its "
+    "producer discarded with the transaction open: Kafka aborts it when the producer's slot "
+    "fences it, or at the transaction timeout).",
+    ["outcome"],
+)
+for _outcome in ("committed", "aborted", "abandoned"):  # every outcome visible from the start
+    TRANSACTIONS.labels(_outcome)
 
 
 class Record(NamedTuple):

@@ -4,14 +4,14 @@ One :class:`ClusterWatch` per service process keeps one admin connection and, ev
 ``NDXP_KAFKA_WATCH_INTERVAL`` seconds, sends one metadata request: whether the cluster answers
 (``ndxp_kafka_up``), how many of the brokers it lists the service can connect to
 (``ndxp_kafka_brokers``), and, for every topic ndxp made, the partitions short of in-sync
-replicas or without a leader. These are the client's side of the broker's own JMX metrics: a
-broker can be healthy while the hub cannot reach it.
+replicas or without a leader; then asks each broker it reached how full its log directories are
+(``ndxp_kafka_log_dir_*_bytes``: no broker metric says it). These are the client's side of the
+broker's own JMX metrics: a broker can be healthy while the hub cannot reach it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,12 +22,16 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from services.core.config import KafkaSettings
+from services.core.kafka.log_dirs import DescribeLogDirsRequest, LogDir, log_dirs
 from services.core.kafka.topics import is_hub_topic
 from services.core.metrics import (
     KAFKA_BROKERS,
+    KAFKA_LOG_DIR_TOTAL,
+    KAFKA_LOG_DIR_USABLE,
     KAFKA_OFFLINE,
     KAFKA_UNDER_REPLICATED,
     KAFKA_UP,
+    forget,
 )
 from services.core.tasks import cancel_requested
 
@@ -43,6 +47,7 @@ class ClusterView:
     brokers: int
     under_replicated: Mapping[str, int]  # every ndxp topic, 0 where all is well
     offline: Mapping[str, int]
+    log_dirs: Mapping[tuple[str, str], LogDir] = field(default_factory=dict)  # (broker, dir)
 
 
 def partition_health(topics: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
@@ -70,6 +75,7 @@ class ClusterWatch:
     timeout: float = 5.0
     _admin: AIOKafkaAdminClient | None = field(default=None, repr=False)
     _topics: set[str] = field(default_factory=set, repr=False)
+    _log_dirs: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     async def observe(self) -> ClusterView | None:
         """Look once; None (and ``ndxp_kafka_up`` 0) if the cluster did not answer in time."""
@@ -108,9 +114,17 @@ class ClusterWatch:
         # All topics (None), never creating one: the same request a describe sends.
         request = MetadataRequest(None, allow_auto_topic_creation=False)
         response = (await client.send(client.get_random_node(), request)).to_object()
-        reachable = [await client.ready(broker["node_id"]) for broker in response["brokers"]]
+        nodes = [broker["node_id"] for broker in response["brokers"]]
+        reachable = [node for node in nodes if await client.ready(node)]
         under, offline = partition_health(response["topics"])
-        return ClusterView(brokers=sum(reachable), under_replicated=under, offline=offline)
+        disks: dict[tuple[str, str], LogDir] = {}
+        for node in reachable:
+            try:
+                answer = (await client.send(node, DescribeLogDirsRequest())).to_object()
+            except KafkaError:  # a broker older than 3.3 (no sizes), or one gone meanwhile
+                continue
+            disks |= {(str(node), path): size for path, size in log_dirs(answer).items()}
+        return ClusterView(len(reachable), under, offline, disks)
 
     def _export(self, view: ClusterView | None) -> None:
         KAFKA_UP.labels(self.service).set(0 if view is None else 1)
@@ -120,9 +134,16 @@ class ClusterWatch:
         topics = set() if view is None else set(view.under_replicated)
         for gone in self._topics - topics:
             for gauge in (KAFKA_UNDER_REPLICATED, KAFKA_OFFLINE):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(self.service, gone)
+                forget(gauge, self.service, gone)
         self._topics = topics
+        disks = {} if view is None else view.log_dirs
+        for broker, path in self._log_dirs - set(disks):
+            for gauge in (KAFKA_LOG_DIR_TOTAL, KAFKA_LOG_DIR_USABLE):
+                forget(gauge, self.service, broker, path)
+        self._log_dirs = set(disks)
+        for (broker, path), size in disks.items():
+            KAFKA_LOG_DIR_TOTAL.labels(self.service, broker, path).set(size.total)
+            KAFKA_LOG_DIR_USABLE.labels(self.service, broker, path).set(size.usable)
         if view is not None:
             for topic in topics:
                 KAFKA_UNDER_REPLICATED.labels(self.service, topic).set(view.under_replicated[topic])

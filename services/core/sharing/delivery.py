@@ -247,7 +247,10 @@ class Deliverer:
         if self.agreement is None:
             return
         now = time.time()
-        histogram = DELIVERY_LAG.labels(self.agreement.dataset_id, self.channel)
+        agreement = self.agreement
+        histogram = DELIVERY_LAG.labels(
+            agreement.consumer_agency, agreement.dataset_id, self.channel
+        )
         for record in records:
             histogram.observe(max(0.0, now - published_at(record)))
 

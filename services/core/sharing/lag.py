@@ -35,6 +35,7 @@ from services.core.db.lease import Lease
 from services.core.errors import NdxpError, Unavailable
 from services.core.kafka.admin import admin_client
 from services.core.kafka.offsets import Count, OffsetReader
+from services.core.metrics import forget
 from services.core.tasks import repeating
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,7 @@ class LagCollector:
 
     def _export(self, measured: dict[Labels, Count]) -> None:
         for gone in self._exported - measured.keys():
-            with contextlib.suppress(KeyError):  # a delete on this replica took it already
-                self.gauge.remove(*gone)
+            forget(self.gauge, *gone)  # (a delete on this replica may have taken it already)
         for labels, lag in measured.items():
             self.gauge.labels(*labels).set(lag.records)
         self._exported = set(measured)

@@ -4,13 +4,17 @@ record keys or client ids."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.core.kafka.offsets import BUDGET
 
-CHANNELS: Final = ("pull", "stream", "webhook", "connector")
+CHANNELS: Final = ("pull", "stream", "connector")  # push subscriptions are webhook-sink connectors
+# Why a publish request was refused: a fixed set (count_rejected's callers), each zero from
+# the moment a dataset is known, so its first refusal is an increase Prometheus sees.
+REJECT_REASONS: Final = ("forbidden", "invalid", "too_large", "unavailable")
 
 EVENTS_PUBLISHED = Counter(
     "ndxp_events_published_total",
@@ -18,7 +22,7 @@ EVENTS_PUBLISHED = Counter(
     ["provider", "dataset", "channel"],
 )
 BYTES_PUBLISHED = Counter(
-    "ndxp_bytes_published_total",
+    "ndxp_published_bytes_total",
     "Bytes of encoded events written to a dataset.",
     ["provider", "dataset", "channel"],
 )
@@ -28,7 +32,7 @@ EVENTS_DELIVERED = Counter(
     ["provider", "consumer", "dataset", "channel"],
 )
 BYTES_DELIVERED = Counter(
-    "ndxp_bytes_delivered_total",
+    "ndxp_delivered_bytes_total",
     "Bytes of events delivered to a consumer agency.",
     ["provider", "consumer", "dataset", "channel"],
 )
@@ -45,8 +49,8 @@ PUBLISH_DURATION = Histogram(
 )
 DELIVERY_LAG = Histogram(
     "ndxp_delivery_lag_seconds",
-    "Time from an event's publication to its delivery to a consumer.",
-    ["dataset", "channel"],
+    "Time from an event's publication to its delivery, by consumer agency, dataset and channel.",
+    ["consumer", "dataset", "channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
 LAG_HELP: Final = (
@@ -59,14 +63,21 @@ SUBSCRIPTION_LAG = Gauge(
     "Records of a dataset a subscription has yet to acknowledge (kind pull: pulls and streams; "
     "push: its webhook connector), " + LAG_HELP,
     ["consumer", "dataset", "subscription", "kind"],
+    multiprocess_mode="livemostrecent",  # the lease holder's, among a service's workers too
 )
 CONNECTOR_SINK_LAG = Gauge(
     "ndxp_connector_sink_lag_records",
     "Records of a dataset a sink connector has yet to deliver (consumer: the agency its "
     "agreement is for, empty without one), " + LAG_HELP,
     ["connector", "consumer", "dataset"],
+    multiprocess_mode="livemostrecent",
 )
-AGREEMENTS = Gauge("ndxp_agreements", "Data-sharing agreements, by state.", ["state"])
+AGREEMENTS = Gauge(
+    "ndxp_agreements",
+    "Data-sharing agreements, by state.",
+    ["state"],
+    multiprocess_mode="livemostrecent",
+)
 
 
 def count_published(provider: str, dataset: str, channel: str, *, events: int, size: int) -> None:
@@ -83,3 +94,11 @@ def count_delivered(
 
 def count_rejected(dataset: str, reason: str) -> None:
     PUBLISH_REJECTED.labels(dataset, reason).inc()
+
+
+def known_datasets(datasets: Iterable[str]) -> None:
+    """Give each dataset its refusal counters (one per reason) and publish histogram at zero."""
+    for dataset in datasets:
+        for reason in REJECT_REASONS:
+            PUBLISH_REJECTED.labels(dataset, reason)
+        PUBLISH_DURATION.labels(dataset)

@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl
 from authlib.oauth2.rfc6749 import (  # type: ignore[import-untyped]
     InsecureTransportError,
     InvalidRequestError,
-    OAuth2Error,
     OAuth2Request,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload  # type: ignore[import-untyped]
@@ -40,6 +39,7 @@ from services.core.config import AuthSettings
 from services.core.errors import NdxpError
 from services.gateway.oauth.audit import record_token_issued, record_token_revoked
 from services.gateway.oauth.keys import KeyStore
+from services.gateway.oauth.metrics import count_token_answer
 from services.gateway.oauth.server import AuthorizationServer, Exchange, Reply
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,6 @@ def _respond(reply: Reply) -> Response:
     return Response(json.dumps(body), status, merged, media_type="application/json")
 
 
-def _error(error: OAuth2Error) -> Response:
-    status, body, headers = error()
-    return _respond((status, body, headers))
-
-
 def _checked(request: FormRequest, form: dict[str, str], exchange: Exchange) -> bool:
     """Whether each client secret the request presents (HTTP Basic, form) is one of a known
     client that the verified-secrets cache has seen succeed: checking them costs no scrypt."""
@@ -134,15 +129,22 @@ class OAuthEndpoints:
         self.store = authenticator.store
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
+        reply, exchange = await self._answer(request, endpoint)
+        if endpoint == "token":
+            status, body, _ = reply
+            count_token_answer(status, body, [] if exchange is None else exchange.issued)
+        return _respond(reply)
+
+    async def _answer(self, request: Request, endpoint: Endpoint) -> tuple[Reply, Exchange | None]:
         try:
             form = await read_form(request)
             oauth_request = FormRequest(
                 request.method, self._public_url(request), request.headers, form
             )
         except FormError as exc:
-            return _error(InvalidRequestError(str(exc)))
+            return InvalidRequestError(str(exc))(), None
         except InsecureTransportError as exc:
-            return _error(exc)
+            return exc(), None
         exchange = await self._prepare(oauth_request, form, endpoint)
         server = AuthorizationServer(self.auth, exchange)
         if endpoint == "token":
@@ -153,7 +155,7 @@ class OAuthEndpoints:
         # millisecond) is cheaper on the event loop than a hop to a worker thread and back.
         reply = call() if _checked(oauth_request, form, exchange) else await asyncio.to_thread(call)
         await self._apply(exchange)
-        return _respond(reply)
+        return reply, exchange
 
     def _public_url(self, request: Request) -> str:
         """The URL the client called, as published: the issuer's. authlib refuses plain HTTP

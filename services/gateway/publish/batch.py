@@ -41,6 +41,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sqlalchemy import select
+
 from services.core.audit import AuditTrail
 from services.core.auth.principal import Principal
 from services.core.avro.codec import BatchInvalid, PayloadInvalid
@@ -54,7 +56,7 @@ from services.core.events.writer import EventWriter, Writer
 from services.core.http.state import CoreState
 from services.core.kafka.producer_pool import ProducerPool
 from services.core.kafka.record_limits import TopicLimits
-from services.core.sharing.metrics import count_rejected
+from services.core.sharing.metrics import count_rejected, known_datasets
 from services.core.ttlcache import TTLCache
 from services.gateway.backends import Backends
 from services.gateway.catalog.entries import DatasetNotFound, load_dataset, visible_dataset
@@ -100,6 +102,8 @@ async def publish_resources(
         ContractCache(backends.registry), publisher, max_records=settings.publish_max_records
     )
     state = PublishState(backends, writer, publisher, keys, settings.publish_max_bytes)
+    async with core.sessions() as session:  # every dataset's refusal counters from the start
+        known_datasets(await session.scalars(select(Dataset.id)))
     try:
         yield state
     finally:  # batches whose requests went away finish first
@@ -116,6 +120,7 @@ async def target(state: PublishState, principal: Principal, dataset_id: str) -> 
         if found is None:
             return None
         dataset: Dataset = found[0]
+        known_datasets((dataset.id,))
         return Target(dataset.id, dataset.agency_id, topic_of(dataset), subject_of(dataset))
 
     to = await state.targets.get(dataset_id, load)

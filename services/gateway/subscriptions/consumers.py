@@ -46,6 +46,7 @@ MAX_POOLED: Final = 512
 CONSUMERS_OPEN = Gauge(
     "ndxp_gateway_kafka_consumers",
     "Started Kafka consumers of subscriptions in this gateway process (pooled and streams').",
+    multiprocess_mode="livesum",
 )
 
 

@@ -20,7 +20,6 @@ by pulls and streams: :mod:`services.gateway.subscriptions.push`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from services.core.bounded_json import Int64
 from services.core.db.models import Agreement, Dataset, Subscription
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.kafka.topics import dataset_topic
+from services.core.metrics import forget
 from services.core.sharing.delivery import Deliverer, ReaderSchemaMissing, check_agreement
 from services.core.sharing.metrics import SUBSCRIPTION_LAG
 from services.gateway.subscriptions import push
@@ -378,8 +378,7 @@ async def delete(
             await session.delete(row)
         agreement = await session.get(Agreement, found.agreement_id)
     await _forget(sub, found.id, found.group_id)
-    with contextlib.suppress(KeyError):  # measured by another replica, or not yet
-        SUBSCRIPTION_LAG.remove(*lag_labels(found))
+    forget(SUBSCRIPTION_LAG, *lag_labels(found))  # (measured by another replica, or not yet)
     if agreement is not None:  # the foreign key keeps it
         await _audit(auditor, "subscription.delete", principal, found, agreement)
 

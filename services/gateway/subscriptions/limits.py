@@ -41,17 +41,26 @@ STREAMS_OPEN = Gauge(
     "ndxp_gateway_streams_open",
     "SSE streams open on this gateway replica, by consumer agency.",
     ["agency"],
+    multiprocess_mode="livesum",
 )
 PULLS_IN_FLIGHT = Gauge(
     "ndxp_gateway_pulls_in_flight",
     "Pulls (long polls) in progress on this gateway replica, by consumer agency.",
     ["agency"],
+    multiprocess_mode="livesum",
 )
 LIMITED = Counter(
     "ndxp_gateway_limited_total",
     "Requests refused with 429 by a delivery limit (streams_per_agency, pulls_per_replica, ...).",
     ["limit"],
 )
+SUBSCRIPTIONS_PER_AGENCY: Final = "subscriptions_per_agency"
+# Every limit's counter is there from the start, so the first refusal is an increase from 0.
+for _limit in (
+    *(f"{kind}_per_{scope}" for kind in ("streams", "pulls") for scope in ("agency", "replica")),
+    SUBSCRIPTIONS_PER_AGENCY,
+):
+    LIMITED.labels(_limit)
 
 
 class TooManyStreams(RateLimited):
@@ -172,7 +181,7 @@ class DeliveryLimits:
     def check_subscriptions(self, agency: str, existing: int) -> None:
         """429 when ``agency``, holding ``existing`` subscriptions, may create no more."""
         if existing >= self.subscriptions_per_agency:
-            LIMITED.labels("subscriptions_per_agency").inc()
+            LIMITED.labels(SUBSCRIPTIONS_PER_AGENCY).inc()
             raise TooManySubscriptions(
                 f"agency {agency!r} has {existing} subscriptions, its limit; delete one first",
                 headers={"Retry-After": str(RETRY_SUBSCRIPTION)},

@@ -62,7 +62,7 @@ OVERVIEW: Final = Board(
                   legend="{{provider}} → {{consumer}}", unit="ops"),
             panel("Bytes delivered /s, provider → consumer",
                   "sum by (provider, consumer) "
-                  "(provider_consumer_dataset:ndxp_bytes_delivered:rate5m)",
+                  "(provider_consumer_dataset:ndxp_delivered_bytes:rate5m)",
                   legend="{{provider}} → {{consumer}}", unit="Bps"),
             panel("Events shared in the time range, provider → consumer → dataset",
                   sum_increase("ndxp_events_delivered_total", "provider, consumer, dataset"),
@@ -127,7 +127,7 @@ DATASET: Final = Board(
                   sum_rate('ndxp_events_published_total{dataset="$dataset"}', "channel"),
                   legend="{{channel}}", unit="ops"),
             panel("Bytes published /s",
-                  'sum(provider_dataset:ndxp_bytes_published:rate5m{dataset="$dataset"})',
+                  'sum(provider_dataset:ndxp_published_bytes:rate5m{dataset="$dataset"})',
                   legend="bytes", unit="Bps"),
             panel("Publish latency",
                   Query('dataset:ndxp_publish_duration_seconds:p50_rate5m{dataset="$dataset"}',
@@ -146,7 +146,7 @@ DATASET: Final = Board(
                   legend="{{consumer}}", unit="ops"),
             panel("Bytes delivered /s by consumer",
                   "sum by (consumer) "
-                  '(provider_consumer_dataset:ndxp_bytes_delivered:rate5m{dataset="$dataset"})',
+                  '(provider_consumer_dataset:ndxp_delivered_bytes:rate5m{dataset="$dataset"})',
                   legend="{{consumer}}", unit="Bps"),
             panel("Delivery latency p99 by channel",
                   'dataset_channel:ndxp_delivery_lag_seconds:p99_rate5m{dataset="$dataset"}',
@@ -189,13 +189,12 @@ CONSUMER: Final = Board(
                   legend="{{dataset}} {{channel}}", unit="ops"),
             panel("Bytes delivered /s by provider",
                   "sum by (provider) "
-                  '(provider_consumer_dataset:ndxp_bytes_delivered:rate5m{consumer="$consumer"})',
+                  '(provider_consumer_dataset:ndxp_delivered_bytes:rate5m{consumer="$consumer"})',
                   legend="{{provider}}", unit="Bps"),
-            panel("Delivery latency p99 of the datasets it receives",
-                  "dataset_channel:ndxp_delivery_lag_seconds:p99_rate5m and on (dataset, channel) "
-                  'ndxp_events_delivered_total{consumer="$consumer"}',
-                  legend="{{dataset}} {{channel}}", unit="s",
-                  description="The dataset's latency on each channel the consumer uses."),
+            panel("Delivery latency p99 by dataset",
+                  'consumer_dataset:ndxp_delivery_lag_seconds:p99_rate5m{consumer="$consumer"}',
+                  legend="{{dataset}}", unit="s",
+                  description="Publication to delivery to this consumer, over its channels."),
             panel("Events delivered in the time range, by provider and dataset",
                   sum_increase('ndxp_events_delivered_total{consumer="$consumer"}', "provider, dataset"),
                   kind="table"),
@@ -247,9 +246,18 @@ CONNECTORS: Final = Board(
                   sum_increase('ndxp_connector_records_total{connector=~"$connector",'
                                'outcome="dead_lettered"}', "connector"),
                   kind="table"),
+            panel("Restarts in the time range, by connector and reason",
+                  sum_increase('ndxp_connector_restarts_total{connector=~"$connector"}',
+                               "connector, reason"),
+                  kind="table"),
             panel("Events published /s by source connectors",
                   sum_rate('ndxp_events_published_total{channel="connector"}', "dataset"),
                   legend="{{dataset}}", unit="ops"),
+            panel("Source backlog by connector (records)",
+                  'max by (connector) (ndxp_connector_source_lag_records{connector=~"$connector"})',
+                  legend="{{connector}}",
+                  description="Rows a source's system holds past its offset (sources that can "
+                  "tell: sql-source outside bulk mode)."),
             panel("Sink lag by connector (records, every sink)",
                   "max by (connector, dataset) (ndxp_connector_sink_lag_records)",
                   legend="{{connector}} {{dataset}}",
@@ -326,6 +334,12 @@ KAFKA: Final = Board(
             panel("Bytes on disk by topic",
                   f"sum by (topic) (kafka_log_log_size_bytes{{{BROKER}}})",
                   legend="{{topic}}", unit="bytes"),
+            panel("Log directory space usable, by broker",
+                  "min by (broker, log_dir) "
+                  "(ndxp_kafka_log_dir_usable_bytes / ndxp_kafka_log_dir_total_bytes)",
+                  legend="{{broker}} {{log_dir}}", unit="percentunit",
+                  description="Under 25% and filling fires NdxpBrokerDiskFilling; under 10%, "
+                  "NdxpBrokerDiskAlmostFull."),
         )),
         Row("Requests", (
             panel("Request time p99 (the broker's own quantile)",
@@ -346,6 +360,11 @@ KAFKA: Final = Board(
             panel("Producers ndxp recycled, by reason",
                   sum_increase("ndxp_producer_recycles_total", "reason"),
                   legend="{{reason}}"),
+            panel("Publish transactions /s by outcome",
+                  sum_rate("ndxp_kafka_transactions_total", "outcome"),
+                  legend="{{outcome}}", unit="ops",
+                  description="aborted: a batch refused at the last moment; abandoned: the "
+                  "producer was discarded with the transaction open (see the recycles)."),
         )),
     ),
 )  # fmt: skip
@@ -357,6 +376,14 @@ IDENTITY_AUDIT: Final = Board(
     "decisions it records.",
     rows=(
         Row("Tokens", (
+            stat("Signing key age", "max(ndxp_auth_signing_key_age_seconds)", unit="s",
+                 description="Past NDXP_AUTH_KEY_ROTATION_DAYS, NdxpSigningKeyOverdue fires."),
+            panel("Tokens issued in the time range, by client",
+                  sum_increase("ndxp_auth_tokens_issued_total", "agency, client"),
+                  kind="table"),
+            panel("Token requests refused /s by reason",
+                  sum_rate("ndxp_auth_token_refusals_total", "reason"),
+                  legend="{{reason}}", unit="reqps"),
             panel("Token requests /s by status",
                   sum_rate(f"ndxp_http_requests_total{{{ISSUING}}}", "status"),
                   legend="{{status}}", unit="reqps"),
@@ -379,6 +406,12 @@ IDENTITY_AUDIT: Final = Board(
                   legend="{{route}} {{status}}", unit="reqps"),
         )),
         Row("Audit and decisions", (
+            stat("Audit chain intact", "min(ndxp_audit_chain_intact)",
+                 description="0: the gateway's last check found the chain broken "
+                 "(NdxpAuditChainBroken)."),
+            panel("Audit records written /s by action",
+                  sum_rate("ndxp_audit_records_total", "action"),
+                  legend="{{action}}", unit="ops"),
             panel("Audit trail reads /s by status",
                   sum_rate('ndxp_http_requests_total{service="gateway",route="/v1/audit"}', "status"),
                   legend="{{status}}", unit="reqps"),

@@ -44,6 +44,11 @@ async def test_rows_arrive_bad_ones_dead_lettered_and_a_restart_resumes(
             assert asyncio.get_running_loop().time() < deadline, offsets
             await asyncio.sleep(0.2)
         metrics = (await http.get("/metrics")).text
+        # all read: the source's backlog, counted every 5 s, comes down to 0
+        caught_up = f'ndxp_connector_source_lag_records{{connector="{name}"}} 0.0'
+        while caught_up not in (await http.get("/metrics")).text:
+            assert asyncio.get_running_loop().time() < deadline + 15, "the backlog stayed"
+            await asyncio.sleep(0.5)
 
     contract = compile_contract(dataset.schema_id, PERSON)
     values = [decode(r.value, contract) for r in good]

@@ -15,6 +15,7 @@ from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from services.connectors.plugins.sql import SqlSource, SqlSourceConfig
 from services.core.avro.codec import compile_contract, decode
 from services.core.config import KafkaSettings
 from services.core.kafka.consumer import create_consumer
@@ -270,3 +271,46 @@ async def test_a_query_in_place_of_a_table_with_its_own_key_column(
     assert len(seen) == 14
     keys = {v["id"]: r.key for v, r in zip(values(dataset, seen), seen, strict=True)}
     assert keys == {i: str(i).encode() if i % 2 == 0 else None for i in [*range(8, 21), 22]}
+
+
+async def test_the_backlog_counts_the_rows_after_the_offset_in_every_mode(source_url: str) -> None:
+    """What ``ndxp_connector_source_lag_records`` reads: the rows a poll after the offset would
+    take, with the poll's own condition, on the real database (each offset the one a poll gave:
+    its timestamp is what the database returned); bulk has no position to count from."""
+    await insert(source_url, [(i, f"Người {i}", 20, at(i // 2)) for i in range(1, 11)])
+    shared = {"url": source_url, "table": "people", "incrementing_column": "id",
+              "timestamp_column": "updated_at"}  # fmt: skip
+    # (mode, rows the first poll takes, rows after it): rows 4 and 5 share at(2), which a
+    # timestamp poll never splits; by (timestamp, id) one stops at row 4
+    cases = [("incrementing", 7, 3), ("timestamp", 5, 5), ("timestamp+incrementing", 4, 6)]
+    for mode, first, after in cases:
+        source = SqlSource(mode, SqlSourceConfig(mode=mode, batch_size=first, **shared))
+        await source.start()
+        try:
+            assert await source.backlog(None) == 10, mode
+            batch = await source.poll(None)
+            assert len(batch.records) == first, mode
+            assert await source.backlog(batch.offset) == after, mode
+        finally:
+            await source.stop()
+    bulk = SqlSource("bulk", SqlSourceConfig(mode="bulk", **shared))
+    await bulk.start()
+    try:
+        assert await bulk.backlog(None) is None
+    finally:
+        await bulk.stop()
+
+
+async def test_a_timestamp_source_past_its_last_rows_has_none_left(source_url: str) -> None:
+    await insert(source_url, [(i, f"Người {i}", 20, at(1)) for i in range(1, 4)])
+    config = SqlSourceConfig(url=source_url, table="people", mode="timestamp",
+                             timestamp_column="updated_at")  # fmt: skip
+    source = SqlSource("again", config)
+    await source.start()
+    try:
+        first = await source.poll(None)
+        assert len(first.records) == 3
+        again = await source.poll(first.offset)
+        assert (again.records, await source.backlog(first.offset)) == ([], 0)
+    finally:
+        await source.stop()

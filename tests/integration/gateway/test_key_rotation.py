@@ -155,7 +155,9 @@ async def test_ndxp_keys_rotate_and_list(gateway: Gateway) -> None:
     first_kid, algorithm, state = first.split("\t")[:3]
     assert (algorithm, state) == ("RS256", "signing")
 
+    asked = time.monotonic()
     rotated = await asyncio.to_thread(ndxp, gateway, "keys", "rotate")
+    made = time.monotonic()  # the key was created between ``asked`` and now
     assert rotated.returncode == 0, rotated.stderr
     new_kid, _, state = rotated.stdout.splitlines()[0].split("\t")[:3]
     assert state == "next" and new_kid != first_kid
@@ -164,7 +166,16 @@ async def test_ndxp_keys_rotate_and_list(gateway: Gateway) -> None:
         return new_kid in await published(gateway)
 
     await eventually(new_key_published)  # the running gateway publishes what the CLI made
-    assert await states(gateway) == {first_kid: "signing", new_kid: "next"}
+    listing = time.monotonic()
+    listed_states = await states(gateway)
+    waiting = {first_kid: "signing", new_kid: "next"}
+    signing = {first_kid: "retired", new_kid: "signing"}  # once verifiers' caches can hold it
+    if time.monotonic() - asked < CACHE_SECONDS:
+        assert listed_states == waiting
+    elif listing - made >= CACHE_SECONDS:  # a loaded machine took that long to get here
+        assert listed_states == signing
+    else:  # listed around the moment it began to sign
+        assert listed_states in (waiting, signing)
 
     urgent = await asyncio.to_thread(ndxp, gateway, "keys", "rotate", "--immediate")
     urgent_kid, _, state = urgent.stdout.splitlines()[0].split("\t")[:3]

@@ -40,6 +40,11 @@ async def recycles(hub: Hub, reason: str) -> float:
     return sum(value for labels, value in found if labels == {"reason": reason})
 
 
+async def transactions(hub: Hub, outcome: str) -> float:
+    found = await counter_samples(hub, "ndxp_kafka_transactions")
+    return sum(value for labels, value in found if labels == {"outcome": outcome})
+
+
 async def test_an_oversized_record_is_413_and_poisons_nothing(
     hub: Hub, kafka_bootstrap: str
 ) -> None:
@@ -70,6 +75,7 @@ async def test_a_producer_refused_by_the_broker_is_recycled(hub: Hub, kafka_boot
     first = await post(hub, owner, dataset.path, [big(0, 3000)])  # the limit is read: 1 MiB
     assert first.status_code == 201, first.text
     recycled = await recycles(hub, "MessageSizeTooLargeError")
+    abandoned = await transactions(hub, "abandoned")
 
     # lowered behind the gateway's back: its cached limit lets the record through to the broker
     await set_max_message_bytes(kafka_bootstrap, dataset.topic, 1000)
@@ -77,6 +83,8 @@ async def test_a_producer_refused_by_the_broker_is_recycled(hub: Hub, kafka_boot
 
     problem(refused, 413, "payload_too_large")
     assert await recycles(hub, "MessageSizeTooLargeError") == recycled + 1
+    assert await transactions(hub, "abandoned") == abandoned + 1  # with its producer
+    committed = await transactions(hub, "committed")
     # the limit is read again at once: the pre-check refuses the next one
     again = await post(hub, owner, dataset.path, [big(2, 3000)])
     assert problem(again, 413, "record_too_large")["errors"][0]["limit"] == 1000
@@ -85,3 +93,4 @@ async def test_a_producer_refused_by_the_broker_is_recycled(hub: Hub, kafka_boot
         answer = await post(hub, owner, dataset.path, [reading(n), reading(n + 1)])
         assert answer.status_code == 201, answer.text
     assert len(await consume(kafka_bootstrap, dataset.topic)) == 1 + 20 * 2
+    assert await transactions(hub, "committed") == committed + 20  # one after the other

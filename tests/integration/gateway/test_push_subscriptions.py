@@ -51,6 +51,7 @@ from tests.integration.gateway.test_subscriptions import (
     lag_reaches,
     publish,
     revoke,
+    sample,
     share,
 )
 
@@ -251,6 +252,12 @@ async def test_push_delivers_the_granted_fields_signed(
             sharing.provider.agency,
             sharing.consumer.agency,
         )
+    # Each delivered record's latency, publication to the endpoint, by consumer and dataset.
+    scraper = await hub.caller("metrics:read")
+    metrics = (await push_hub.connect.get("/metrics", headers=scraper.headers)).text
+    latency = {"consumer": sharing.consumer.agency, "dataset": sharing.dataset,
+               "channel": "connector"}  # fmt: skip
+    assert sample(metrics, "ndxp_delivery_lag_seconds_count", latency) == 10
     path = f"/v1/audit?agreement={sharing.agreement['id']}&action=subscription.create"
     [audited] = (await call(hub, sharing.consumer, "GET", path)).json()["items"]
     assert audited["details"]["push"] == {"url": endpoint.url, "connector": connector}

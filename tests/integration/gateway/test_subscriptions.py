@@ -344,8 +344,12 @@ async def test_deliveries_are_counted_and_audited(hub: Hub, sharing: Sharing, op
         "channel": "pull",
     }
     assert sample(metrics, "ndxp_events_delivered_total", labels) == 14
-    assert sample(metrics, "ndxp_bytes_delivered_total", labels) > 0
-    delivery_lag = {"dataset": sharing.dataset, "channel": "pull"}
+    assert sample(metrics, "ndxp_delivered_bytes_total", labels) > 0
+    delivery_lag = {
+        "consumer": sharing.consumer.agency,
+        "dataset": sharing.dataset,
+        "channel": "pull",
+    }
     assert sample(metrics, "ndxp_delivery_lag_seconds_count", delivery_lag) == 14
 
     path = f"/v1/audit?agreement={sharing.agreement['id']}&action=deliver"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.core.auth.errors import ClientRateLimited
 from services.core.auth.ratelimit import RateLimiter
@@ -58,3 +59,14 @@ def test_nonsense_limits_are_refused() -> None:
         RateLimiter(rate=0, burst=1)
     with pytest.raises(ValueError, match="burst"):
         RateLimiter(rate=1, burst=0)
+
+
+def test_each_refusal_is_counted_by_client() -> None:
+    limiter = RateLimiter(rate=0.5, burst=1, clock=Clock())
+    before = REGISTRY.get_sample_value("ndxp_auth_rate_limited_total", {"client": "noisy"}) or 0
+    limiter.check("noisy")
+    for _ in range(2):
+        with pytest.raises(ClientRateLimited):
+            limiter.check("noisy")
+    after = REGISTRY.get_sample_value("ndxp_auth_rate_limited_total", {"client": "noisy"})
+    assert after == before + 2

@@ -206,7 +206,7 @@ async def test_a_delivered_batch_is_counted_and_audited_once() -> None:
     await deliverer.account(trail, Delivered(), actor=("x", "y"), details={})  # empty: nothing
 
     assert REGISTRY.get_sample_value("ndxp_events_delivered_total", labels) == 3
-    assert REGISTRY.get_sample_value("ndxp_bytes_delivered_total", labels) == batch.size
+    assert REGISTRY.get_sample_value("ndxp_delivered_bytes_total", labels) == batch.size
     [event] = trail.events
     assert (event.action, event.actor_agency, event.actor_client) == (
         "deliver",
@@ -222,10 +222,14 @@ async def test_a_delivered_batch_is_counted_and_audited_once() -> None:
     assert event.details == {"channel": "pull", "subscription": "s"}
 
 
-async def test_the_delivery_lag_is_observed_by_dataset_and_channel() -> None:
+async def test_the_delivery_lag_is_observed_by_consumer_dataset_and_channel() -> None:
     granted = agreement()
     deliverer = Deliverer(schemas(), granted, channel="stream")
-    labels = {"dataset": granted.dataset_id, "channel": "stream"}
+    labels = {
+        "consumer": granted.consumer_agency,
+        "dataset": granted.dataset_id,
+        "channel": "stream",
+    }
     deliverer.observe_lag([written(1), written(2)])
     assert REGISTRY.get_sample_value("ndxp_delivery_lag_seconds_count", labels) == 2
 

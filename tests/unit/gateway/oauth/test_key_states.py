@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.gateway.oauth.keys import StoredKey, choose_signing_key, key_state
+from services.gateway.oauth.metrics import signing_key_age
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GRACE = timedelta(seconds=930)
@@ -50,3 +51,11 @@ def test_no_key_can_sign() -> None:
     assert choose_signing_key([], at(0)) is None
     assert choose_signing_key([key("x", active=0, retired=5)], at(5)) is None
     assert choose_signing_key([key("y", active=10)], at(5)) is None
+
+
+def test_the_signing_key_age_is_since_it_began_signing() -> None:
+    old = key("old", active=0, retired=300)
+    new = key("new", active=300, created=0)
+    assert signing_key_age([old, new], at(250)) == 250
+    assert signing_key_age([old, new], at(400)) == 100  # the new key, from when it signs
+    assert signing_key_age([key("later", active=500)], at(400)) is None  # none signs yet
