@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run monitor dashboards test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-door bench-sharing bench-streams bench-connect clean
+.PHONY: install run monitor dashboards test test-faults test-fast lint fmt kafka bench bench-kafka bench-codec bench-registry bench-gateway-auth bench-door bench-tokens bench-sharing bench-small-publish bench-streams bench-connect clean
 
 # ndxp, and the example third-party connector plugin (docs/connectors.md), which the tests run
 # through a worker: one resolve, so the example's `ndxp` requirement is this checkout.
@@ -62,7 +62,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 ## Benchmarks print their figures; they are not part of `make test`.
-bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-door bench-sharing bench-streams bench-connect
+bench: bench-kafka bench-codec bench-registry bench-gateway-auth bench-door bench-tokens bench-sharing bench-small-publish bench-streams bench-connect
 
 ## Raw aiokafka + fastavro producer throughput: the data plane's ceiling on this machine.
 bench-kafka: install kafka
@@ -85,6 +85,16 @@ bench-gateway-auth: install kafka
 ## 100 connections, one process each; req/s, p50/p99 and the ratio to the reference.
 bench-door: install kafka
 	$(BIN)/python -m bench.door
+
+## Token endpoint: tokens/s, p50/p99 and CPU ms per token of one gateway process, 16 clients
+## (BENCH_CLIENTS, BENCH_SECONDS; BENCH_PROFILE=file records it with py-spy; needs Go).
+bench-tokens: install kafka
+	$(BIN)/python -m bench.tokens
+
+## Small publishes: one client posting 10-record batches (BENCH_BATCH) back to back: p50/p99 and
+## CPU ms per request of one gateway process (needs Go).
+bench-small-publish: install kafka
+	$(BIN)/python -m bench.small_publish
 
 ## Publish through the gateway: events/s of 500-record batches from 1 and 16 clients, beside the
 ## raw aiokafka + fastavro producer (needs Go).

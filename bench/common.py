@@ -48,6 +48,21 @@ def service(
     **env: str,
 ) -> Iterator[str]:
     """Run ``ndxp <name>`` as its own process(es); yields its base URL once it is ready."""
+    with service_process(name, bootstrap, data_dir, workers, port, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def service_process(
+    name: str,
+    bootstrap: str,
+    data_dir: Path,
+    workers: int = 1,
+    port: int | None = None,
+    **env: str,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`service`, yielding the process too (with one worker, the one serving: its CPU
+    time is the service's, see :func:`cpu_seconds`)."""
     port = port or free_port()
     environment = {
         **os.environ,
@@ -81,10 +96,65 @@ def service(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"ndxp {name} was not ready in 60 s")
             time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds the process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def profiled(pid: int, seconds: int) -> Iterator[None]:
+    """Record the process ``pid`` with py-spy (``pip install py-spy``) for ``seconds`` when
+    BENCH_PROFILE names a file: a flame graph for ``.svg``, collapsed stacks otherwise."""
+    target = os.environ.get("BENCH_PROFILE")
+    if not target:
+        yield
+        return
+    kind = "flamegraph" if target.endswith(".svg") else "raw"
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when it is not on PATH
+    spy_bin = str(beside) if beside.exists() else "py-spy"
+    argv = [spy_bin, "record", "-p", str(pid), "-o", target, "-f", kind, "-d", str(seconds)]
+    spy = subprocess.Popen(argv)
+    try:
+        yield
+    finally:
+        spy.wait(60)
+
+
+def measured(pid: int, seconds: int, *loadgen: str) -> tuple[dict[str, Any], float]:
+    """The load generator's figures for ``seconds`` of ``loadgen`` against the process ``pid``,
+    and the CPU seconds that process used meanwhile (recorded, see :func:`profiled`)."""
+    before = cpu_seconds(pid)
+    with profiled(pid, seconds):
+        result = run_loadgen(*loadgen, "-d", f"{seconds}s")
+    return result, cpu_seconds(pid) - before
+
+
+def door_env(gateway_port: int, registry_port: int | None = None) -> dict[str, str]:
+    """The gateway's issuer at ``gateway_port`` (and its registry at ``registry_port``), and no
+    per-client request limit: a benchmark measures the path, not the limit."""
+    env = {
+        "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{gateway_port}",
+        "NDXP_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
+        "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
+    }
+    if registry_port is not None:
+        env["NDXP_GATEWAY_REGISTRY_URL"] = f"http://127.0.0.1:{registry_port}"
+    return env
+
+
+def per_request(result: dict[str, Any], cpu_used: float) -> dict[str, Any]:
+    """The load generator's figures, with the CPU milliseconds the service spent per request."""
+    figures = {key: value for key, value in result.items() if key not in ("mode", "clients")}
+    figures["cpu_ms_per_request"] = 1000 * cpu_used / max(result["requests"], 1)
+    figures["cpu_cores_busy"] = cpu_used / result["seconds"]
+    return figures
 
 
 def ndxp(data_dir: Path, *args: str) -> str:

@@ -36,7 +36,17 @@ from typing import Any
 
 import httpx
 
-from bench.common import credentials, hub_identity, kafka, ndxp, report, run, run_loadgen, service
+from bench.common import (
+    credentials,
+    door_env,
+    hub_identity,
+    kafka,
+    ndxp,
+    report,
+    run,
+    run_loadgen,
+    service,
+)
 from bench.kafka_produce import BATCH, produce, reading
 from services.core.config import KafkaSettings
 from services.core.kafka.admin import TopicSpec, ensure_topic
@@ -312,14 +322,8 @@ async def main() -> None:
             body = json.dumps([reading(i) for i in range(BATCH)]).encode()
             body_file.write_bytes(body)
             gateway_port, registry_port = free_port(), free_port()
-            env = {
-                "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{gateway_port}",
-                "NDXP_GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
-                "NDXP_GATEWAY_PUBLISH_PRODUCERS": producers,
-                # the benchmark measures publishing, not the per-client request limit
-                "NDXP_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-                "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
-            }
+            env = door_env(gateway_port, registry_port)
+            env["NDXP_GATEWAY_PUBLISH_PRODUCERS"] = producers
             with (
                 service("gateway", bootstrap, data, workers, gateway_port, **env) as gateway,
                 service("registry", bootstrap, data, 1, registry_port, **env),

@@ -19,6 +19,7 @@ GENESIS: Final = "0" * 64
 ACTIONS: Final = frozenset(
     {
         "publish",
+        "publish.abort",
         "deliver",
         "agreement.request",
         "agreement.approve",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit.event import GENESIS, AuditEvent, chain_hash, record_fields
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 GROUP_LIMIT: Final = 500
 CLOSE_TIMEOUT: Final = 10.0
+_RECORDS: Final = AuditRecord.metadata.tables[AuditRecord.__tablename__]
+_OUTBOX: Final = AuditOutbox.metadata.tables[AuditOutbox.__tablename__]
+# Built once: a statement made per group costs more than the primary-key read it asks for.
+_HEAD: Final = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 _PG_CHAIN_LOCK: Final = 0x6E647861  # "ndxa": the audit chain's head, across replicas
 
 
@@ -126,13 +130,7 @@ class AuditLog:
                 await session.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK}
                 )
-            head = (
-                await session.execute(
-                    select(AuditRecord.seq, AuditRecord.hash)
-                    .order_by(AuditRecord.seq.desc())
-                    .limit(1)
-                )
-            ).first()
+            head = (await session.execute(_HEAD)).first()
             seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
             rows = []
             for pending in group:
@@ -147,10 +145,12 @@ class AuditLog:
                 )
                 fields["hash"] = prev_hash = chain_hash(fields)
                 rows.append(fields)
-            session.add_all(AuditRecord(**fields) for fields in rows)
-            if self.relay is not None:
-                await session.flush()  # the records first: the outbox rows refer to them
-                session.add_all(AuditOutbox(seq=fields["seq"]) for fields in rows)
+            # Core inserts on the tables (one statement each, many rows): no ORM objects to build
+            # and flush, nor the ORM's bulk path
+            await session.execute(insert(_RECORDS), rows)
+            if self.relay is not None:  # after the records: the outbox rows refer to them
+                outbox = [{"seq": row["seq"]} for row in rows]
+                await session.execute(insert(_OUTBOX), outbox)
             await session.commit()
         for pending in group:
             RECORDS.labels(pending.event.action).inc()

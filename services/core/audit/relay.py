@@ -6,7 +6,10 @@ The writer appends records to the chain and, in the same transaction, notes each
 topic receives the chain in order), reads the oldest outbox records, commits, produces them and
 waits for Kafka's acknowledgement with no transaction open, then deletes their outbox rows.
 Each step is a short transaction of its own: a stalled broker delays the topic, never another
-write to the control plane.
+write to the control plane. A relay rests ``LINGER`` after each drain, so that a steady trickle
+of records is claimed in groups (the first of a quiet spell goes at once), and a claim of fewer
+than ``BATCH`` records (the outbox is empty behind it) deletes them and lets the lease go in one
+write: a group costs two short writes.
 
 If the relay dies between Kafka's acknowledgement and the delete, the next one sends those
 records again: the topic is compacted and keyed by record id, and ``ndxp audit verify --kafka``
@@ -41,6 +44,9 @@ LEASE: Final = timedelta(seconds=60)
 PUBLISH_TIMEOUT: Final = 30.0  # well inside LEASE: a relay never publishes on a lapsed lease
 BATCH: Final = 500
 POLL_SECONDS: Final = 5.0  # a look at the outbox now and then: another replica's leftovers
+# After publishing, wait this long before the next claim: the records of a steady trickle of
+# writes are then published a group per claim (two short writes) instead of one each.
+LINGER: Final = 0.05
 RETRY_MIN: Final = 0.25
 RETRY_MAX: Final = 5.0
 
@@ -101,10 +107,15 @@ class Relay:
                 await self.lease.release()
                 return published
             await asyncio.wait_for(self._produce(rows), PUBLISH_TIMEOUT)
+            last = len(rows) < BATCH  # the outbox was empty behind these: no claim to find that
             async with self.sessions.begin() as session:
                 seqs = [row["seq"] for row in rows]
                 await session.execute(delete(AuditOutbox).where(AuditOutbox.seq.in_(seqs)))
+                if last:  # in the same write: a record written since kicks the relay again
+                    await self.lease.release(session)
             published += len(rows)
+            if last:
+                return published
 
     async def _run(self) -> None:
         delay = RETRY_MIN
@@ -122,6 +133,7 @@ class Relay:
                 log.warning("audit records not yet on %s (retrying): %s", self.topic, exc)
             else:
                 delay = RETRY_MIN
+                await asyncio.sleep(LINGER)  # the records written meanwhile go in one claim
                 continue
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)

@@ -65,12 +65,16 @@ class Lease:
             return False
         return True
 
-    async def release(self) -> None:
-        """Let the lease lapse now, if this one holds it (another may take it at once)."""
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(AuditRelay)
-                .where(AuditRelay.name == self.name, AuditRelay.holder == self.holder)
-                .values(until=datetime.now(UTC))
-                .execution_options(synchronize_session=False)
-            )
+    async def release(self, session: AsyncSession | None = None) -> None:
+        """Let the lease lapse now, if this one holds it (another may take it at once): in
+        ``session``'s transaction, or in one of its own."""
+        if session is None:
+            async with self.sessions.begin() as own:
+                await self.release(own)
+            return
+        await session.execute(
+            update(AuditRelay)
+            .where(AuditRelay.name == self.name, AuditRelay.holder == self.holder)
+            .values(until=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )

@@ -6,6 +6,8 @@
   headers of every event (:func:`~services.core.events.encode.event_headers`); event ids.
 - ``body.py``: a publish request's body (JSON, NDJSON, raw Avro) read within its limits.
 - ``transactions.py``: the gateway's sender: batches in Kafka transactions, grouped.
+- ``overlap.py``: a publish's audit record written while Kafka commits its transaction (and
+  annulled by ``publish.abort`` if that transaction does not commit).
 - ``direct.py``: connect's sender: one idempotent producer; the source offset is the commit.
 
 In: contracts (``services.core.avro``), producers (``services.core.kafka``). Out: records on

@@ -20,8 +20,10 @@ the topics' record limits and the audit trail. A path that writes events:
    Kafka, and a retry would write it twice.
 
 :meth:`EventWriter.write` is 2 and 3 in one call, for a batch already built (connectors);
-:meth:`EventWriter.publish` is 1, 2 and 3 for a publish request: the gateway's route makes this one
-call. What the gateway keeps beside Kafka about a batch — its ``Idempotency-Key`` — is a
+:meth:`EventWriter.publish` is 1, 2 and 3 for a publish request (the gateway's route makes this
+one call), with its audit record written while Kafka commits, from the moment Kafka acknowledged
+the records (:mod:`services.core.events.overlap`), rather than after the commit; the answer waits
+for both. What the gateway keeps beside Kafka about a batch — its ``Idempotency-Key`` — is a
 :class:`Ledger` the writer tells at each step: before the commit (which it may forbid), once
 written, or on failure. Once a batch may be written, ``publish`` finishes (ledger, count, audit)
 even if its caller is cancelled, so that what Kafka holds is always accounted for;
@@ -47,6 +49,7 @@ from typing import Any, Protocol
 from services.core.audit import AuditEvent, AuditTrail
 from services.core.avro.contract_cache import ContractCache
 from services.core.events.encode import PublishRequest, Target, encoded_batch, event_headers
+from services.core.events.overlap import OverlappedAudit
 from services.core.events.transactions import BeforeCommit, Outgoing, Placed
 from services.core.kafka.record_limits import TopicLimits
 from services.core.sharing.metrics import PUBLISH_DURATION, count_published
@@ -219,31 +222,25 @@ class EventWriter:
         """Count a written batch and audit it (to ``audit``, else the writer's trail);
         ``started`` (``time.perf_counter()``) when the request arrived, for the publish
         duration."""
-        if started is not None:
-            PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
-        if not placed:
-            return
-        count_published(to.owner, to.dataset, writer.channel, events=len(placed), size=size)
+        self._count(to, writer, placed, size=size, started=started)
         audit = audit or self.audit
-        if audit is None:
+        if audit is None or not placed:
             return
-        event = AuditEvent(
-            "publish",
-            writer.agency,
-            writer.client,
-            dataset=to.dataset,
-            provider=to.owner,
-            records=len(placed),
-            bytes=size,
-            offsets=spans(placed),
-            details=details,
-        )
         try:
-            await audit.record(event)
+            await audit.record(publish_event(to, writer, placed, size=size, details=details))
         except Exception:  # the batch is committed: it stays written, and the caller goes on
             log.exception(
                 "publish of %d records to %s is not in the audit trail", len(placed), to.dataset
             )
+
+    @staticmethod
+    def _count(
+        to: Target, writer: Writer, placed: Placed, *, size: int, started: float | None
+    ) -> None:
+        if started is not None:
+            PUBLISH_DURATION.labels(to.dataset).observe(time.perf_counter() - started)
+        if placed:
+            count_published(to.owner, to.dataset, writer.channel, events=len(placed), size=size)
 
     async def write(
         self, to: Target, writer: Writer, batch: Outgoing, *, details: Mapping[str, Any]
@@ -313,26 +310,36 @@ class EventWriter:
         audit: AuditTrail | None,
         started: float | None,
     ) -> Written:
-        before_commit: BeforeCommit | None = None
         intended = False  # once True, a failure may have followed a commit
-        if ledger is not None:
-            told = ledger
+        size, details = size_of(batch), _with_schemas(schema_ids, details)
+        trail = audit or self.audit
+        overlapped = None if trail is None else OverlappedAudit(
+            trail, lambda placed: publish_event(to, writer, placed, size=size, details=details)
+        )  # fmt: skip
 
-            async def before_commit(transactional_id: str, placed: Placed) -> bool:
-                nonlocal intended
-                intended = await told.intend(transactional_id, placed, schema_ids)
-                return intended
+        async def before_commit(transactional_id: str, placed: Placed) -> bool:
+            nonlocal intended
+            if ledger is not None:
+                intended = await ledger.intend(transactional_id, placed, schema_ids)
+                if not intended:
+                    return False
+            if overlapped is not None:  # the audit record is written while Kafka commits
+                overlapped.acknowledged(placed)
+            return True
 
         try:
             placed = await self.send(to.topic, batch, before_commit)
-        except BaseException:
+        except BaseException as exc:
             if ledger is not None:
                 await ledger.failed(committed_maybe=intended)
+            if overlapped is not None:
+                await overlapped.settle(None, exc)
             raise
         if ledger is not None:
             await ledger.written(placed, schema_ids)
-        await self.account(to, writer, placed, size=size_of(batch), started=started,
-                           details=_with_schemas(schema_ids, details), audit=audit)  # fmt: skip
+        self._count(to, writer, placed, size=size, started=started)
+        if overlapped is not None:
+            await overlapped.settle(placed)
         return Written(placed, schema_ids)
 
     async def recount(
@@ -367,6 +374,23 @@ class EventWriter:
 def _with_schemas(schema_ids: list[int], details: Mapping[str, Any]) -> dict[str, Any]:
     """An audit record's details: the schema id (a list if several), then the caller's."""
     return {"schema_id": schema_ids[0] if len(schema_ids) == 1 else schema_ids, **details}
+
+
+def publish_event(
+    to: Target, writer: Writer, placed: Placed, *, size: int, details: Mapping[str, Any]
+) -> AuditEvent:
+    """The ``publish`` audit record of a batch written at ``placed``."""
+    return AuditEvent(
+        "publish",
+        writer.agency,
+        writer.client,
+        dataset=to.dataset,
+        provider=to.owner,
+        records=len(placed),
+        bytes=size,
+        offsets=spans(placed),
+        details=details,
+    )
 
 
 def size_of(batch: Outgoing) -> int:

@@ -377,3 +377,81 @@ async def test_a_cancelled_publish_still_finishes_and_close_waits_for_it() -> No
     assert sender.closed
     assert [step for step, _ in ledger.told] == ["intend", "written"]
     assert len(trail.events) == 1  # written, so accounted for
+
+
+class Regrouped(Sender):
+    """Kafka acknowledges the batch in a transaction that then aborts (another batch of its
+    group refused), and commits it in the next one, at later offsets."""
+
+    async def send(
+        self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+    ) -> Placed:
+        assert before_commit is not None
+        aborted = [(0, 100 + i) for i in range(len(batch.values))]
+        assert await before_commit("tx-1", aborted)
+        await asyncio.sleep(0)  # the commit is under way while the audit record is written
+        return await super().send(topic, batch, before_commit)
+
+
+class CommitFails(Sender):
+    """Kafka acknowledges every record, then the commit fails."""
+
+    async def send(
+        self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+    ) -> Placed:
+        assert before_commit is not None
+        assert await before_commit("tx-1", [(0, i) for i in range(len(batch.values))])
+        raise ConnectionError("the broker went away during the commit")
+
+
+async def test_the_audit_record_is_written_once_kafka_acknowledged_before_the_commit() -> None:
+    contract = compile_contract(7, SCHEMA)
+    to = target()
+    trail = Trail()
+    seen_at_commit: list[int] = []
+
+    class Watched(Sender):
+        async def send(
+            self, topic: str, batch: Outgoing, before_commit: BeforeCommit | None = None
+        ) -> Placed:
+            placed = await super().send(topic, batch, before_commit)
+            await asyncio.sleep(0)  # Kafka's commit round trip
+            seen_at_commit.append(len(trail.events))
+            return placed
+
+    written = await writer_for(contract, Watched(), trail).publish(
+        to, Writer(to.owner, "c", "gateway"), request([{"station": "S", "pm25": 1.0}]), details={}
+    )
+    assert seen_at_commit == [1]  # recorded while the commit was on its way, not after
+    [event] = trail.events
+    assert (event.action, event.offsets) == ("publish", spans(written.placed))
+
+
+async def test_a_record_started_for_a_transaction_that_did_not_commit_is_annulled() -> None:
+    contract = compile_contract(7, SCHEMA)
+    to = target()
+    who = Writer(to.owner, "c", "gateway")
+    records = [{"station": "S", "pm25": 1.0}, {"station": "T", "pm25": 2.0}]
+
+    trail = Trail()
+    with pytest.raises(ConnectionError):
+        await writer_for(contract, CommitFails(), trail).publish(
+            to, who, request(records), details={}
+        )
+    started, abort = trail.events
+    assert (started.action, started.records) == ("publish", 2)
+    assert abort.action == "publish.abort"
+    assert abort.details["annuls"] == "1"  # the id the trail gave the started record
+    assert "did not commit" in abort.details["reason"]
+    assert (abort.dataset, abort.actor_client) == (to.dataset, "c")
+
+    trail = Trail()
+    written = await writer_for(contract, Regrouped(), trail).publish(
+        to, who, request(records), details={}
+    )
+    first, *later = trail.events  # the annulment and the committed record, in either order
+    [annulled] = [event for event in later if event.action == "publish.abort"]
+    [committed] = [event for event in later if event.action == "publish"]
+    assert first.offsets == {0: [100, 101]}
+    assert annulled.details["annuls"] == "1"
+    assert committed.offsets == spans(written.placed) == {0: [0, 1]}
