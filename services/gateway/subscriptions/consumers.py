@@ -79,7 +79,7 @@ class SubscriptionConsumer:
 
     async def refresh(self) -> list[TopicPartition]:
         """Assign every partition of the topic (partitions added since are picked up)."""
-        async with _bounded("Kafka metadata"):
+        async with bounded("Kafka metadata"):
             wanted = await partitions_of(self.consumer, self.topic)
         if not wanted:
             raise NotFound(f"the dataset's Kafka topic {self.topic!r} does not exist")
@@ -90,18 +90,18 @@ class SubscriptionConsumer:
         return wanted
 
     async def beginnings(self) -> dict[int, int]:
-        async with _bounded("Kafka offsets"):
+        async with bounded("Kafka offsets"):
             found = await self.consumer.beginning_offsets(self._partitions)
         return {tp.partition: offset for tp, offset in found.items()}
 
     async def ends(self) -> dict[int, int]:
-        async with _bounded("Kafka offsets"):
+        async with bounded("Kafka offsets"):
             found = await self.consumer.end_offsets(self._partitions)
         return {tp.partition: offset for tp, offset in found.items()}
 
     async def start_at(self, start: StartAt) -> dict[int, int]:
         """The offsets ``start`` (earliest, latest or a time) means on every partition."""
-        async with _bounded("Kafka offsets"):
+        async with bounded("Kafka offsets"):
             found = await start_offsets(self.consumer, self._partitions, start)
         return {tp.partition: offset for tp, offset in found.items()}
 
@@ -109,11 +109,11 @@ class SubscriptionConsumer:
         """The group's committed offsets (one request for every partition). A partition with none
         (added to the topic later, or expired after offsets.retention.minutes unused) reads from
         its beginning: at least once, never a gap."""
-        async with _bounded("Kafka committed offsets"):
+        async with bounded("Kafka committed offsets"):
             # aiokafka's public committed() asks for one partition per request.
             found = await self.consumer._coordinator.fetch_committed_offsets(self._partitions)
         offsets = {tp.partition: meta.offset for tp, meta in found.items() if meta.offset >= 0}
-        epoch = max((_epoch(meta.metadata) for meta in found.values()), default=0)
+        epoch = max((epoch_of(meta.metadata) for meta in found.values()), default=0)
         missing = [tp.partition for tp in self._partitions if tp.partition not in offsets]
         if missing:
             beginnings = await self.beginnings()
@@ -127,13 +127,13 @@ class SubscriptionConsumer:
             for p, o in offsets.items()
         }
         if wanted:
-            async with _bounded("Kafka commit"):
+            async with bounded("Kafka commit"):
                 await self.consumer.commit(wanted)
 
     async def positions(self) -> dict[int, int]:
         """Where the consumer stands: past every record it has returned, and past the transaction
         markers and aborted records it skipped (what a cursor should say, so lag can reach 0)."""
-        async with _bounded("Kafka position"):
+        async with bounded("Kafka position"):
             return {tp.partition: await self.consumer.position(tp) for tp in self._partitions}
 
     def seek(self, offsets: Mapping[int, int]) -> None:
@@ -159,7 +159,7 @@ class SubscriptionConsumer:
 
 
 @asynccontextmanager
-async def _bounded(what: str) -> AsyncIterator[None]:
+async def bounded(what: str) -> AsyncIterator[None]:
     """Kafka errors as ndxp's, and a bound on retrying ones (aiokafka retries some forever)."""
     try:
         async with asyncio.timeout(KAFKA_TIMEOUT):
@@ -169,7 +169,7 @@ async def _bounded(what: str) -> AsyncIterator[None]:
         raise Unavailable(f"{what}: Kafka did not answer in time") from exc
 
 
-def _epoch(metadata: str | None) -> int:
+def epoch_of(metadata: str | None) -> int:
     if metadata and metadata.startswith(EPOCH_PREFIX):
         with contextlib.suppress(ValueError):
             return int(metadata.removeprefix(EPOCH_PREFIX))
@@ -189,7 +189,7 @@ async def open_consumer(
     opened = SubscriptionConsumer(consumer, topic, group_id)
     CONSUMERS_OPEN.inc()  # until close(), which undoes it
     try:
-        async with _bounded("Kafka consumer"):
+        async with bounded("Kafka consumer"):
             await consumer.start()
         await opened.refresh()
     except BaseException:
