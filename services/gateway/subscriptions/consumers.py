@@ -7,7 +7,8 @@ replicas reading the same subscription. Commits carry the subscription's epoch (
 in their metadata (:mod:`services.gateway.subscriptions.cursor`).
 
 A replica keeps one started consumer per subscription it serves pulls for (:class:`ConsumerPool`),
-closed after a minute unused; an SSE stream opens a consumer of its own for its lifetime.
+closed after a minute unused; an SSE stream opens a consumer of its own only while it is behind
+the head of its dataset (:mod:`services.gateway.subscriptions.heads`).
 
 It lives in ``subscriptions/``: publishing never consumes (a takeover's read of what a dead owner
 committed is ``publish.idempotency_kafka``'s own short-lived consumer).

@@ -24,9 +24,21 @@ within about a second; the control plane is read for all of a replica's streams 
 same way (``shutting_down``) within a second. A ``: keepalive`` comment is sent after 15 s without
 records.
 
-**Cost.** An idle stream waits in its Kafka fetch, waking once a second for its checkpoint; each
-holds a Kafka consumer of its own, closed as soon as the response ends however it ends, and a
-slot of the replica's stream limits (:mod:`services.gateway.subscriptions.limits`).
+**Reading.** A stream at the head of its dataset holds no Kafka client: it is a member of the
+replica's shared head reader for its topic and reader schema, which reads and renders each record
+once for all of them (:mod:`services.gateway.subscriptions.heads`); the stream adds each event's
+cursor and skips what it wrote before it joined. A stream that starts behind (its committed
+offsets, or a ``Last-Event-ID``, before the reader's tail) or falls behind (its client reads
+slower than the dataset is written) reads with a consumer of its own, from the position of what
+it has written, until it is back at the head, then joins the reader and closes that consumer.
+Its commits and epoch check go through the replica's one admin client
+(:mod:`services.gateway.subscriptions.group_offsets`): the same consumer group, the same
+metadata, whichever way it reads.
+
+**Cost.** An idle stream waits on its reader's queue, waking once a second for its checkpoint; a
+consumer of its own is closed as soon as it joins the reader or the response ends, however it
+ends; each stream holds a slot of the replica's stream limits
+(:mod:`services.gateway.subscriptions.limits`).
 """
 
 from __future__ import annotations
