@@ -22,8 +22,9 @@ What lives here:
 - ``consumers.py``    a consumer group per subscription, partitions assigned by hand, the pool
 - ``limits.py``       the replica's delivery limits (streams, pulls, subscriptions per agency)
 
-``consumers.py``, ``heads.py``, ``group_offsets.py`` and ``limits.py`` live here because only delivery uses them: publishing holds
-no consumer and no delivery slot (its bounds are the body's limits in ``services.core.events``).
+``consumers.py``, ``heads.py``, ``group_offsets.py`` and ``limits.py`` live here because only
+delivery uses them: publishing holds no consumer and no delivery slot (its bounds are the body's
+limits in ``services.core.events``).
 
 Flows in: the caller's ``Principal`` (scope ``subscribe``), ``Subscribe`` and
 connect's configs writer from ``deps.py``. Flows out: rows of ``subscriptions``, commits of consumer
