@@ -20,10 +20,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.protocol.admin import DeleteGroupsRequest
@@ -250,24 +250,15 @@ class ConsumerPool:
 
     async def _entry(self, key: str, topic: str, group_id: str) -> SubscriptionConsumer:
         self._start_reaper()
-        pending = self._entries.get(key)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._entries[key] = pending
-            try:
-                pending.set_result(
-                    await open_consumer(self.settings, self.bootstrap, topic, group_id)
-                )
-            except BaseException as exc:
-                del self._entries[key]
-                if isinstance(exc, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(exc)
-                    pending.exception()  # retrieved: waiters get it, nobody else logs it
-                raise
+        created = key not in self._entries
+        entry = await started_once(
+            self._entries,
+            key,
+            lambda: open_consumer(self.settings, self.bootstrap, topic, group_id),
+        )
+        if created:
             await self._trim()
-        return await asyncio.shield(pending)
+        return entry
 
     async def discard(self, key: str) -> None:
         """Forget the subscription's consumer (deleted); it closes once no request uses it (a
@@ -328,6 +319,33 @@ class ConsumerPool:
                 await future.result().close()
         for task in list(self._closing):
             task.cancel()
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+async def started_once(
+    entries: dict[K, asyncio.Future[V]], key: K, start: Callable[[], Awaitable[V]]
+) -> V:
+    """The value ``entries`` holds for ``key``, started with ``start`` if it holds none: callers
+    that come meanwhile wait for that one start; a start that fails is forgotten (they get its
+    error, the next caller starts again)."""
+    pending = entries.get(key)
+    if pending is None:
+        pending = asyncio.get_running_loop().create_future()
+        entries[key] = pending
+        try:
+            pending.set_result(await start())
+        except BaseException as exc:
+            del entries[key]
+            if isinstance(exc, asyncio.CancelledError):
+                pending.cancel()
+            else:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: waiters get it, nobody else logs it
+            raise
+    return await asyncio.shield(pending)
 
 
 def _ready(future: asyncio.Future[SubscriptionConsumer] | None) -> bool:

@@ -55,7 +55,7 @@ from services.core.kafka.errors import kafka_errors
 from services.core.kafka.positions import partitions_of
 from services.core.sharing.delivery import Deliverer, ordered
 from services.core.tasks import cancel_requested
-from services.gateway.subscriptions.consumers import CONSUMERS_OPEN, bounded
+from services.gateway.subscriptions.consumers import CONSUMERS_OPEN, bounded, started_once
 
 log = logging.getLogger(__name__)
 
@@ -287,20 +287,9 @@ class Heads:
         """The open reader of ``key``, started now if there is none (rendering under
         ``agreement``'s reader schema, fetching contracts with ``schemas``)."""
         pending = self._readers.get(key)
-        if pending is None or (pending.done() and pending.result().closed):
-            pending = asyncio.get_running_loop().create_future()
-            self._readers[key] = pending
-            try:
-                pending.set_result(await self._start(key, agreement, schemas))
-            except BaseException as exc:
-                del self._readers[key]
-                if isinstance(exc, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(exc)
-                    pending.exception()  # retrieved: waiters get it, nobody else logs it
-                raise
-        return await asyncio.shield(pending)
+        if pending is not None and pending.done() and pending.result().closed:
+            del self._readers[key]  # closing: a new one for this caller
+        return await started_once(self._readers, key, lambda: self._start(key, agreement, schemas))
 
     async def _start(
         self, key: HeadKey, agreement: Agreement | None, schemas: SchemaSource

@@ -16,6 +16,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -54,23 +55,29 @@ OPEN = "ndxp_gateway_streams_open"
 COMMIT_CLIENT_SOCKETS = 3  # bootstrap, broker, group coordinator
 
 
-@pytest.fixture
-async def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[GatewayProcess]:
+@asynccontextmanager
+async def stream_replica(
+    hub: Hub, tmp_path: Path, kafka_bootstrap: str, streams: int, **env: str
+) -> AsyncIterator[GatewayProcess]:
+    """A replica where one agency may open ``streams`` streams, with ``env`` besides."""
     scraper = await hub.gateway.create_client(scopes=("metrics:read",))
-    env = replica_env(hub.gateway.settings, hub.registry_url)
-    # one agency opens every stream: the per-agency limit must not be what this test meets
-    env["NDXP_GATEWAY_STREAMS_PER_AGENCY"] = str(STREAMS)
-    env["NDXP_AUTH_RATE_LIMIT_BURST"] = str(10 * STREAMS)
-    env["NDXP_GATEWAY_HEAD_LINGER_SECONDS"] = "1"  # the reader closes soon after its last stream
-    with gateway_process(tmp_path, kafka_bootstrap, env, scraper) as process:
+    environment = replica_env(hub.gateway.settings, hub.registry_url) | env
+    # one agency opens every stream: the per-agency limit must not be what a test meets
+    environment["NDXP_GATEWAY_STREAMS_PER_AGENCY"] = str(streams)
+    environment["NDXP_AUTH_RATE_LIMIT_BURST"] = str(10 * streams)
+    environment["NDXP_GATEWAY_HEAD_LINGER_SECONDS"] = "1"  # a reader closes soon after its last
+    with gateway_process(tmp_path, kafka_bootstrap, environment, scraper) as process:
         yield process
 
 
-async def test_idle_streams_cost_no_cpu_and_release_their_consumers(
-    hub: Hub, replica: GatewayProcess
-) -> None:
-    sharing = await share(hub)
-    consumer = sharing.consumer
+@pytest.fixture
+async def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[GatewayProcess]:
+    async with stream_replica(hub, tmp_path, kafka_bootstrap, STREAMS) as process:
+        yield process
+
+
+async def subscriptions(hub: Hub, sharing: Sharing, count: int) -> list[str]:
+    """``count`` subscriptions from the end of the shared dataset, made 8 at a time."""
     creating = asyncio.Semaphore(8)
 
     async def one() -> str:
@@ -78,11 +85,19 @@ async def test_idle_streams_cost_no_cpu_and_release_their_consumers(
             created: str = (await subscribe(hub, sharing, start="latest"))["id"]
             return created
 
-    subscriptions = await asyncio.gather(*(one() for _ in range(STREAMS)))
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def test_idle_streams_cost_no_cpu_and_release_their_consumers(
+    hub: Hub, replica: GatewayProcess
+) -> None:
+    sharing = await share(hub)
+    consumer = sharing.consumer
+    subscribed = await subscriptions(hub, sharing, STREAMS)
     before = replica.usage()
     labels = {"agency": consumer.agency}
 
-    async with open_streams(replica.url, consumer.headers, subscriptions) as responses:
+    async with open_streams(replica.url, consumer.headers, subscribed) as responses:
         await replica.until(OPEN, STREAMS, labels)
         await replica.until(AT_HEAD, STREAMS, {})
         await replica.until(CONSUMERS, 1, {})  # one shared reader

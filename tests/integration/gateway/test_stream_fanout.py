@@ -20,13 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.catalog import Hub
-from tests.fixtures.streams import (
-    GatewayProcess,
-    gateway_process,
-    metric,
-    open_streams,
-    replica_env,
-)
+from tests.fixtures.streams import GatewayProcess, metric, open_streams
+from tests.integration.gateway.test_idle_streams import stream_replica, subscriptions
 from tests.integration.gateway.test_subscriptions import (
     CONSUMER,
     KEYS,
@@ -52,13 +47,8 @@ FIRST = 1000  # sequence numbers after the 20 records share() published
 
 @pytest.fixture
 async def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[GatewayProcess]:
-    scraper = await hub.gateway.create_client(scopes=("metrics:read",))
-    env = replica_env(hub.gateway.settings, hub.registry_url)
-    env["NDXP_GATEWAY_STREAMS_PER_AGENCY"] = str(STREAMS)
-    env["NDXP_AUTH_RATE_LIMIT_BURST"] = str(10 * STREAMS)
-    env["NDXP_GATEWAY_STREAM_WINDOW_RECORDS"] = str(WINDOW)
-    env["NDXP_GATEWAY_HEAD_LINGER_SECONDS"] = "1"
-    with gateway_process(tmp_path, kafka_bootstrap, env, scraper) as process:
+    window = {"NDXP_GATEWAY_STREAM_WINDOW_RECORDS": str(WINDOW)}
+    async with stream_replica(hub, tmp_path, kafka_bootstrap, STREAMS, **window) as process:
         yield process
 
 
@@ -78,15 +68,8 @@ def assert_complete(events: list[Event], expected: range) -> None:
 
 async def test_streams_at_the_head_share_one_reader(hub: Hub, replica: GatewayProcess) -> None:
     sharing = await share(hub)
-    creating = asyncio.Semaphore(8)
-
-    async def one() -> str:
-        async with creating:
-            created: str = (await subscribe(hub, sharing, start="latest"))["id"]
-            return created
-
-    subscriptions = await asyncio.gather(*(one() for _ in range(STREAMS)))
-    async with open_streams(replica.url, sharing.consumer.headers, subscriptions) as responses:
+    subscribed = await subscriptions(hub, sharing, STREAMS)
+    async with open_streams(replica.url, sharing.consumer.headers, subscribed) as responses:
         await replica.until(AT_HEAD, STREAMS)
         assert metric(await replica.metrics(), CONSUMERS) == 1  # one reader, not one per stream
         events = [sse(answer).__aiter__() for answer in responses]
