@@ -346,6 +346,14 @@ class GatewaySettings(ServiceSettings):
         description="Records a shared head reader keeps for streams joining it, and the most a "
         "stream may fall behind it before it reads with a consumer of its own.",
     )
+    catchup_consumers: int = Field(
+        100,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_CATCHUP_CONSUMERS",
+        description="Streams that may read with a consumer of their own at once (behind the "
+        "head); the others wait for one to catch up, so an overloaded replica does not open a "
+        "consumer per stream.",
+    )
     head_linger_seconds: float = Field(
         30.0,
         ge=0,

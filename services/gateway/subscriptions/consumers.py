@@ -46,7 +46,8 @@ MAX_POOLED: Final = 512
 
 CONSUMERS_OPEN = Gauge(
     "ndxp_gateway_kafka_consumers",
-    "Started Kafka consumers of subscriptions in this gateway process (pooled and streams').",
+    "Started Kafka consumers of subscriptions in this gateway process (pooled ones, shared head "
+    "readers, and streams' own while they catch up).",
 )
 
 

@@ -24,7 +24,10 @@ tail, then joins and closes that consumer.
 **Leave.** A member more than the window behind the reader (a client reading slower than the
 dataset is written) is dropped by it, as are all members of a reader that fails; a dropped stream
 goes back to a consumer of its own from the position of what it has written, so no record is lost
-or repeated, and joins again once it has caught up. A reader without members for
+or repeated, and joins again once it has caught up. At most ``NDXP_GATEWAY_CATCHUP_CONSUMERS``
+(100) streams of a replica read on their own at once; the others wait for a slot, sending
+keepalives and keeping their checks (an overloaded replica, whose every stream falls behind,
+must not open a consumer per stream and make itself slower still). A reader without members for
 ``NDXP_GATEWAY_HEAD_LINGER_SECONDS`` (30 by default) closes.
 
 Metrics: ``ndxp_gateway_head_readers`` (readers open), ``ndxp_gateway_streams_at_head`` (streams a
@@ -63,6 +66,7 @@ BATCH_RECORDS: Final = 500
 FETCH_SECONDS: Final = 1.0
 WINDOW_RECORDS: Final = 5_000  # about 5 s of a dataset at 1,000 ev/s
 LINGER_SECONDS: Final = 30.0
+CATCHUP_CONSUMERS: Final = 100
 
 HEAD_READERS = Gauge(
     "ndxp_gateway_head_readers",
@@ -275,9 +279,13 @@ class Heads:
         *,
         window: int = WINDOW_RECORDS,
         linger: float = LINGER_SECONDS,
+        catchup: int = CATCHUP_CONSUMERS,
     ) -> None:
         self.settings, self.bootstrap = settings, bootstrap
         self.window, self.linger = window, linger
+        # consumers of streams behind the head: bounded, or an overloaded replica, whose every
+        # stream falls behind, would open one per stream and make itself slower still
+        self.catchup = asyncio.Semaphore(catchup)
         self._readers: dict[HeadKey, asyncio.Future[HeadReader]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

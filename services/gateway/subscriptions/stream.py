@@ -196,6 +196,7 @@ class Stream:
                 self.positions = dict(committed.offsets)
                 if self._join(reader):
                     return
+        await self._catch_up_slot(None)  # the response waits to start while every slot is held
         own = await self._open_own()
         committed = await own.committed()
         self.epoch = committed.epoch
@@ -222,14 +223,29 @@ class Stream:
         self.reader = self.member = None
 
     async def _open_own(self) -> SubscriptionConsumer:
-        self.own = await open_consumer(
-            self.sub.kafka, self.sub.bootstrap, self.topic, self.found.group_id
-        )
+        """A consumer of our own, in a catch-up slot taken before (:meth:`_catch_up_slot`)."""
+        try:
+            self.own = await open_consumer(
+                self.sub.kafka, self.sub.bootstrap, self.topic, self.found.group_id
+            )
+        except BaseException:
+            self.sub.heads.catchup.release()
+            raise
         return self.own
+
+    async def _catch_up_slot(self, timeout: float | None) -> bool:  # noqa: ASYNC109 - a turn
+        """Whether a catch-up slot was free within ``timeout`` seconds (None: however long)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.sub.heads.catchup.acquire()
+        except TimeoutError:
+            return False
+        return True
 
     async def _close_own(self) -> None:
         own, self.own = self.own, None
         if own is not None:
+            self.sub.heads.catchup.release()
             await own.close()
 
     async def _run(self) -> AsyncIterator[bytes]:
@@ -272,9 +288,13 @@ class Stream:
         if member is not None:
             log.info("stream of %s reads on its own: %s", self.found.id, member.dropped)
             self._leave()
-            own = await self._open_own()
-            own.seek(self.positions)
             self.near_head = False
+        if self.own is None:
+            if self._join(await self._head()):  # still within the reader's tail
+                return None
+            if not await self._catch_up_slot(timeout):
+                return None  # the loop's checks and keepalives go on meanwhile
+            (await self._open_own()).seek(self.positions)
         if self.near_head and self._join(await self._head()):
             await self._close_own()
             return None

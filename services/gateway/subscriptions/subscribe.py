@@ -51,6 +51,7 @@ async def subscribe_resources(
         core.kafka_bootstrap,
         window=settings.stream_window_records,
         linger=settings.head_linger_seconds,
+        catchup=settings.catchup_consumers,
     )
     offsets = GroupOffsets(settings.kafka, core.kafka_bootstrap)
     try:
