@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,17 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import BENCH_DIR, credentials, hub_identity, kafka, ndxp, report, run, service
+from bench.common import (
+    BENCH_DIR,
+    credentials,
+    go_binary,
+    hub_identity,
+    kafka,
+    ndxp,
+    report,
+    run,
+    service,
+)
 from bench.kafka_produce import BATCH, encode, reading
 from bench.sharing import DATASET, _token, latency_identities, prepare
 from services.core.config import KafkaSettings
@@ -148,7 +156,7 @@ async def measure(
     count = len(subscribed)
     before = gateway.usage()
     client = await asyncio.create_subprocess_exec(
-        str(sseclient_binary()),
+        str(go_binary(SSECLIENT_DIR)),
         "-url",
         gateway.url,
         "-token",
@@ -201,16 +209,6 @@ async def measure(
             "busy_cpu_per_second": (busy_to.cpu_seconds - idle_to.cpu_seconds) / published,
         },
     )
-
-
-def sseclient_binary() -> Path:
-    """Build the Go SSE client (standard library only) once into a temp dir."""
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("bench-streams' SSE client needs Go (https://go.dev) on PATH")
-    target = Path(tempfile.gettempdir()) / "ndxp-sseclient"
-    subprocess.run([go, "build", "-o", str(target), "."], cwd=SSECLIENT_DIR, check=True)
-    return target
 
 
 async def main() -> None:
