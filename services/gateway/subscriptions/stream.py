@@ -245,8 +245,10 @@ class Stream:
     async def _close_own(self) -> None:
         own, self.own = self.own, None
         if own is not None:
-            self.sub.heads.catchup.release()
-            await own.close()
+            try:
+                await own.close()
+            finally:  # once it is closed: the bound counts consumers, closing ones too
+                self.sub.heads.catchup.release()
 
     async def _run(self) -> AsyncIterator[bytes]:
         """Records as they come; every second a checkpoint runs beside them (it costs round

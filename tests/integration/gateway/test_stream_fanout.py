@@ -14,7 +14,7 @@ import asyncio
 import base64
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -43,6 +43,7 @@ CONSUMERS = "ndxp_gateway_kafka_consumers"
 AT_HEAD = "ndxp_gateway_streams_at_head"
 FALLBACKS = "ndxp_gateway_stream_fallbacks_total"
 FIRST = 1000  # sequence numbers after the 20 records share() published
+BEHIND = 3000  # records a stream starting behind reads with its own consumer
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ async def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> AsyncIterat
         yield process
 
 
-def assert_complete(events: list[Event], expected: range) -> None:
+def assert_complete(events: list[Event], expected: Sequence[int]) -> None:
     """Every record once, each key's (so each partition's) in publishing order, and each event's
     id the cursor just past it."""
     values = [event.json() for event in events]
@@ -187,3 +188,29 @@ async def test_revoking_one_agreement_closes_its_stream_only(
         await publish(hub, sharing.provider, sharing.dataset, 5, first=105)
         assert_complete(await take(kept_events, 5), range(105, 110))
         await replica.until(AT_HEAD, 1)
+
+
+async def test_streams_behind_wait_for_a_catch_up_consumer(
+    hub: Hub, tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """Three streams starting behind the head with one catch-up slot: one consumer of their own
+    at a time, and each receives everything."""
+    sharing = await share(hub)  # 20 records before the subscriptions' start, and 3,000 more
+    for first in range(FIRST, FIRST + BEHIND, 500):
+        await publish(hub, sharing.provider, sharing.dataset, 500, first=first)
+    behind = [(await subscribe(hub, sharing, start="earliest"))["id"] for _ in range(3)]
+    slot = {"NDXP_GATEWAY_CATCHUP_CONSUMERS": "1"}
+    async with (
+        stream_replica(hub, tmp_path, kafka_bootstrap, 3, **slot) as replica,
+        open_streams(replica.url, sharing.consumer.headers, behind) as responses,
+    ):
+        events = [sse(answer).__aiter__() for answer in responses]
+        taking = [asyncio.create_task(take(stream, 20 + BEHIND, within=90)) for stream in events]
+        most = 0.0
+        while not all(task.done() for task in taking):
+            most = max(most, metric(await replica.metrics(), CONSUMERS))
+            await asyncio.sleep(0.05)
+        for task in taking:
+            assert_complete(task.result(), [*range(20), *range(FIRST, FIRST + BEHIND)])
+        assert most <= 2, most  # the shared reader and one stream's own consumer
+        await replica.until(AT_HEAD, 3)  # all caught up, all at the head
