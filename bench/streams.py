@@ -186,6 +186,8 @@ async def measure(
     await client.stdin.drain()
     result = json.loads(await asyncio.wait_for(client.stdout.readline(), 120))
     await client.wait()
+    after = await gateway.metrics()
+    fallbacks = metric(after, "ndxp_gateway_stream_fallbacks_total", {"reason": "slow"})
     report(
         f"{count} SSE streams of one agency at {rate} ev/s (published through {publisher.how}), "
         "one gateway process",
@@ -204,6 +206,7 @@ async def measure(
             "rss_open_mb": idle_to.rss_bytes / MB,
             "rss_per_stream_kb": (idle_to.rss_bytes - before.rss_bytes) / count / 1024,
             "kafka_consumers": consumers,
+            "slow_fallbacks": int(fallbacks),
             "kafka_connections": connections,
             "idle_cpu_per_second": (idle_to.cpu_seconds - idle_from.cpu_seconds) / idle,
             "busy_cpu_per_second": (busy_to.cpu_seconds - idle_to.cpu_seconds) / published,

@@ -62,7 +62,7 @@ from services.core.errors import NdxpError
 from services.core.http.draining import draining
 from services.core.sharing.delivery import Delivered, Deliverer, ordered
 from services.gateway.subscriptions.consumers import SubscriptionConsumer, open_consumer
-from services.gateway.subscriptions.cursor import Cursor, InvalidCursor
+from services.gateway.subscriptions.cursor import Cursor, InvalidCursor, encoder
 from services.gateway.subscriptions.heads import Chunk, HeadKey, HeadReader, Member, render_chunk
 from services.gateway.subscriptions.lifecycle import open_delivery
 from services.gateway.subscriptions.limits import Slot
@@ -316,14 +316,14 @@ class Stream:
         events: list[bytes] = []
         delivered: list[Any] = []
         batch = Delivered()
+        cursor = encoder(self.found.id, self.epoch)
         for record, part, nxt in zip(records, chunk.parts, chunk.nexts, strict=True):
             if record.offset < positions.get(record.partition, 0):
                 continue  # written before we joined (a reader's tail)
             batch.add(record.partition, record.offset, part)
             delivered.append(record)
             positions[record.partition] = nxt
-            cursor = Cursor(self.found.id, self.epoch, positions).encode()
-            events.append(b"id: " + cursor.encode() + b"\nevent: record\ndata: " + part + b"\n\n")
+            events.append(b"id: " + cursor(positions) + b"\nevent: record\ndata: " + part + b"\n\n")
         self._after(chunk)
         if not delivered:
             return b""
