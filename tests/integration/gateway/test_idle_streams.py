@@ -31,6 +31,7 @@ from tests.fixtures.streams import (
 from tests.integration.gateway.test_subscriptions import (
     Event,
     Sharing,
+    call,
     publish,
     share,
     sse,
@@ -76,16 +77,27 @@ async def replica(hub: Hub, tmp_path: Path, kafka_bootstrap: str) -> AsyncIterat
         yield process
 
 
-async def subscriptions(hub: Hub, sharing: Sharing, count: int) -> list[str]:
-    """``count`` subscriptions from the end of the shared dataset, made 8 at a time."""
-    creating = asyncio.Semaphore(8)
+@asynccontextmanager
+async def subscriptions(hub: Hub, sharing: Sharing, count: int) -> AsyncIterator[list[str]]:
+    """``count`` subscriptions from the end of the shared dataset, made 8 at a time, deleted on
+    the way out (the session's hub measures the lag of every subscription it has)."""
+    working = asyncio.Semaphore(8)
 
     async def one() -> str:
-        async with creating:
+        async with working:
             created: str = (await subscribe(hub, sharing, start="latest"))["id"]
             return created
 
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    async def delete(subscription: str) -> None:
+        async with working:
+            path = f"/v1/subscriptions/{subscription}"
+            assert (await call(hub, sharing.consumer, "DELETE", path)).status_code == 204
+
+    made = list(await asyncio.gather(*(one() for _ in range(count))))
+    try:
+        yield made
+    finally:
+        await asyncio.gather(*(delete(subscription) for subscription in made))
 
 
 async def test_idle_streams_cost_no_cpu_and_release_their_consumers(
@@ -93,32 +105,32 @@ async def test_idle_streams_cost_no_cpu_and_release_their_consumers(
 ) -> None:
     sharing = await share(hub)
     consumer = sharing.consumer
-    subscribed = await subscriptions(hub, sharing, STREAMS)
-    before = replica.usage()
-    labels = {"agency": consumer.agency}
+    async with subscriptions(hub, sharing, STREAMS) as subscribed:
+        before = replica.usage()
+        labels = {"agency": consumer.agency}
 
-    async with open_streams(replica.url, consumer.headers, subscribed) as responses:
-        await replica.until(OPEN, STREAMS, labels)
-        await replica.until(AT_HEAD, STREAMS, {})
-        await replica.until(CONSUMERS, 1, {})  # one shared reader
-        events = [sse(answer).__aiter__() for answer in responses]
-        # every stream reading (its consumer found its coordinator, fetched and committed)
-        await delivered(hub, sharing, events, first=100)
-        await asyncio.sleep(2)
+        async with open_streams(replica.url, consumer.headers, subscribed) as responses:
+            await replica.until(OPEN, STREAMS, labels)
+            await replica.until(AT_HEAD, STREAMS, {})
+            await replica.until(CONSUMERS, 1, {})  # one shared reader
+            events = [sse(answer).__aiter__() for answer in responses]
+            # every stream reading (its consumer found its coordinator, fetched and committed)
+            await delivered(hub, sharing, events, first=100)
+            await asyncio.sleep(2)
 
-        idle_from = replica.usage().cpu_seconds
-        slowest = await replica.slowest_answers(IDLE_SECONDS)
-        spent = replica.usage().cpu_seconds - idle_from
-        print(f"{STREAMS} idle streams: {spent:.2f} CPU-s in {IDLE_SECONDS:g} s, {slowest}")  # noqa: T201
-        assert spent < IDLE_CPU_LIMIT, f"{STREAMS} idle streams spent {spent:.2f} CPU-s"
-        assert all(slowest[path] < limit for path, limit in SLOWEST.items()), slowest
+            idle_from = replica.usage().cpu_seconds
+            slowest = await replica.slowest_answers(IDLE_SECONDS)
+            spent = replica.usage().cpu_seconds - idle_from
+            print(f"{STREAMS} idle streams: {spent:.2f} CPU-s in {IDLE_SECONDS:g} s, {slowest}")  # noqa: T201
+            assert spent < IDLE_CPU_LIMIT, f"{STREAMS} idle streams spent {spent:.2f} CPU-s"
+            assert all(slowest[path] < limit for path, limit in SLOWEST.items()), slowest
 
-        await delivered(hub, sharing, events, first=105)  # and still every one, after idling
+            await delivered(hub, sharing, events, first=105)  # and still every one, after idling
 
-    await replica.until(OPEN, 0, labels)
-    await replica.until(AT_HEAD, 0, {})
-    await replica.until(CONSUMERS, 0, {})
-    after = replica.usage()
+        await replica.until(OPEN, 0, labels)
+        await replica.until(AT_HEAD, 0, {})
+        await replica.until(CONSUMERS, 0, {})
+        after = replica.usage()
     # the replica's one client for the streams' commits stays (bounded: a few sockets, whatever
     # the number of streams)
     assert after.sockets <= before.sockets + 2 + COMMIT_CLIENT_SOCKETS, (before, after)

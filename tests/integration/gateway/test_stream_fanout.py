@@ -69,19 +69,19 @@ def assert_complete(events: list[Event], expected: Sequence[int]) -> None:
 
 async def test_streams_at_the_head_share_one_reader(hub: Hub, replica: GatewayProcess) -> None:
     sharing = await share(hub)
-    subscribed = await subscriptions(hub, sharing, STREAMS)
-    async with open_streams(replica.url, sharing.consumer.headers, subscribed) as responses:
-        await replica.until(AT_HEAD, STREAMS)
-        assert metric(await replica.metrics(), CONSUMERS) == 1  # one reader, not one per stream
-        events = [sse(answer).__aiter__() for answer in responses]
-        for first in (100, 130):
-            await publish(hub, sharing.provider, sharing.dataset, 30, first=first)
-        received = await asyncio.gather(*(take(stream, 60, within=60) for stream in events))
-        for got in received:
-            assert_complete(got, range(100, 160))
-        assert metric(await replica.metrics(), CONSUMERS) == 1
-    await replica.until(AT_HEAD, 0)
-    await replica.until(CONSUMERS, 0)  # the reader closes once it has had no stream for a while
+    async with subscriptions(hub, sharing, STREAMS) as subscribed:
+        async with open_streams(replica.url, sharing.consumer.headers, subscribed) as responses:
+            await replica.until(AT_HEAD, STREAMS)
+            assert metric(await replica.metrics(), CONSUMERS) == 1  # one reader, not one per stream
+            events = [sse(answer).__aiter__() for answer in responses]
+            for first in (100, 130):
+                await publish(hub, sharing.provider, sharing.dataset, 30, first=first)
+            received = await asyncio.gather(*(take(stream, 60, within=60) for stream in events))
+            for got in received:
+                assert_complete(got, range(100, 160))
+            assert metric(await replica.metrics(), CONSUMERS) == 1
+        await replica.until(AT_HEAD, 0)
+        await replica.until(CONSUMERS, 0)  # the reader closes once it has had no stream for a while
 
 
 class RawStream:
