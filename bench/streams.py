@@ -197,6 +197,7 @@ async def measure(
             "expected": result["expected"],
             "delivered_ratio": result["delivered"] / max(1, result["expected"]),
             "stream_errors": result["errors"],
+            "streams_closed": result["closed"],
             "published_per_second": sent / published,
             "publish_batch_p50_ms": 1000 * publisher.took[len(publisher.took) // 2],
             "p50_ms": float(result["p50_ms"]),

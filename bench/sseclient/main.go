@@ -28,6 +28,7 @@ type result struct {
 	Expected  int64   `json:"expected"`
 	Delivered int64   `json:"delivered"`
 	Errors    int64   `json:"errors"`
+	Closed    int64   `json:"closed"`
 	P50ms     float64 `json:"p50_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	MaxMs     float64 `json:"max_ms"`
@@ -74,6 +75,7 @@ func main() {
 	}
 	var (
 		errors    int64
+		closed    int64
 		delivered int64
 		counts    = make([]int64, len(subs))
 		streams   = make([]stream, len(subs))
@@ -97,12 +99,20 @@ func main() {
 			defer resp.Body.Close()
 			reader := bufio.NewReaderSize(resp.Body, 64*1024)
 			own := &streams[i]
+			record := false
 			for {
 				line, err := reader.ReadSlice('\n')
 				if err != nil {
 					break
 				}
-				if !bytes.HasPrefix(line, []byte("data: ")) {
+				if bytes.HasPrefix(line, []byte("event: ")) {
+					record = bytes.Equal(line, []byte("event: record\n"))
+					if !record {
+						atomic.AddInt64(&closed, 1) // event: closed, the stream's last
+					}
+					continue
+				}
+				if !record || !bytes.HasPrefix(line, []byte("data: ")) {
 					continue
 				}
 				now := time.Now()
@@ -155,7 +165,7 @@ func main() {
 	}
 	out, _ := json.Marshal(result{
 		Streams: len(subs), Expected: expect * int64(len(subs)), Delivered: got,
-		Errors: atomic.LoadInt64(&errors), P50ms: pick(0.5), P99ms: pick(0.99), MaxMs: pick(1),
+		Errors: atomic.LoadInt64(&errors), Closed: atomic.LoadInt64(&closed), P50ms: pick(0.5), P99ms: pick(0.99), MaxMs: pick(1),
 	})
 	fmt.Println(string(out))
 	os.Exit(0)
