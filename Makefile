@@ -101,8 +101,10 @@ bench-small-publish: install kafka
 bench-sharing: install kafka
 	$(BIN)/python -m bench.sharing
 
-## Idle SSE streams of one agency (BENCH_STREAMS, default 200,400): the gateway's CPU/s, memory
-## and sockets with them open and after they close, /readyz meanwhile, delivery to all of them.
+## SSE streams of one agency (BENCH_STREAMS, default 2,000) held by a Go client (needs Go), events
+## published at BENCH_RATE ev/s (1,000) for BENCH_SECONDS (20), to the topic or through a gateway
+## (BENCH_PUBLISH=kafka|gateway): delivered/expected, p50/p99 publish -> delivered, RSS per
+## stream, Kafka consumers and connections, the gateway's CPU idle and busy.
 bench-streams: install kafka
 	$(BIN)/python -m bench.streams
 

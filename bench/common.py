@@ -182,11 +182,16 @@ def hub_identity(data: Path) -> tuple[str, str]:
 
 def loadgen_binary() -> Path:
     """Build the Go load generator (standard library only) once into a temp dir."""
+    return go_binary(LOADGEN_DIR)
+
+
+def go_binary(source: Path) -> Path:
+    """Build the Go program in ``source`` (a benchmark's client) into a temp dir."""
     go = shutil.which("go")
     if go is None:
-        raise RuntimeError("the benchmarks' load generator needs Go (https://go.dev) on PATH")
-    target = Path(tempfile.gettempdir()) / "ndxp-loadgen"
-    subprocess.run([go, "build", "-o", str(target), "."], cwd=LOADGEN_DIR, check=True)
+        raise RuntimeError(f"the benchmark's {source.name} needs Go (https://go.dev) on PATH")
+    target = Path(tempfile.gettempdir()) / f"ndxp-{source.name}"
+    subprocess.run([go, "build", "-o", str(target), "."], cwd=source, check=True)
     return target
 
 

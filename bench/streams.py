@@ -1,12 +1,15 @@
-"""make bench-streams: what idle SSE streams cost a gateway, and that they all still deliver.
+"""make bench-streams: N live SSE streams of one dataset on one gateway replica, at R ev/s.
 
-One consumer agency opens one stream per subscription (BENCH_STREAMS, default "200,400") on a
-gateway process of its own, beside the registry and a second gateway that made the subscriptions
-(so its pooled consumers are not counted). For each count it prints: the time to open them, the
-gateway's CPU-seconds per second over BENCH_IDLE_SECONDS (default 10) of idleness, its memory
-(RSS) before and with the streams open, /readyz's slowest answer meanwhile, the time for 10 events
-published then to reach every stream, and its memory, sockets and Kafka consumers once the client
-has closed them all.
+One consumer agency opens one stream per subscription (BENCH_STREAMS, default 2,000) on a gateway
+process of its own, beside the registry and a second gateway that made the subscriptions and takes
+the publishes (so neither its pooled consumers nor its publishing are counted). The streams are
+held by a small Go client (bench/sseclient: 2,000 streams read in Python would make the client
+the bottleneck), which reads every record and its publish -> delivered latency from the record's
+``ndxp-published-at`` header. With the streams open and idle it prints the gateway's memory per
+stream, its Kafka consumers and connections to the broker and its idle CPU; then events are
+published at BENCH_RATE ev/s (default 1,000) for BENCH_SECONDS (default 20), straight to the
+topic (BENCH_PUBLISH=kafka, the default) or through the other gateway (gateway), and it prints
+delivered/expected, p50/p99/max publish -> delivered, and the gateway's CPU meanwhile.
 """
 
 from __future__ import annotations
@@ -21,14 +24,28 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import credentials, hub_identity, kafka, ndxp, report, run, service
-from bench.kafka_produce import BATCH, reading
+from bench.common import (
+    BENCH_DIR,
+    credentials,
+    go_binary,
+    hub_identity,
+    kafka,
+    ndxp,
+    report,
+    run,
+    service,
+)
+from bench.kafka_produce import BATCH, encode, reading
 from bench.sharing import DATASET, _token, latency_identities, prepare
+from services.core.config import KafkaSettings
+from services.core.kafka.headers import PUBLISHED_AT, utc_millis
+from services.core.kafka.producer import Record, create_producer, send_batch, start_producer
 from services.core.local_kafka import free_port
-from tests.fixtures.streams import GatewayProcess, gateway_process, metric, open_streams
+from tests.fixtures.streams import GatewayProcess, gateway_process, metric
 
-EVENTS = 10
 MB = 1024 * 1024
+SSECLIENT_DIR = BENCH_DIR / "sseclient"
+TOPIC = f"{DATASET}.v1"
 
 
 async def subscriptions(
@@ -56,81 +73,153 @@ async def subscriptions(
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-async def _settled(gateway: GatewayProcess, sockets: int, within: float) -> float:
-    """Seconds until the gateway holds no more than ``sockets`` sockets (at most ``within``)."""
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        if gateway.usage().sockets <= sockets:
-            break
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
+def kafka_connections(pid: int, bootstrap: str) -> int:
+    """The process's TCP connections to the broker's port (/proc: its socket inodes)."""
+    port = int(bootstrap.rsplit(":", 1)[1])
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = str(fd.readlink())
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
+                found += 1
+    return found
 
 
-async def _delivered(responses: list[httpx.Response], events: int) -> None:
-    async def one(answer: httpx.Response) -> None:
-        got = 0
-        async for line in answer.aiter_lines():
-            got += line.startswith("data: ")
-            if got == events:
-                return
+class Publisher:
+    """``rate`` events a second for ``seconds``, a batch every 100 ms whether or not the ones
+    before were acknowledged: through the gateway that made the subscriptions (BENCH_PUBLISH=
+    gateway) or straight to the dataset's topic (kafka, the default: on a busy machine the
+    publish path, measured by bench-sharing, would be the figure instead of the fan-out); each
+    record carries ``ndxp-published-at``, the start of publish -> delivered."""
 
-    await asyncio.gather(*(one(answer) for answer in responses))
+    def __init__(self, how: str, setup: str, headers: dict[str, str], bootstrap: str) -> None:
+        self.how, self.setup, self.headers, self.bootstrap = how, setup, headers, bootstrap
+        self.took: list[float] = []  # seconds of each batch, sent to acknowledged
+
+    async def run(self, rate: int, seconds: float) -> int:
+        per_batch = max(1, rate // 10)
+        producer = None
+        if self.how == "kafka":
+            producer = await start_producer(
+                create_producer(KafkaSettings(bootstrap=self.bootstrap))
+            )
+        async with httpx.AsyncClient(base_url=self.setup, timeout=60, headers=self.headers) as http:
+
+            async def one(first: int) -> None:
+                sent_at = time.monotonic()
+                if producer is None:
+                    body = [reading(first + i) for i in range(per_batch)]
+                    answer = await http.post(f"/v1/datasets/{DATASET}/events", json=body)
+                    answer.raise_for_status()
+                else:
+                    now = [(PUBLISHED_AT, utc_millis(datetime.now(UTC)).encode())]
+                    batch = [
+                        Record(str(first + i).encode(), encode(reading(first + i)), now)
+                        for i in range(per_batch)
+                    ]
+                    await send_batch(producer, TOPIC, batch)
+                self.took.append(time.monotonic() - sent_at)
+
+            started = time.monotonic()
+            batches: list[asyncio.Task[None]] = []
+            try:
+                while time.monotonic() - started < seconds:
+                    batches.append(asyncio.create_task(one(len(batches) * per_batch)))
+                    await asyncio.sleep(max(0.0, len(batches) * 0.1 - (time.monotonic() - started)))
+                await asyncio.gather(*batches)
+            finally:
+                if producer is not None:
+                    await producer.stop()
+        self.took.sort()
+        return len(batches) * per_batch
 
 
 async def measure(
     gateway: GatewayProcess,
     *,
-    setup: str,
-    publisher: dict[str, str],
+    bootstrap: str,
+    publisher: Publisher,
     consumer: dict[str, str],
     subscribed: list[str],
+    rate: int,
+    seconds: float,
     idle: float,
 ) -> None:
     count = len(subscribed)
     before = gateway.usage()
+    client = await asyncio.create_subprocess_exec(
+        str(go_binary(SSECLIENT_DIR)),
+        "-url",
+        gateway.url,
+        "-token",
+        consumer["Authorization"].removeprefix("Bearer "),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert client.stdin is not None and client.stdout is not None  # noqa: S101 - piped above
     started = time.monotonic()
-    async with open_streams(gateway.url, consumer, subscribed) as responses:
-        await gateway.until("ndxp_gateway_kafka_consumers", count, within=600)
-        opened = time.monotonic() - started
-        await asyncio.sleep(2)
-        idle_from = gateway.usage()
-        slowest = await gateway.slowest_answers(idle)
-        idle_to = gateway.usage()
-        async with httpx.AsyncClient(base_url=setup, timeout=60, headers=publisher) as http:
-            sent = time.monotonic()
-            body = [reading(i) for i in range(EVENTS)]
-            (await http.post(f"/v1/datasets/{DATASET}/events", json=body)).raise_for_status()
-        await asyncio.wait_for(_delivered(responses, EVENTS), 120)
-        delivered = time.monotonic() - sent
-    await gateway.until("ndxp_gateway_kafka_consumers", 0, within=120)
-    settle = await _settled(gateway, before.sockets + 2, within=30)
-    after = gateway.usage()
+    client.stdin.write(("\n".join(subscribed) + "\n\n").encode())
+    await client.stdin.drain()
+    assert (await client.stdout.readline()).strip() == b"open"  # noqa: S101 - the protocol
+    await gateway.until("ndxp_gateway_streams_at_head", count, within=600)
+    opened = time.monotonic() - started
+    await asyncio.sleep(2)
+    idle_from = gateway.usage()
+    await asyncio.sleep(idle)
+    idle_to = gateway.usage()
+    metrics = await gateway.metrics()
+    consumers = int(metric(metrics, "ndxp_gateway_kafka_consumers"))
+    connections = kafka_connections(gateway.pid, bootstrap)
+    publish_from = time.monotonic()
+    sent = await publisher.run(rate, seconds)
+    published = time.monotonic() - publish_from
+    busy_to = gateway.usage()
+    client.stdin.write(f"expect {sent}\n".encode())
+    await client.stdin.drain()
+    result = json.loads(await asyncio.wait_for(client.stdout.readline(), 120))
+    await client.wait()
+    after = await gateway.metrics()
+    fallbacks = metric(after, "ndxp_gateway_stream_fallbacks_total", {"reason": "slow"})
     report(
-        f"{count} idle SSE streams of one agency, one gateway process",
+        f"{count} SSE streams of one agency at {rate} ev/s (published through {publisher.how}), "
+        "one gateway process",
         {
             "open_seconds": opened,
-            "idle_cpu_per_second": (idle_to.cpu_seconds - idle_from.cpu_seconds) / idle,
+            "delivered": result["delivered"],
+            "expected": result["expected"],
+            "delivered_ratio": result["delivered"] / max(1, result["expected"]),
+            "stream_errors": result["errors"],
+            "streams_closed": result["closed"],
+            "published_per_second": sent / published,
+            "publish_batch_p50_ms": 1000 * publisher.took[len(publisher.took) // 2],
+            "p50_ms": float(result["p50_ms"]),
+            "p99_ms": float(result["p99_ms"]),
+            "max_ms": float(result["max_ms"]),
             "rss_before_mb": before.rss_bytes / MB,
             "rss_open_mb": idle_to.rss_bytes / MB,
             "rss_per_stream_kb": (idle_to.rss_bytes - before.rss_bytes) / count / 1024,
-            "healthz_slowest_ms": 1000 * slowest["/healthz"],
-            "readyz_slowest_ms": 1000 * slowest["/readyz"],
-            f"{EVENTS}_events_to_all_s": delivered,
-            "rss_after_close_mb": after.rss_bytes / MB,
-            "sockets_before": before.sockets,
-            "sockets_open": idle_to.sockets,
-            "sockets_after_close": after.sockets,
-            "sockets_settled_s": settle,
-            "consumers_after_close": int(
-                metric(await gateway.metrics(), "ndxp_gateway_kafka_consumers")
-            ),
+            "kafka_consumers": consumers,
+            "slow_fallbacks": int(fallbacks),
+            "kafka_connections": connections,
+            "idle_cpu_per_second": (idle_to.cpu_seconds - idle_from.cpu_seconds) / idle,
+            "busy_cpu_per_second": (busy_to.cpu_seconds - idle_to.cpu_seconds) / published,
         },
     )
 
 
 async def main() -> None:
-    counts = [int(n) for n in os.environ.get("BENCH_STREAMS", "200,400").split(",")]
-    idle = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
+    count = int(os.environ.get("BENCH_STREAMS", "2000"))
+    rate = int(os.environ.get("BENCH_RATE", "1000"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "20"))
+    idle = float(os.environ.get("BENCH_IDLE_SECONDS", "5"))
     async with kafka() as bootstrap:
         with tempfile.TemporaryDirectory(prefix="ndxp-bench-") as tmp:
             data = Path(tmp)
@@ -143,7 +232,9 @@ async def main() -> None:
                 "NDXP_AUTH_ISSUER": f"http://127.0.0.1:{setup_port}",
                 "NDXP_GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
                 "NDXP_AUTH_RATE_LIMIT_BURST": "1000000",
-                "NDXP_GATEWAY_STREAMS_PER_AGENCY": str(max(counts)),
+                "NDXP_GATEWAY_STREAMS_PER_AGENCY": str(count),
+                "NDXP_GATEWAY_STREAMS_PER_REPLICA": str(count),
+                "NDXP_GATEWAY_SUBSCRIPTIONS_PER_AGENCY": str(count),
             }
             with (
                 service("gateway", bootstrap, data, 1, setup_port, **env) as setup,
@@ -155,17 +246,19 @@ async def main() -> None:
                     publisher = await _token(http, provider)
                     approver = await _token(http, approver_client)
                     consumer = await _token(http, consumer_client)
-                    subscribed = await subscriptions(http, approver, consumer, max(counts))
+                    subscribed = await subscriptions(http, approver, consumer, count)
                 with gateway_process(data, bootstrap, env, scraper) as gateway:
-                    for count in counts:
-                        await measure(
-                            gateway,
-                            setup=setup,
-                            publisher=publisher,
-                            consumer=consumer,
-                            subscribed=subscribed[:count],
-                            idle=idle,
-                        )
+                    how = os.environ.get("BENCH_PUBLISH", "kafka")
+                    await measure(
+                        gateway,
+                        bootstrap=bootstrap,
+                        publisher=Publisher(how, setup, publisher, bootstrap),
+                        consumer=consumer,
+                        subscribed=subscribed,
+                        rate=rate,
+                        seconds=seconds,
+                        idle=idle,
+                    )
 
 
 if __name__ == "__main__":

@@ -359,10 +359,33 @@ class GatewaySettings(ServiceSettings):
         description="SSE streams one consumer agency may hold open on one gateway replica.",
     )
     streams_per_replica: int = Field(
-        1000,
+        4000,
         ge=1,
         validation_alias="NDXP_GATEWAY_STREAMS_PER_REPLICA",
-        description="SSE streams one gateway replica serves at once (each holds a Kafka consumer).",
+        description="SSE streams one gateway replica serves at once (those at the head of a "
+        "dataset share one Kafka consumer; one behind holds its own until it catches up).",
+    )
+    # Shared head readers of streams (services.gateway.subscriptions.heads).
+    stream_window_records: int = Field(
+        5000,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_STREAM_WINDOW_RECORDS",
+        description="Records a shared head reader keeps for streams joining it, and the most a "
+        "stream may fall behind it before it reads with a consumer of its own.",
+    )
+    catchup_consumers: int = Field(
+        100,
+        ge=1,
+        validation_alias="NDXP_GATEWAY_CATCHUP_CONSUMERS",
+        description="Streams that may read with a consumer of their own at once (behind the "
+        "head); the others wait for one to catch up, so an overloaded replica does not open a "
+        "consumer per stream.",
+    )
+    head_linger_seconds: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="NDXP_GATEWAY_HEAD_LINGER_SECONDS",
+        description="Seconds a shared head reader without streams stays open for the next one.",
     )
     pulls_per_agency: int = Field(
         50,

@@ -12,14 +12,19 @@ What lives here:
 - ``pull.py``         long polls that return records and a cursor; acks that commit it
 - ``stream.py``       Server-Sent Events, with ``Last-Event-ID`` and their checks every second
 - ``stream_watch.py`` one read of the control plane for all of a replica's open streams
+- ``heads.py``        shared head readers: one consumer and one rendering per topic and reader
+                      schema for every stream at the head; the join, the leave, the fallback
+- ``group_offsets.py`` subscriptions' commits and epochs through one admin client (streams at the
+                      head hold no consumer)
 - ``push.py``         push subscriptions: the ``webhook-sink`` connector written to connect's
                       configs topic
 - ``cursor.py``       the opaque cursor (subscription, epoch, offsets) and its checks
 - ``consumers.py``    a consumer group per subscription, partitions assigned by hand, the pool
 - ``limits.py``       the replica's delivery limits (streams, pulls, subscriptions per agency)
 
-``consumers.py`` and ``limits.py`` live here because only delivery uses them: publishing holds
-no consumer and no delivery slot (its bounds are the body's limits in ``services.core.events``).
+``consumers.py``, ``heads.py``, ``group_offsets.py`` and ``limits.py`` live here because only
+delivery uses them: publishing holds no consumer and no delivery slot (its bounds are the body's
+limits in ``services.core.events``).
 
 Flows in: the caller's ``Principal`` (scope ``subscribe``), ``Subscribe`` and
 connect's configs writer from ``deps.py``. Flows out: rows of ``subscriptions``, commits of consumer

@@ -7,7 +7,8 @@ replicas reading the same subscription. Commits carry the subscription's epoch (
 in their metadata (:mod:`services.gateway.subscriptions.cursor`).
 
 A replica keeps one started consumer per subscription it serves pulls for (:class:`ConsumerPool`),
-closed after a minute unused; an SSE stream opens a consumer of its own for its lifetime.
+closed after a minute unused; an SSE stream opens a consumer of its own only while it is behind
+the head of its dataset (:mod:`services.gateway.subscriptions.heads`).
 
 It lives in ``subscriptions/``: publishing never consumes (a takeover's read of what a dead owner
 committed is ``publish.idempotency_kafka``'s own short-lived consumer).
@@ -19,10 +20,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.protocol.admin import DeleteGroupsRequest
@@ -45,7 +46,8 @@ MAX_POOLED: Final = 512
 
 CONSUMERS_OPEN = Gauge(
     "ndxp_gateway_kafka_consumers",
-    "Started Kafka consumers of subscriptions in this gateway process (pooled and streams').",
+    "Started Kafka consumers of subscriptions in this gateway process (pooled ones, shared head "
+    "readers, and streams' own while they catch up).",
     multiprocess_mode="livesum",
 )
 
@@ -80,7 +82,7 @@ class SubscriptionConsumer:
 
     async def refresh(self) -> list[TopicPartition]:
         """Assign every partition of the topic (partitions added since are picked up)."""
-        async with _bounded("Kafka metadata"):
+        async with bounded("Kafka metadata"):
             wanted = await partitions_of(self.consumer, self.topic)
         if not wanted:
             raise NotFound(f"the dataset's Kafka topic {self.topic!r} does not exist")
@@ -91,18 +93,18 @@ class SubscriptionConsumer:
         return wanted
 
     async def beginnings(self) -> dict[int, int]:
-        async with _bounded("Kafka offsets"):
+        async with bounded("Kafka offsets"):
             found = await self.consumer.beginning_offsets(self._partitions)
         return {tp.partition: offset for tp, offset in found.items()}
 
     async def ends(self) -> dict[int, int]:
-        async with _bounded("Kafka offsets"):
+        async with bounded("Kafka offsets"):
             found = await self.consumer.end_offsets(self._partitions)
         return {tp.partition: offset for tp, offset in found.items()}
 
     async def start_at(self, start: StartAt) -> dict[int, int]:
         """The offsets ``start`` (earliest, latest or a time) means on every partition."""
-        async with _bounded("Kafka offsets"):
+        async with bounded("Kafka offsets"):
             found = await start_offsets(self.consumer, self._partitions, start)
         return {tp.partition: offset for tp, offset in found.items()}
 
@@ -110,11 +112,11 @@ class SubscriptionConsumer:
         """The group's committed offsets (one request for every partition). A partition with none
         (added to the topic later, or expired after offsets.retention.minutes unused) reads from
         its beginning: at least once, never a gap."""
-        async with _bounded("Kafka committed offsets"):
+        async with bounded("Kafka committed offsets"):
             # aiokafka's public committed() asks for one partition per request.
             found = await self.consumer._coordinator.fetch_committed_offsets(self._partitions)
         offsets = {tp.partition: meta.offset for tp, meta in found.items() if meta.offset >= 0}
-        epoch = max((_epoch(meta.metadata) for meta in found.values()), default=0)
+        epoch = max((epoch_of(meta.metadata) for meta in found.values()), default=0)
         missing = [tp.partition for tp in self._partitions if tp.partition not in offsets]
         if missing:
             beginnings = await self.beginnings()
@@ -128,13 +130,13 @@ class SubscriptionConsumer:
             for p, o in offsets.items()
         }
         if wanted:
-            async with _bounded("Kafka commit"):
+            async with bounded("Kafka commit"):
                 await self.consumer.commit(wanted)
 
     async def positions(self) -> dict[int, int]:
         """Where the consumer stands: past every record it has returned, and past the transaction
         markers and aborted records it skipped (what a cursor should say, so lag can reach 0)."""
-        async with _bounded("Kafka position"):
+        async with bounded("Kafka position"):
             return {tp.partition: await self.consumer.position(tp) for tp in self._partitions}
 
     def seek(self, offsets: Mapping[int, int]) -> None:
@@ -160,7 +162,7 @@ class SubscriptionConsumer:
 
 
 @asynccontextmanager
-async def _bounded(what: str) -> AsyncIterator[None]:
+async def bounded(what: str) -> AsyncIterator[None]:
     """Kafka errors as ndxp's, and a bound on retrying ones (aiokafka retries some forever)."""
     try:
         async with asyncio.timeout(KAFKA_TIMEOUT):
@@ -170,7 +172,7 @@ async def _bounded(what: str) -> AsyncIterator[None]:
         raise Unavailable(f"{what}: Kafka did not answer in time") from exc
 
 
-def _epoch(metadata: str | None) -> int:
+def epoch_of(metadata: str | None) -> int:
     if metadata and metadata.startswith(EPOCH_PREFIX):
         with contextlib.suppress(ValueError):
             return int(metadata.removeprefix(EPOCH_PREFIX))
@@ -190,7 +192,7 @@ async def open_consumer(
     opened = SubscriptionConsumer(consumer, topic, group_id)
     CONSUMERS_OPEN.inc()  # until close(), which undoes it
     try:
-        async with _bounded("Kafka consumer"):
+        async with bounded("Kafka consumer"):
             await consumer.start()
         await opened.refresh()
     except BaseException:
@@ -250,24 +252,15 @@ class ConsumerPool:
 
     async def _entry(self, key: str, topic: str, group_id: str) -> SubscriptionConsumer:
         self._start_reaper()
-        pending = self._entries.get(key)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._entries[key] = pending
-            try:
-                pending.set_result(
-                    await open_consumer(self.settings, self.bootstrap, topic, group_id)
-                )
-            except BaseException as exc:
-                del self._entries[key]
-                if isinstance(exc, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(exc)
-                    pending.exception()  # retrieved: waiters get it, nobody else logs it
-                raise
+        created = key not in self._entries
+        entry = await started_once(
+            self._entries,
+            key,
+            lambda: open_consumer(self.settings, self.bootstrap, topic, group_id),
+        )
+        if created:
             await self._trim()
-        return await asyncio.shield(pending)
+        return entry
 
     async def discard(self, key: str) -> None:
         """Forget the subscription's consumer (deleted); it closes once no request uses it (a
@@ -328,6 +321,33 @@ class ConsumerPool:
                 await future.result().close()
         for task in list(self._closing):
             task.cancel()
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+async def started_once(
+    entries: dict[K, asyncio.Future[V]], key: K, start: Callable[[], Awaitable[V]]
+) -> V:
+    """The value ``entries`` holds for ``key``, started with ``start`` if it holds none: callers
+    that come meanwhile wait for that one start; a start that fails is forgotten (they get its
+    error, the next caller starts again)."""
+    pending = entries.get(key)
+    if pending is None:
+        pending = asyncio.get_running_loop().create_future()
+        entries[key] = pending
+        try:
+            pending.set_result(await start())
+        except BaseException as exc:
+            del entries[key]
+            if isinstance(exc, asyncio.CancelledError):
+                pending.cancel()
+            else:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: waiters get it, nobody else logs it
+            raise
+    return await asyncio.shield(pending)
 
 
 def _ready(future: asyncio.Future[SubscriptionConsumer] | None) -> bool:

@@ -1,10 +1,11 @@
 """Delivery limits: what one consumer agency, and all of them together, may hold on a replica.
 
-An SSE stream holds a Kafka consumer (sockets, buffers, a fetch loop) for as long as it is open,
-and a long poll holds its subscription's pooled consumer while it waits; without a bound, one
-agency opening streams in a loop takes the replica's memory and every other agency's service with
-it. So a replica counts the streams and the pulls in flight, per agency and in all, and refuses
-the one past a limit with 429 (``too_many_streams``, ``too_many_pulls``) and ``Retry-After``;
+An SSE stream holds its connection, a place at a shared head reader (or, while behind, a Kafka
+consumer of its own) and a checkpoint a second for as long as it is open, and a long poll holds
+its subscription's pooled consumer while it waits; without a bound, one agency opening streams in
+a loop takes the replica's memory and every other agency's service with it. So a replica counts
+the streams and the pulls in flight, per agency and in all, and refuses the one past a limit with
+429 (``too_many_streams``, ``too_many_pulls``) and ``Retry-After``;
 closing a stream or ending a pull frees its slot at once. Subscriptions are bounded per agency
 (``too_many_subscriptions``), counted in the control plane when one is created.
 

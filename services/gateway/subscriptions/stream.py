@@ -24,9 +24,21 @@ within about a second; the control plane is read for all of a replica's streams 
 same way (``shutting_down``) within a second. A ``: keepalive`` comment is sent after 15 s without
 records.
 
-**Cost.** An idle stream waits in its Kafka fetch, waking once a second for its checkpoint; each
-holds a Kafka consumer of its own, closed as soon as the response ends however it ends, and a
-slot of the replica's stream limits (:mod:`services.gateway.subscriptions.limits`).
+**Reading.** A stream at the head of its dataset holds no Kafka client: it is a member of the
+replica's shared head reader for its topic and reader schema, which reads and renders each record
+once for all of them (:mod:`services.gateway.subscriptions.heads`); the stream adds each event's
+cursor and skips what it wrote before it joined. A stream that starts behind (its committed
+offsets, or a ``Last-Event-ID``, before the reader's tail) or falls behind (its client reads
+slower than the dataset is written) reads with a consumer of its own, from the position of what
+it has written, until it is back at the head, then joins the reader and closes that consumer.
+Its commits and epoch check go through the replica's one admin client
+(:mod:`services.gateway.subscriptions.group_offsets`): the same consumer group, the same
+metadata, whichever way it reads.
+
+**Cost.** An idle stream waits on its reader's queue, waking once a second for its checkpoint; a
+consumer of its own is closed as soon as it joins the reader or the response ends, however it
+ends; each stream holds a slot of the replica's stream limits
+(:mod:`services.gateway.subscriptions.limits`).
 """
 
 from __future__ import annotations
@@ -50,7 +62,8 @@ from services.core.errors import NdxpError
 from services.core.http.draining import draining
 from services.core.sharing.delivery import Delivered, Deliverer, ordered
 from services.gateway.subscriptions.consumers import SubscriptionConsumer, open_consumer
-from services.gateway.subscriptions.cursor import Cursor, InvalidCursor
+from services.gateway.subscriptions.cursor import Cursor, InvalidCursor, encoder
+from services.gateway.subscriptions.heads import Chunk, HeadKey, HeadReader, Member, render_chunk
 from services.gateway.subscriptions.lifecycle import open_delivery
 from services.gateway.subscriptions.limits import Slot
 from services.gateway.subscriptions.stream_watch import Watched
@@ -129,23 +142,25 @@ class Stream:
     ) -> None:
         self.sub, self.principal, self.found = sub, principal, found
         self.deliverer, self.auditor = deliverer, auditor
+        self.topic = ""
         self.positions: dict[int, int] = {}
         self.epoch = 0
         self.committed: dict[int, int] = {}
         self.pending = Delivered()  # written since the last commit: counted and audited then
         self.checkpoint: asyncio.Task[None] | None = None
         self.watched = Watched(found.id, found.agreement_id, principal.agency)
+        self.own: SubscriptionConsumer | None = None  # while behind the head
+        self.reader: HeadReader | None = None  # while at it
+        self.member: Member | None = None
+        self.near_head = False  # our own consumer's last fetch was not a full batch
 
     async def events(self, topic: str, resume: Cursor | None) -> AsyncGenerator[bytes, None]:
-        consumer: SubscriptionConsumer | None = None
+        self.topic = topic
         try:
             with self.sub.watch.watching(self.watched):
-                consumer = await open_consumer(
-                    self.sub.kafka, self.sub.bootstrap, topic, self.found.group_id
-                )
-                await self._start(consumer, resume)
+                await self._start(resume)
                 yield f": subscription {self.found.id}\n\n".encode()
-                async for chunk in self._run(consumer):
+                async for chunk in self._run():
                     yield chunk
         except _Closed as closed:
             yield _closed_event(closed.reason, closed.detail)
@@ -154,25 +169,88 @@ class Stream:
             yield _closed_event(exc.code, exc.message)
         finally:
             with anyio.CancelScope(shield=True):
+                self._leave()
                 with anyio.move_on_after(CLOSE_SECONDS):
-                    await self._finish(consumer)
-                if consumer is not None:
-                    await consumer.close()
+                    await self._finish()
+                await self._close_own()
+                self.sub.offsets.forget(self.found.group_id)
 
-    async def _start(self, consumer: SubscriptionConsumer, resume: Cursor | None) -> None:
-        committed = await consumer.committed()
+    async def _head(self) -> HeadReader:
+        """The replica's shared reader for this stream's topic and reader schema."""
+        deliverer = self.deliverer
+        return await self.sub.heads.reader(
+            HeadKey.of(self.topic, deliverer), deliverer.agreement, deliverer.schemas
+        )
+
+    async def _start(self, resume: Cursor | None) -> None:
+        """Join the head reader from the committed position when it can serve it; otherwise (a
+        ``Last-Event-ID`` to check, a position behind the reader's tail) read on our own."""
+        reader = await self._head()
+        if resume is None:
+            committed = await self.sub.offsets.committed(
+                self.found.group_id, self.topic, reader.partitions
+            )
+            if set(committed.offsets) >= set(reader.partitions):
+                self.epoch = committed.epoch
+                self.committed = dict(committed.offsets)
+                self.positions = dict(committed.offsets)
+                if self._join(reader):
+                    return
+        await self._catch_up_slot(None)  # the response waits to start while every slot is held
+        own = await self._open_own()
+        committed = await own.committed()
         self.epoch = committed.epoch
         self.committed = dict(committed.offsets)
         self.positions = dict(committed.offsets)
         if resume is not None and resume.epoch == committed.epoch:
             try:
-                resume.check_within(await consumer.ends())
+                resume.check_within(await own.ends())
             except InvalidCursor as exc:
                 raise _Closed(exc.code, exc.message) from exc
             self.positions.update(resume.offsets)
-        consumer.seek(self.positions)
+        own.seek(self.positions)
 
-    async def _run(self, consumer: SubscriptionConsumer) -> AsyncIterator[bytes]:
+    def _join(self, reader: HeadReader) -> bool:
+        member = reader.join(self.positions)
+        if member is None:
+            return False
+        self.reader, self.member = reader, member
+        return True
+
+    def _leave(self) -> None:
+        if self.reader is not None and self.member is not None:
+            self.reader.leave(self.member)
+        self.reader = self.member = None
+
+    async def _open_own(self) -> SubscriptionConsumer:
+        """A consumer of our own, in a catch-up slot taken before (:meth:`_catch_up_slot`)."""
+        try:
+            self.own = await open_consumer(
+                self.sub.kafka, self.sub.bootstrap, self.topic, self.found.group_id
+            )
+        except BaseException:
+            self.sub.heads.catchup.release()
+            raise
+        return self.own
+
+    async def _catch_up_slot(self, timeout: float | None) -> bool:  # noqa: ASYNC109 - a turn
+        """Whether a catch-up slot was free within ``timeout`` seconds (None: however long)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.sub.heads.catchup.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _close_own(self) -> None:
+        own, self.own = self.own, None
+        if own is not None:
+            try:
+                await own.close()
+            finally:  # once it is closed: the bound counts consumers, closing ones too
+                self.sub.heads.catchup.release()
+
+    async def _run(self) -> AsyncIterator[bytes]:
         """Records as they come; every second a checkpoint runs beside them (it costs round
         trips to Kafka and the control plane that records should not wait for)."""
         last_write = time.monotonic()
@@ -188,56 +266,95 @@ class Stream:
             now = time.monotonic()
             if now >= next_check:
                 if self.checkpoint is None:
-                    self.checkpoint = asyncio.create_task(self._checkpoint(consumer))
+                    self.checkpoint = asyncio.create_task(self._checkpoint())
                 # Moved on even while a slow checkpoint still runs (it is looked at again then):
                 # a deadline left in the past made every fetch return at once, and an idle
                 # stream spin.
                 next_check = now + CHECK_SECONDS
-            fetched = await consumer.fetch(BATCH_RECORDS, max(0.0, next_check - time.monotonic()))
-            if fetched:
-                yield await self._render(consumer, fetched)
+            chunk = await self._next(max(0.0, next_check - time.monotonic()))
+            written = b"" if chunk is None else self._written(chunk)
+            if written:
+                yield written
                 last_write = time.monotonic()
-            else:
-                self.positions.update(await consumer.positions())  # past markers, if any
-                if time.monotonic() - last_write >= KEEPALIVE_SECONDS:
-                    yield KEEPALIVE
-                    last_write = time.monotonic()
+            elif time.monotonic() - last_write >= KEEPALIVE_SECONDS:
+                yield KEEPALIVE
+                last_write = time.monotonic()
 
-    async def _render(self, consumer: SubscriptionConsumer, fetched: dict[Any, list[Any]]) -> bytes:
+    async def _next(self, timeout: float) -> Chunk | None:  # noqa: ASYNC109 - the loop's turn
+        """The next chunk: from the head reader while a member of it; else from our own consumer,
+        joining the reader once a fetch finds us near the head and the reader can serve our
+        position (dropped by it: back to our own consumer, from what we have written)."""
+        member = self.member
+        if member is not None and member.dropped is None:
+            return await member.next(timeout)
+        if member is not None:
+            log.info("stream of %s reads on its own: %s", self.found.id, member.dropped)
+            self._leave()
+            self.near_head = False
+        if self.own is None:
+            if self._join(await self._head()):  # still within the reader's tail
+                return None
+            if not await self._catch_up_slot(timeout):
+                return None  # the loop's checks and keepalives go on meanwhile
+            (await self._open_own()).seek(self.positions)
+        if self.near_head and self._join(await self._head()):
+            await self._close_own()
+            return None
+        assert self.own is not None  # noqa: S101 - a stream not at the head has its own consumer
+        own = self.own
+        fetched = await own.fetch(BATCH_RECORDS, timeout)
         records = ordered(fetched)
-        # each batch a trace of its own: the stream's request may last for days
-        with self.deliverer.traced(records, {"ndxp.subscription": self.found.id}, root=True):
-            return await self._rendered(consumer, records)
+        if records:
+            await self.deliverer.prepare(records)
+        self.near_head = len(records) < BATCH_RECORDS
+        return render_chunk(self.deliverer, records, await own.positions())
 
-    async def _rendered(self, consumer: SubscriptionConsumer, records: list[Any]) -> bytes:
-        await self.deliverer.prepare(records)
-        final = await consumer.positions()  # past the batch's trailing transaction markers too
-        last = {record.partition: index for index, record in enumerate(records)}
-        batch = Delivered()
+    def _written(self, chunk: Chunk) -> bytes:
+        """The events of ``chunk`` this stream has not written yet, each with its cursor."""
+        records = chunk.records
+        positions = self.positions
         events: list[bytes] = []
-        for index, record in enumerate(records):
-            part = self.deliverer.render(record)
+        delivered: list[Any] = []
+        batch = Delivered()
+        cursor = encoder(self.found.id, self.epoch)
+        for record, part, nxt in zip(records, chunk.parts, chunk.nexts, strict=True):
+            if record.offset < positions.get(record.partition, 0):
+                continue  # written before we joined (a reader's tail)
             batch.add(record.partition, record.offset, part)
-            at_end = last[record.partition] == index
-            self.positions[record.partition] = (
-                final[record.partition] if at_end else record.offset + 1
-            )
-            cursor = Cursor(self.found.id, self.epoch, self.positions).encode()
-            events.append(b"id: " + cursor.encode() + b"\nevent: record\ndata: " + part + b"\n\n")
-        self.positions.update(final)
-        self.deliverer.observe_lag(records)
+            delivered.append(record)
+            positions[record.partition] = nxt
+            events.append(b"id: " + cursor(positions) + b"\nevent: record\ndata: " + part + b"\n\n")
+        self._after(chunk)
+        if not delivered:
+            return b""
+        # each batch a trace of its own: the stream's request may last for days
+        with self.deliverer.traced(delivered, {"ndxp.subscription": self.found.id}, root=True):
+            self.deliverer.observe_lag(delivered)
         self.pending.merge(batch)
         return b"".join(events)
 
-    async def _checkpoint(self, consumer: SubscriptionConsumer) -> None:
+    def _after(self, chunk: Chunk) -> None:
+        """Past the chunk's trailing transaction markers too (never backwards)."""
+        for partition, position in chunk.after.items():
+            if position > self.positions.get(partition, 0):
+                self.positions[partition] = position
+
+    async def _checkpoint(self) -> None:
         """Commit and account what was written; :class:`_Closed` if the stream may not go on."""
-        reset = (await consumer.committed()).epoch != self.epoch
-        await self._commit(consumer, commit=not reset)
+        reset = await self._reset()
+        await self._commit(commit=not reset)
         if reset:
             raise _Closed("subscription_reset", "the subscription was reset; reconnect")
         expires = self.principal.expires_at
         if expires is not None and time.time() >= expires:
             raise _Closed("token_expired", "the access token has expired; reconnect with a new one")
+
+    async def _reset(self) -> bool:
+        """Whether the subscription was reset since the stream started (its epoch moved)."""
+        found = await self.sub.offsets.committed(
+            self.found.group_id, self.topic, list(self.positions)
+        )
+        return found.epoch != self.epoch
 
     def _check_watch(self) -> None:
         """:class:`_Closed` if the replica's watch found the subscription or agreement gone."""
@@ -246,14 +363,25 @@ class Stream:
             if verdict.agreement is None:
                 raise _Closed(verdict.reason, verdict.detail)
             self.deliverer.under(verdict.agreement)
+            if self.reader is not None and self.reader.key != HeadKey.of(
+                self.topic, self.deliverer
+            ):
+                self._moved()
 
-    async def _commit(self, consumer: SubscriptionConsumer, *, commit: bool = True) -> None:
+    def _moved(self) -> None:
+        """The agreement's reader schema changed: leave the reader of the old one (our own
+        consumer reads on, and joins the new one's reader)."""
+        if self.member is not None and self.reader is not None:
+            self.reader.leave(self.member)
+            self.member.drop("agreement_changed")
+
+    async def _commit(self, *, commit: bool = True) -> None:
         """Commit the position of what was written (unless the subscription was reset since the
         stream started: its new position wins), then count and audit it."""
         positions, pending, self.pending = dict(self.positions), self.pending, Delivered()
         moved = {p: o for p, o in positions.items() if o != self.committed.get(p)}
         if moved and commit:
-            await consumer.commit(moved, self.epoch)
+            await self.sub.offsets.commit(self.found.group_id, self.topic, moved, self.epoch)
             self.committed.update(moved)
         await self.deliverer.account(
             self.auditor,
@@ -262,15 +390,14 @@ class Stream:
             details={"subscription": self.found.id},
         )
 
-    async def _finish(self, consumer: SubscriptionConsumer | None) -> None:
+    async def _finish(self) -> None:
         """The last commit and audit, once the stream is over for whatever reason."""
         try:
             if self.checkpoint is not None:
                 with contextlib.suppress(_Closed):
                     await self.checkpoint
-            if consumer is not None:
-                reset = (await consumer.committed()).epoch != self.epoch
-                await self._commit(consumer, commit=not reset)
+            if self.positions:
+                await self._commit(commit=not await self._reset())
         except Exception as exc:  # noqa: BLE001 - the stream is over; only log what was lost
             log.warning("stream of subscription %s: last commit failed: %s", self.found.id, exc)
 

@@ -13,14 +13,17 @@ from services.core.config import GatewaySettings, KafkaSettings
 from services.core.http.state import CoreState
 from services.gateway.backends import Backends
 from services.gateway.subscriptions.consumers import ConsumerPool
+from services.gateway.subscriptions.group_offsets import GroupOffsets
+from services.gateway.subscriptions.heads import Heads
 from services.gateway.subscriptions.limits import DeliveryLimits
 from services.gateway.subscriptions.stream_watch import StreamWatch
 
 
 @dataclass(frozen=True)
 class Subscribe:
-    """The control plane, Kafka (pooled subscription consumers), the contracts of records and
-    the replica's delivery limits and the watch over its open streams."""
+    """The control plane, Kafka (pooled subscription consumers, the streams' shared head readers
+    and their commits), the contracts of records and the replica's delivery limits and the watch
+    over its open streams."""
 
     sessions: async_sessionmaker[AsyncSession]
     kafka: KafkaSettings
@@ -29,6 +32,8 @@ class Subscribe:
     contracts: ContractCache
     limits: DeliveryLimits
     watch: StreamWatch
+    heads: Heads
+    offsets: GroupOffsets
 
 
 @asynccontextmanager
@@ -41,6 +46,14 @@ async def subscribe_resources(
     pool = ConsumerPool(settings.kafka, core.kafka_bootstrap)
     contracts = ContractCache(backends.registry)
     watch = StreamWatch(core.sessions)
+    heads = Heads(
+        settings.kafka,
+        core.kafka_bootstrap,
+        window=settings.stream_window_records,
+        linger=settings.head_linger_seconds,
+        catchup=settings.catchup_consumers,
+    )
+    offsets = GroupOffsets(settings.kafka, core.kafka_bootstrap)
     try:
         yield Subscribe(
             core.sessions,
@@ -50,7 +63,11 @@ async def subscribe_resources(
             contracts,
             DeliveryLimits.from_settings(settings),
             watch,
+            heads,
+            offsets,
         )
     finally:
         await watch.close()
+        await heads.close()
+        await offsets.close()
         await pool.close()

@@ -1,0 +1,3 @@
+module ndxp/bench/sseclient
+
+go 1.21
