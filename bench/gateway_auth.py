@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -106,7 +107,8 @@ async def main() -> None:
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     seconds = os.environ.get("BENCH_SECONDS", "30")
     clients = os.environ.get("BENCH_CLIENTS", "100")
-    async with door(workers, "air-quality", partitions=3) as hub:
+    dataset = f"air-quality-{uuid.uuid4().hex[:8]}"  # a topic of its own on a shared broker
+    async with door(workers, dataset, partitions=3) as hub:
         tokens = run_loadgen(
             "-url", hub.gateway, "-mode", "token", "-c", "10", "-d", "10s",
             "-basic", f"{hub.client_id}:{hub.secret}",
@@ -114,7 +116,7 @@ async def main() -> None:
         report(f"POST /oauth2/token, 10 clients, {workers} worker(s)", tokens)
         catalog = run_loadgen(
             "-url", hub.gateway, "-mode", "get", "-c", clients, "-d", f"{seconds}s",
-            "-path", "/v1/catalog/bench.air-quality",
+            "-path", f"/v1/catalog/bench.{dataset}",
             "-header", f"Authorization: Bearer {hub.token}",
         )  # fmt: skip
         report(f"GET /v1/catalog/{{dataset}}, {clients} clients, {workers} worker(s)", catalog)

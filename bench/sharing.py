@@ -2,7 +2,7 @@
 
 1. The raw baseline: an idempotent aiokafka producer with fastavro encoding (bench.kafka_produce)
    sends 500-record batches of a 10-field record from 1 and from 16 concurrent senders.
-2. Publish through the gateway: ``POST /v1/datasets/bench.readings/events`` with a pre-built
+2. Publish through the gateway: ``POST /v1/datasets/bench.readings-<run>/events`` with a pre-built
    JSON body of 500 such records (bearer token; every record validated against the contract,
    encoded, written in one Kafka transaction per request, audited) from 1 and from 16 concurrent
    clients of the Go load generator. Prints events/s and the ratio to the raw figure with the same
@@ -54,7 +54,7 @@ from services.core.local_kafka import free_port
 
 CONCURRENCY = (1, 16)
 PARTITIONS = 3
-DATASET = "bench.readings"
+DATASET = f"bench.readings-{uuid.uuid4().hex[:8]}"  # a topic of its own on a shared broker
 LATENCY_RATE = 1_000  # events/s
 # Records per publish request: 50 (20 requests/s). With 10 (100 requests/s) the publish path is
 # the bottleneck on a 2-CPU machine (requests queue for seconds), not delivery.

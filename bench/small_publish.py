@@ -1,7 +1,7 @@
 """make bench-small-publish: the latency of one client publishing small batches.
 
 One client of the Go load generator posts the same BENCH_BATCH-record JSON batch (default 10)
-to ``POST /v1/datasets/bench.readings/events`` back to back for BENCH_SECONDS (default 15), on
+to ``POST /v1/datasets/bench.readings-<run>/events`` back to back for BENCH_SECONDS (default 15), on
 one gateway process (and a registry for the contract). Each answer is a 201: the batch committed
 in Kafka and its ``publish`` audit record durable in the control plane. Prints p50/p99 (target:
 p99 under 20 ms) and the gateway's CPU time per request, which a busy machine hardly moves.
