@@ -134,23 +134,11 @@ class SqlSource(SourceConnector):
         if self.config.mode == "bulk":
             return None
         assert self.engine is not None  # noqa: S101 - started first
-        offset = offset or {}
-        inc = self._quote(self.config.incrementing_column or "")
-        ts = self._quote(self.config.timestamp_column or "")
         async with self.engine.connect() as conn:
-            if self.config.mode == "incrementing":
-                where = f"{inc} > :ndxp_inc" if "incrementing" in offset else "1 = 1"
-                params: dict[str, Any] = {"ndxp_inc": offset.get("incrementing")}
-            else:
-                params = {"ndxp_upper": await self._upper(conn), **_bound(offset)}
-                where = f"{ts} <= :ndxp_upper"
-                if "timestamp" in offset and self.config.mode == "timestamp":
-                    where += f" AND {ts} > :ndxp_ts"
-                elif "timestamp" in offset:
-                    where += f" AND ({ts} > :ndxp_ts OR ({ts} = :ndxp_ts AND {inc} > :ndxp_inc))"
+            where, params = await self._after(conn, offset or {})
             sql = (
                 f"SELECT COUNT(*) FROM (SELECT 1 AS one FROM {self._source()} "  # noqa: S608
-                f"WHERE {where} LIMIT :ndxp_cap) AS ndxp_backlog"
+                f"{f'WHERE {where} ' if where else ''}LIMIT :ndxp_cap) AS ndxp_backlog"
             )
             params["ndxp_cap"] = BACKLOG_CAP
             return int((await conn.execute(_statement(sql, params), params)).scalar_one())
@@ -167,33 +155,42 @@ class SqlSource(SourceConnector):
             return Batch(self.records(rows), None)
         inc = self._quote(self.config.incrementing_column or "")
         ts = self._quote(self.config.timestamp_column or "")
+        where, params = await self._after(conn, offset)
         if mode == "incrementing":
-            where = f"{inc} > :ndxp_inc" if "incrementing" in offset else ""
-            params = {"ndxp_inc": offset.get("incrementing")}
             rows = await self._select(conn, where, inc, params, limit=True)
             records = self.records(rows)
             new = self._position(rows[-1]) if rows else offset or None
             return Batch(records, new, more=len(rows) == self.config.batch_size)
-        params = {"ndxp_upper": await self._upper(conn), **_bound(offset)}
-        where = f"{ts} <= :ndxp_upper"
         if mode == "timestamp+incrementing":
-            if "timestamp" in offset:
-                where += f" AND ({ts} > :ndxp_ts OR ({ts} = :ndxp_ts AND {inc} > :ndxp_inc))"
             rows = await self._select(conn, where, f"{ts}, {inc}", params, limit=True)
         else:
-            rows = await self._timestamp_rows(conn, where, ts, params, "timestamp" in offset)
+            rows = await self._timestamp_rows(conn, where, ts, params)
         records = self.records(rows)
         new = self._position(rows[-1]) if rows else offset or None
         if new is not None and mode == "timestamp":
             new = {"timestamp": new["timestamp"]}
         return Batch(records, new, more=len(rows) >= self.config.batch_size)
 
+    async def _after(self, conn: AsyncConnection, offset: Offset) -> tuple[str, dict[str, Any]]:
+        """The condition (and its parameters) of the rows after ``offset`` a poll may take, in
+        a mode with a position: what polls read and what :meth:`backlog` counts."""
+        inc = self._quote(self.config.incrementing_column or "")
+        ts = self._quote(self.config.timestamp_column or "")
+        if self.config.mode == "incrementing":
+            where = f"{inc} > :ndxp_inc" if "incrementing" in offset else ""
+            return where, {"ndxp_inc": offset.get("incrementing")}
+        params = {"ndxp_upper": await self._upper(conn), **_bound(offset)}
+        where = f"{ts} <= :ndxp_upper"
+        if "timestamp" in offset and self.config.mode == "timestamp":
+            where += f" AND {ts} > :ndxp_ts"
+        elif "timestamp" in offset:
+            where += f" AND ({ts} > :ndxp_ts OR ({ts} = :ndxp_ts AND {inc} > :ndxp_inc))"
+        return where, params
+
     async def _timestamp_rows(
-        self, conn: AsyncConnection, where: str, ts: str, params: dict[str, Any], after: bool
+        self, conn: AsyncConnection, where: str, ts: str, params: dict[str, Any]
     ) -> list[Row]:
         """Rows after the last timestamp; a batch never splits the rows of one timestamp."""
-        if after:
-            where += f" AND {ts} > :ndxp_ts"
         rows = await self._select(conn, where, ts, dict(params), limit=True)
         if len(rows) < self.config.batch_size:
             return rows
